@@ -1,0 +1,12 @@
+"""optical-bench: OPTICAL distillation for low-resource CLIR, as an MTEB/BEIR harness plugin."""
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "get_tasks"]
+
+
+def get_tasks(*args, **kwargs):
+    """Select optical-bench's MTEB tasks by name, language or kind (see :func:`optical_bench.tasks.get_tasks`)."""
+    from optical_bench.tasks import get_tasks as _get_tasks
+
+    return _get_tasks(*args, **kwargs)

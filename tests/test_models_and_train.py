@@ -1,0 +1,160 @@
+"""Teacher/student Router models, baselines and training on tiny random models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sentence_transformers import SentenceTransformer
+
+from conftest import ENGLISH, LOW_RESOURCE, write_beir
+from optical_bench.models import add_centering, build_distillation_model, prune_vocabulary, truncate_layers
+from optical_bench.train import TrainConfig, train
+
+
+def _state(model: SentenceTransformer, route: str) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model[0].sub_modules[route].state_dict().items()}
+
+
+def test_router_sends_queries_to_the_student_and_documents_to_the_teacher(tiny_model, tiny_model_other, tmp_path):
+    model = build_distillation_model(str(tiny_model), str(tiny_model_other))
+    teacher = SentenceTransformer(str(tiny_model), device="cpu")
+    student = SentenceTransformer(str(tiny_model_other), device="cpu")
+    texts = LOW_RESOURCE[:3]
+    np.testing.assert_allclose(model.encode_query(texts), student.encode(texts), atol=1e-5)
+    np.testing.assert_allclose(model.encode_document(texts), teacher.encode(texts), atol=1e-5)
+    assert not np.allclose(model.encode_query(texts), model.encode_document(texts), atol=1e-3)
+    model.save(str(tmp_path / "router"))
+    reloaded = SentenceTransformer(str(tmp_path / "router"), device="cpu")
+    np.testing.assert_allclose(reloaded.encode_query(texts), student.encode(texts), atol=1e-5)
+    np.testing.assert_allclose(reloaded.encode_document(texts), teacher.encode(texts), atol=1e-5)
+
+
+def test_student_side_can_be_the_documents(tiny_model, tiny_model_other):
+    model = build_distillation_model(str(tiny_model), str(tiny_model_other), student_side="document")
+    student = SentenceTransformer(str(tiny_model_other), device="cpu")
+    np.testing.assert_allclose(model.encode_document(ENGLISH[:2]), student.encode(ENGLISH[:2]), atol=1e-5)
+    assert not any(p.requires_grad for p in model[0].sub_modules["query"].parameters())
+
+
+def test_teacher_is_frozen_and_student_is_a_copy(tiny_model):
+    model = build_distillation_model(str(tiny_model))
+    assert not any(p.requires_grad for p in model[0].sub_modules["document"].parameters())
+    assert all(p.requires_grad for p in model[0].sub_modules["query"].parameters())
+    np.testing.assert_allclose(model.encode_query(ENGLISH[:2]), model.encode_document(ENGLISH[:2]), atol=1e-6)
+
+
+def test_student_of_another_width_is_refused(tiny_model, tmp_path):
+    from conftest import save_tiny_sentence_transformer
+    import conftest
+
+    old = conftest.HIDDEN
+    conftest.HIDDEN = 48
+    try:
+        wide = save_tiny_sentence_transformer(tmp_path / "wide", seed=3)
+    finally:
+        conftest.HIDDEN = old
+    with pytest.raises(ValueError, match="same width"):
+        build_distillation_model(str(tiny_model), str(wide))
+
+
+def test_centering_is_a_standard_dense_layer_that_reloads_anywhere(tiny_model, tmp_path):
+    model = build_distillation_model(str(tiny_model))
+    before = model.encode_query(LOW_RESOURCE, convert_to_tensor=True)
+    mean = before.mean(dim=0)
+    add_centering(model, mean)
+    after = model.encode_query(LOW_RESOURCE, convert_to_tensor=True)
+    expected = torch.nn.functional.normalize(before - mean, dim=-1)
+    torch.testing.assert_close(after, expected, atol=1e-5, rtol=1e-4)
+    np.testing.assert_allclose(model.encode_document(ENGLISH[:2]), SentenceTransformer(str(tiny_model), device="cpu").encode(ENGLISH[:2]), atol=1e-5)
+    model.save(str(tmp_path / "centred"))
+    modules = json.loads((tmp_path / "centred" / "router_config.json").read_text())
+    assert "Dense" in json.dumps(modules)
+    reloaded = SentenceTransformer(str(tmp_path / "centred"), device="cpu")
+    torch.testing.assert_close(reloaded.encode_query(LOW_RESOURCE, convert_to_tensor=True), expected, atol=1e-5, rtol=1e-4)
+
+
+def test_truncate_layers(tiny_model_other):
+    model = SentenceTransformer(str(tiny_model_other), device="cpu")
+    truncate_layers(model[0], 1)
+    assert len(model[0].auto_model.encoder.layer) == 1 and model[0].auto_model.config.num_hidden_layers == 1
+    with pytest.raises(ValueError, match="choose 1..1"):
+        truncate_layers(model[0], 5)
+
+
+def test_vocabulary_pruning_keeps_the_embeddings_of_the_texts_it_was_pruned_for(tiny_model):
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    before = model.encode(LOW_RESOURCE)
+    stats = prune_vocabulary(model[0], LOW_RESOURCE)
+    assert stats["after"] < stats["before"]
+    assert model[0].auto_model.get_input_embeddings().weight.shape[0] == stats["after"]
+    np.testing.assert_allclose(model.encode(LOW_RESOURCE), before, atol=1e-5)
+
+
+def _dev_folder(tmp_path: Path) -> Path:
+    queries = {f"q{i}": text for i, text in enumerate(LOW_RESOURCE)}
+    corpus = {f"d{i}": text for i, text in enumerate(ENGLISH)}
+    return write_beir(tmp_path / "dev", queries, corpus, {f"q{i}": {f"d{i}": 1} for i in range(len(corpus))}, split="dev")
+
+
+@pytest.mark.parametrize("method", ["optical", "mse", "contrastive", "optical+mse", "optical+contrastive"])
+def test_each_trained_method_yields_a_loadable_student_with_provenance(method, tiny_model, tiny_bitext, tmp_path):
+    config = TrainConfig(method=method, teacher=str(tiny_model), bitext=str(tiny_bitext), out=str(tmp_path / "run"), max_steps=3,
+                         batch_size=4, learning_rate=1e-3, dev_collection=str(_dev_folder(tmp_path)), eval_steps=3, seed=1)
+    folder = train(config, progress=False)
+    model = SentenceTransformer(str(folder), device="cpu")
+    teacher = SentenceTransformer(str(tiny_model), device="cpu")
+    np.testing.assert_allclose(model.encode_document(ENGLISH[:3]), teacher.encode(ENGLISH[:3]), atol=1e-5)
+    assert not np.allclose(model.encode_query(LOW_RESOURCE[:3]), teacher.encode(LOW_RESOURCE[:3]), atol=1e-4)
+    provenance = json.loads((folder / "optical_bench_provenance.json").read_text())
+    assert provenance["method"] == method and provenance["seed"] == 1 and provenance["bitext_pairs_used"] == 12
+    assert provenance["dev_history"] and provenance["dev_history"][-1]["mrr@10"] is not None
+    card = (folder / "README.md").read_text()
+    assert "optical-bench provenance" in card and "WSDM 2023" in card
+    if "optical" in method:
+        assert provenance["ot"]["epsilon"] == 0.05
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_same_seed_gives_identical_students(tiny_model, tiny_bitext, tmp_path):
+    outputs = []
+    for name in ("a", "b"):
+        config = TrainConfig(method="optical", teacher=str(tiny_model), bitext=str(tiny_bitext), out=str(tmp_path / name), max_steps=2,
+                             batch_size=4, learning_rate=1e-3, dev=False, save_checkpoints=False, seed=7)
+        outputs.append(SentenceTransformer(str(train(config, progress=False)), device="cpu").encode_query(LOW_RESOURCE))
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
+def test_training_resumes_from_the_last_checkpoint(tiny_model, tiny_bitext, tmp_path):
+    common = dict(method="optical", teacher=str(tiny_model), bitext=str(tiny_bitext), out=str(tmp_path / "run"), batch_size=4,
+                  learning_rate=1e-3, dev_collection=str(_dev_folder(tmp_path)), eval_steps=2, keep_checkpoints=True)
+    train(TrainConfig(max_steps=2, **common), progress=False)
+    assert (tmp_path / "run" / "checkpoints" / "checkpoint-2").exists()
+    folder = train(TrainConfig(max_steps=4, **{**common, "keep_checkpoints": False}), progress=False)
+    provenance = json.loads((folder / "optical_bench_provenance.json").read_text())
+    assert provenance["resumed_from"] == "checkpoint-2"
+
+
+@pytest.mark.parametrize("method", ["zero-shot", "centering", "translate-test"])
+def test_training_free_baselines(method, tiny_model, tiny_bitext, tmp_path):
+    config = TrainConfig(method=method, teacher=str(tiny_model), bitext=str(tiny_bitext), out=str(tmp_path / method), ibm1_iterations=3)
+    folder = train(config, progress=False)
+    provenance = json.loads((folder / "optical_bench_provenance.json").read_text())
+    assert provenance["method"] == method and provenance["steps"] == 0
+    from optical_bench.evaluate import load_for_evaluation
+
+    loaded = load_for_evaluation(str(folder))
+    if method == "translate-test":
+        assert loaded.query_translator.translate_batch(["galu akuthamanga"])[0].split()[0] in {"the", "dog", "runs"}
+    else:
+        assert loaded.model.encode_query(LOW_RESOURCE[:1]).shape == (1, 32)
+
+
+def test_unknown_method_and_options_are_refused():
+    with pytest.raises(ValueError, match="did you mean 'optical'"):
+        TrainConfig(method="opticall").validate()
+    with pytest.raises(ValueError, match="Unknown training option"):
+        TrainConfig.from_dict({"method": "mse", "learning_rat": 1.0})

@@ -1,0 +1,145 @@
+"""Task cards -> mteb tasks, and evaluation through mteb with the BEIR cross-check (tiny models)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from optical_bench.evaluate import CrossCheckError, beir_scores, cross_check, evaluate_model, load_for_evaluation
+from optical_bench.tasks import TaskCardError, beir_task, cards_dir, get_tasks, load_card, load_cards, make_task
+
+
+def test_every_bundled_card_is_valid_and_declares_languages_as_iso_639_3_plus_script():
+    cards = load_cards()
+    assert {"OpticalBibleRetrieval", "OpticalUDHRRetrieval", "OpticalUDHRNewLanguagesRetrieval", "CIRALRetrieval", "AfriCLIRMatrixRetrieval"} <= set(cards)
+    for card in cards.values():
+        assert card.citation is None or "@" in card.citation
+        for subset in card.subsets.values():
+            assert all(len(code.split("-")[0]) == 3 for code in subset["languages"])
+    assert {card.kind for card in cards.values()} >= {"in-domain", "domain-shift", "new-languages", "oracle", "hub"}
+    assert len(cards["OpticalUDHRNewLanguagesRetrieval"].subsets) == 9
+
+
+@pytest.mark.parametrize(
+    "patch, expected",
+    [
+        ('kind = "sideways"', "is not a known kind"),
+        ('languages = ["sw-Latn", "eng-Latn"]', "is not ISO 639-3 + script"),
+        ('test = "../../etc"', "is not a collection name"),
+        ('name = ', "not valid TOML"),
+    ],
+)
+def test_malformed_cards_name_the_file_and_key(tmp_path, patch, expected):
+    text = (cards_dir() / "OpticalUDHRRetrieval.toml").read_text(encoding="utf-8")
+    key = patch.split(" = ")[0]
+    lines = [patch if line.startswith(key + " = ") else line for line in text.splitlines()]
+    path = tmp_path / "Card.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(TaskCardError) as error:
+        load_card(path)
+    assert str(path) in str(error.value) and expected in str(error.value)
+
+
+def test_unknown_task_names_get_suggestions():
+    with pytest.raises(KeyError, match="did you mean OpticalBibleRetrieval"):
+        get_tasks(["OpticalBibelRetrieval"])
+
+
+def test_beir_folder_task_evaluates_through_mteb_with_matching_beir_scores(tiny_model, tiny_beir, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    task = beir_task(tiny_beir, languages=["nya-Latn", "eng-Latn"])
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    result = evaluate_model(model, [task], tmp_path / "out", name="tiny", revision="r1", show_progress_bar=False, cache_embeddings=False)
+    files = sorted(p.name for p in (tmp_path / "out" / "optical-bench__tiny" / "r1").iterdir())
+    assert f"{task.metadata.name}.json" in files and "model_meta.json" in files
+    assert result.cross_check and max(row["difference"] for row in result.cross_check) <= 1e-4
+    scores = result.scores[task.metadata.name]["test"][0]
+    assert 0.0 <= scores["ndcg_at_10"] <= 1.0
+    # the mteb result file loads with mteb's own classes
+    from mteb.results import TaskResult
+
+    loaded = TaskResult.from_disk(tmp_path / "out" / "optical-bench__tiny" / "r1" / f"{task.metadata.name}.json")
+    assert loaded.task_name == task.metadata.name
+
+
+def test_cross_check_fails_when_scores_disagree(tiny_model, tiny_beir, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    task = beir_task(tiny_beir)
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    result = evaluate_model(model, [task], tmp_path / "out", name="tiny", revision="r2", show_progress_bar=False, cache_embeddings=False)
+    predictions = tmp_path / "out" / ".predictions" / "optical-bench__tiny" / "r2" / f"{task.metadata.name}_predictions.json"
+    tampered = json.loads(json.dumps(result.scores[task.metadata.name]))
+    tampered["test"][0]["ndcg_at_10"] += 0.01
+    with pytest.raises(CrossCheckError, match="ndcg_at_10"):
+        cross_check(task, predictions, tampered)
+
+
+def test_document_embeddings_are_cached_and_reused(tiny_model, tiny_beir, tmp_path, cache_home):
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    first = evaluate_model(model, [beir_task(tiny_beir)], tmp_path / "a", name="tiny", revision="c1", show_progress_bar=False)
+    second = evaluate_model(model, [beir_task(tiny_beir)], tmp_path / "b", name="tiny", revision="c2", show_progress_bar=False)
+    assert first.cache_stats["document_misses"] == 1 and second.cache_stats["document_hits"] == 1
+    a = first.scores[next(iter(first.scores))]["test"][0]["ndcg_at_10"]
+    b = second.scores[next(iter(second.scores))]["test"][0]["ndcg_at_10"]
+    assert a == pytest.approx(b)
+
+
+def test_beir_scores_match_pytrec_eval_definitions():
+    qrels = {"q1": {"d1": 1}, "q2": {"d2": 1}}
+    run = {"q1": {"d1": 0.9, "d2": 0.1}, "q2": {"d1": 0.9, "d2": 0.5}}
+    scores = beir_scores(qrels, run)
+    assert scores["recall_at_1"] == pytest.approx(0.5)
+    assert scores["mrr_at_10"] == pytest.approx(0.75)
+
+
+def _write_hub_mirror(root: Path) -> Path:
+    """A tiny local mirror in the layout of the CIRAL repositories on the hub."""
+    repo = root / "CIRAL" / "ciral" / "ciral-hausa"
+    (repo / "topics").mkdir(parents=True)
+    (repo / "qrels").mkdir(parents=True)
+    (repo / "topics" / "topics.ciral-v1.0-ha-test-a.tsv").write_text("1\twater shortage in the city\n2\tfootball match results\n", encoding="utf-8")
+    (repo / "qrels" / "qrels.ciral-v1.0-ha-test-a.tsv").write_text("1 Q0 doc#1 1\n1 Q0 doc#2 0\n2 Q0 doc#3 2\n", encoding="utf-8")
+    corpus = root / "CIRAL" / "ciral-corpus" / "hausa"
+    corpus.mkdir(parents=True)
+    with gzip.open(corpus / "passages.jsonl.gz", "wt", encoding="utf-8") as handle:
+        for did, text in [("doc#1", "babu ruwa a birni"), ("doc#2", "ruwan sama"), ("doc#3", "sakamakon wasan kwallon kafa")]:
+            handle.write(json.dumps({"docid": did, "title": "", "text": text, "url": "https://example.org"}) + "\n")
+    return root
+
+
+def test_hub_backed_card_loads_a_local_mirror_in_the_hubs_format(tiny_model, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    mirror = _write_hub_mirror(tmp_path / "hub")
+    card = load_card(cards_dir() / "CIRALRetrieval.toml")
+    card.subsets = {"eng-hau": card.subsets["eng-hau"]}
+    task = make_task(card, hub_dir=mirror)
+    task.load_data()
+    split = task.dataset["eng-hau"]["testA"]
+    assert split["corpus"].num_rows == 3 and split["queries"].num_rows == 2
+    assert split["relevant_docs"]["1"] == {"doc#1": 1, "doc#2": 0}
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    result = evaluate_model(model, [task], tmp_path / "out", name="tiny", revision="h1", show_progress_bar=False, cache_embeddings=False)
+    assert result.scores["CIRALRetrieval"]["testA"][0]["main_score"] >= 0
+
+
+def test_missing_hub_mirror_files_are_explained(tmp_path):
+    card = load_card(cards_dir() / "AfriCLIRMatrixRetrieval.toml")
+    task = make_task(card, hub_dir=tmp_path)
+    with pytest.raises(FileNotFoundError, match="not in the local hub mirror"):
+        task.load_data()
+
+
+def test_load_for_evaluation_reads_folders_and_rejects_unknown_names(tiny_model):
+    loaded = load_for_evaluation(str(tiny_model))
+    assert loaded.revision and loaded.name == "teacher"
+    with pytest.raises(ValueError, match="multilingual-e5-small-q4"):
+        load_for_evaluation("multilingual-e5-small-q8")
