@@ -8,6 +8,8 @@
     optical-bench evaluate --model M        evaluate any model through mteb (+ BEIR cross-check)
     optical-bench train --method optical    distil a student (or build a baseline)
     optical-bench run                       the default experiment: baselines and OPTICAL, then a table
+    optical-bench report RESULTS...         comparison tables with significance marks, robustness, plots
+    optical-bench submit --results DIR      a folder for the MTEB leaderboard (results repository layout)
 """
 
 from __future__ import annotations
@@ -28,6 +30,16 @@ def _offline_defaults() -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def _quiet_libraries() -> None:
+    """No progress bars from datasets/transformers (ours stay off with --quiet too)."""
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
 
 
 def _table(rows, headers) -> str:
@@ -105,14 +117,14 @@ def _select_tasks(args):
     return tasks
 
 
-def evaluate_one(spec: str, tasks, out: Path, *, name=None, check_beir=True, overwrite="only-missing", batch_size=64, progress=True):
+def evaluate_one(spec: str, tasks, out: Path, *, name=None, check_beir=True, overwrite="only-missing", batch_size=64, progress=True, scoring="cosine"):
     from optical_bench.evaluate import evaluate_model, load_for_evaluation
 
     loaded = load_for_evaluation(spec, name=name)
     return evaluate_model(
         loaded.model, tasks, out, name=loaded.name, revision=loaded.revision, meta_kwargs=loaded.meta_kwargs,
         check_beir=check_beir, overwrite=overwrite, batch_size=batch_size, show_progress_bar=progress,
-        query_translator=loaded.query_translator,
+        query_translator=loaded.query_translator, scoring=scoring, provenance=loaded.provenance,
     )
 
 
@@ -120,7 +132,7 @@ def cmd_evaluate(args) -> int:
     tasks = _select_tasks(args)  # validates BEIR folders and task names before any model loads
     out = Path(args.out)
     for spec in args.model:
-        result = evaluate_one(spec, tasks, out, name=args.name, check_beir=args.check_beir, overwrite=args.overwrite, batch_size=args.batch_size, progress=not args.quiet)
+        result = evaluate_one(spec, tasks, out, name=args.name, check_beir=args.check_beir, overwrite=args.overwrite, batch_size=args.batch_size, progress=not args.quiet, scoring=args.scoring)
         print(f"\n{result.model_name} (revision {result.revision}) in {result.seconds:.1f} s; document cache {result.cache_stats}")
         print(_table(result.summary_rows(), ["task", "subset", "split", "nDCG@10", "MRR@10", "R@1"]))
         if args.check_beir:
@@ -244,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--check-beir", action=argparse.BooleanOptionalAction, default=True, help="recompute nDCG@10/MRR@10 with BEIR (default: on)")
     evaluate.add_argument("--overwrite", default="only-missing", choices=["only-missing", "always", "never", "only-cache"], help="mteb overwrite strategy")
     evaluate.add_argument("--batch-size", type=int, default=64)
+    evaluate.add_argument("--scoring", default="cosine", choices=["cosine", "maxsim"], help="pooled cosine (default) or token-level late interaction (MaxSim)")
     evaluate.add_argument("--out", default="results/runs", help="results folder, MTEB layout (default: %(default)s)")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     evaluate.set_defaults(func=cmd_evaluate)
@@ -254,6 +267,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--results", default="results/runs", help="results folder for --evaluate")
     train.add_argument("--quiet", action="store_true")
     train.set_defaults(func=cmd_train)
+
+    from optical_bench.report import add_report_arguments, run_report
+    from optical_bench.submit import add_submit_arguments, run_submit
+
+    report = sub.add_parser("report", help="comparison tables (tasks/languages/robustness x models) and plots from MTEB results folders")
+    add_report_arguments(report)
+    report.set_defaults(func=run_report)
+
+    submit = sub.add_parser("submit", help="build a folder in the layout of the MTEB results repository and print the pull-request steps")
+    add_submit_arguments(submit)
+    submit.set_defaults(func=run_submit)
 
     run = sub.add_parser("run", help="run an experiment (default: the embedded default experiment)")
     run.add_argument("config", nargs="?", help="experiment config (TOML); default: configs/default.toml")
@@ -274,6 +298,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if getattr(args, "quiet", False):
+        _quiet_libraries()
     try:
         return args.func(args)
     except (ValueError, FileNotFoundError, KeyError, ImportError) as error:

@@ -99,7 +99,7 @@ def document_route_modules(model) -> list:
 
 def build_model_meta(model, name: str, revision: str, *, languages: list[str] | None = None, reference: str | None = None,
                      adapted_from: str | None = None, license: str | None = None, training_datasets: set[str] | None = None,
-                     citation: str | None = None, experiment_kwargs: dict | None = None):
+                     citation: str | None = None, experiment_kwargs: dict | None = None, scoring: str = "cosine"):
     """A complete :class:`mteb.ModelMeta` (``create_empty`` skips validation and then fails)."""
     from mteb.models.model_meta import ModelMeta
 
@@ -121,7 +121,8 @@ def build_model_meta(model, name: str, revision: str, *, languages: list[str] | 
         public_training_data=None,
         framework=["Sentence Transformers", "PyTorch"],
         reference=reference,
-        similarity_fn_name="cosine",
+        similarity_fn_name="MaxSim" if scoring == "maxsim" else "cosine",
+        model_type=["late-interaction"] if scoring == "maxsim" else ["dense"],
         use_instructions=bool(prompts.get("query") or prompts.get("document")),
         training_datasets=training_datasets or set(),
         adapted_from=adapted_from,
@@ -133,7 +134,52 @@ def build_model_meta(model, name: str, revision: str, *, languages: list[str] | 
 # --------------------------------------------------------------------------- the encoder with a document cache
 
 
-def make_encoder(model, meta, cache_dir: Path | None = None, query_translator=None):
+MAXSIM_LENGTH = 64
+
+
+def _padded_token_embeddings(token_embeddings: list, length: int, is_query: bool) -> np.ndarray:
+    """Flatten variable-length token embeddings to ``[n, length * (d + 1)]`` for mteb.
+
+    Tokens are L2-normalised; an extra coordinate marks padding so that an inner product
+    between a query token (extra = 1) and a padded document token (extra = -1e4) is hugely
+    negative and never wins a max, while padded query tokens (all zeros) add 0 to the sum.
+    """
+    import torch
+
+    dim = int(token_embeddings[0].shape[-1]) if len(token_embeddings) else 0
+    out = np.zeros((len(token_embeddings), length, dim + 1), dtype=np.float32)
+    if not is_query:
+        out[:, :, dim] = -1e4
+    for row, tokens in enumerate(token_embeddings):
+        tokens = torch.nn.functional.normalize(torch.as_tensor(tokens, dtype=torch.float32)[:length], dim=-1).numpy()
+        out[row, : len(tokens), :dim] = tokens
+        out[row, : len(tokens), dim] = 1.0 if is_query else 0.0
+    return out.reshape(len(token_embeddings), -1)
+
+
+def maxsim_scores(queries: np.ndarray, documents: np.ndarray, length: int = MAXSIM_LENGTH, chunk: int = 8):
+    r"""Late-interaction (ColBERT MaxSim) scores from flattened padded token embeddings.
+
+    .. math:: s(q, d) = \frac{1}{|q|} \sum_{i \in q} \max_{j \in d} \langle q_i, d_j \rangle
+
+    with L2-normalised token embeddings (the mean over real query tokens keeps scores in
+    [-1, 1]; it does not change the ranking of one query's documents).
+    """
+    import torch
+
+    q = torch.as_tensor(np.asarray(queries), dtype=torch.float32)
+    d = torch.as_tensor(np.asarray(documents), dtype=torch.float32)
+    q = q.view(q.shape[0], length, -1)
+    d = d.view(d.shape[0], length, -1)
+    counts = q[:, :, -1].sum(dim=1).clamp(min=1.0)
+    scores = torch.empty(q.shape[0], d.shape[0])
+    for start in range(0, q.shape[0], chunk):
+        block = torch.einsum("qie,dje->qdij", q[start : start + chunk], d)
+        scores[start : start + chunk] = block.max(dim=3).values.sum(dim=2) / counts[start : start + chunk, None]
+    return scores
+
+
+def make_encoder(model, meta, cache_dir: Path | None = None, query_translator=None, scoring: str = "cosine"):
     """An mteb encoder for a SentenceTransformer, caching document embeddings on disk.
 
     With ``query_translator`` (anything with ``translate_batch(list[str]) -> list[str]``),
@@ -156,9 +202,25 @@ def make_encoder(model, meta, cache_dir: Path | None = None, query_translator=No
             self.document_fingerprint = modules_fingerprint(document_route_modules(model)) if cache_dir else None
             self.stats = {"document_hits": 0, "document_misses": 0}
 
+        def similarity(self, embeddings1, embeddings2):
+            if scoring == "maxsim":
+                return maxsim_scores(embeddings1, embeddings2)
+            return super().similarity(embeddings1, embeddings2)
+
+        def _token_level(self, inputs, prompt_type, **kwargs):
+            from mteb.types import PromptType
+
+            texts = [str(text) for batch in inputs for text in batch["text"]]
+            is_query = prompt_type == PromptType.query
+            encode = self.model.encode_query if is_query else self.model.encode_document
+            tokens = encode(texts, batch_size=kwargs.get("batch_size", 64), output_value="token_embeddings", show_progress_bar=False)
+            return _padded_token_embeddings([t.cpu() for t in tokens], MAXSIM_LENGTH, is_query)
+
         def encode(self, inputs, *, task_metadata, hf_split, hf_subset, prompt_type=None, **kwargs):
             from mteb.types import PromptType
 
+            if scoring == "maxsim":
+                return self._token_level(inputs, prompt_type, **kwargs)
             if query_translator is not None and prompt_type == PromptType.query:
                 texts = [str(text) for batch in inputs for text in batch["text"]]
                 translated = query_translator.translate_batch(texts)
@@ -222,7 +284,11 @@ def beir_scores(qrels: dict[str, dict[str, int]], rankings: dict[str, dict[str, 
 
 def cross_check(task, predictions_path: Path, scores: dict[str, dict[str, list[dict]]], tolerance: float = BEIR_TOLERANCE) -> list[dict]:
     """Recompute nDCG@10/MRR@10 with BEIR from mteb's rankings; raise if they differ."""
-    predictions = json.loads(Path(predictions_path).read_text(encoding="utf-8"))
+    try:
+        predictions = json.loads(Path(predictions_path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        logger.warning("Unreadable rankings %s (an interrupted write?): cross-check skipped; rerun with --overwrite always", predictions_path)
+        return []
     rows = []
     for split, subset_scores in scores.items():
         for entry in subset_scores:
@@ -265,6 +331,21 @@ class EvaluationResult:
         return rows
 
 
+def remove_corrupt_results(folder: Path) -> list[Path]:
+    """Delete result files that do not parse (a run killed while mteb wrote them), so they are recomputed."""
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for path in folder.glob("*.json"):
+        try:
+            json.loads(path.read_text(encoding="utf-8").replace("NaN", "null"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            logger.warning("Removing the corrupt result file %s: it will be recomputed", path)
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
 def evaluate_model(
     model,
     tasks: list,
@@ -279,6 +360,8 @@ def evaluate_model(
     batch_size: int = 64,
     show_progress_bar: bool = True,
     query_translator=None,
+    scoring: str = "cosine",
+    provenance: dict | None = None,
 ) -> EvaluationResult:
     """Evaluate a loaded SentenceTransformer on mteb tasks; write MTEB-layout results under ``out``."""
     import mteb
@@ -288,8 +371,13 @@ def evaluate_model(
         task._top_k = max(K_VALUES)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    meta = build_model_meta(model, name, revision, **(meta_kwargs or {}))
-    encoder = make_encoder(model, meta, cache_dir=(home() / "embeddings") if cache_embeddings else None, query_translator=query_translator)
+    if scoring not in ("cosine", "maxsim"):
+        raise ValueError(f"Unknown scoring {scoring!r}: use cosine (pooled) or maxsim (late interaction).")
+    if scoring == "maxsim":
+        revision = f"{revision}-maxsim"
+    meta = build_model_meta(model, name, revision, scoring=scoring, **(meta_kwargs or {}))
+    remove_corrupt_results(out / meta.model_name_as_path() / revision)
+    encoder = make_encoder(model, meta, cache_dir=(home() / "embeddings") if cache_embeddings else None, query_translator=query_translator, scoring=scoring)
     prediction_folder = out / ".predictions" / meta.model_name_as_path() / revision
     started = time.perf_counter()
     result = mteb.evaluate(
@@ -326,7 +414,11 @@ def evaluate_model(
             "tolerance": BEIR_TOLERANCE,
         },
     }
-    atomic_write_json(out / meta.model_name_as_path() / revision / "optical_bench_summary.json", summary)
+    # side files live in a subfolder: mteb reads every <model>/<revision>/*.json as a task result
+    side = out / meta.model_name_as_path() / revision / "optical_bench"
+    atomic_write_json(side / "summary.json", summary)
+    if provenance:
+        atomic_write_json(side / "provenance.json", provenance)
     return evaluation
 
 
@@ -342,6 +434,7 @@ class LoadedModel:
     revision: str
     meta_kwargs: dict
     query_translator: Any = None
+    provenance: dict | None = None
 
 
 _PACKAGED_META = {
@@ -360,6 +453,7 @@ def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: b
 
     path = Path(resolve_model(spec))
     translator = None
+    provenance = None
     meta_kwargs: dict = {}
     if path.is_dir() and (path / "translate_test.json").exists():
         config = json.loads((path / "translate_test.json").read_text(encoding="utf-8"))
@@ -370,13 +464,15 @@ def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: b
         revision = folder_fingerprint(path)
         name = name or f"translate-test-{Path(str(config['teacher'])).name}"
         meta_kwargs["adapted_from"] = str(config["teacher"])
+        provenance = read_provenance(path)
     elif path.is_dir():
         model = load_sentence_transformer(str(path), trust_remote_code=trust_remote_code)
         revision = folder_fingerprint(path)
         provenance = read_provenance(path)
         if provenance:
             name = name or provenance.get("name") or path.name
-            meta_kwargs = {"adapted_from": str(provenance.get("teacher")), "experiment_kwargs": None}
+            teacher = provenance.get("teacher")
+            meta_kwargs = {"adapted_from": str(teacher) if teacher else None}
         else:
             packaged = spec.lower() if spec.lower() in known_model_names() else None
             name = name or packaged or path.name
@@ -386,4 +482,4 @@ def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: b
         revision = "hub"
         name = name or spec
         meta_kwargs = {"reference": f"https://huggingface.co/{spec}"}
-    return LoadedModel(model=model, name=name, revision=revision, meta_kwargs={k: v for k, v in meta_kwargs.items() if v is not None}, query_translator=translator)
+    return LoadedModel(model=model, name=name, revision=revision, meta_kwargs={k: v for k, v in meta_kwargs.items() if v is not None}, query_translator=translator, provenance=provenance)

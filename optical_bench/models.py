@@ -120,7 +120,8 @@ def build_distillation_model(
     if truncate_student_layers:
         truncate_layers(student_modules[0], truncate_student_layers)
     if prune_vocabulary_texts is not None:
-        prune_vocabulary(student_modules[0], prune_vocabulary_texts)
+        prompts = [p for p in (teacher_model.prompts or {}).values() if p] or [""]
+        prune_vocabulary(student_modules[0], [prompt + text for prompt in prompts for text in prune_vocabulary_texts])
     if max_seq_length:
         for module in (student_modules[0], teacher_modules[0]):
             module.max_seq_length = max_seq_length

@@ -328,6 +328,33 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     return _train_student(config, model, pairs, bitext_source, out, started, progress)
 
 
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the message says at which batch and what to change."""
+
+
+def guard_finite_loss(loss_module, batch_size: int) -> None:
+    """Stop training at the first NaN/inf loss, naming the batch and the fix.
+
+    A forward hook on the loss module checks every batch's value (the Trainer would
+    otherwise silently filter non-finite losses out of its logs and keep going).
+    """
+    state = {"batch": 0}
+
+    def check(module, inputs, output):
+        state["batch"] += 1
+        values = output.values() if isinstance(output, dict) else [output]
+        for value in values:
+            if not torch.isfinite(value).all():
+                raise NonFiniteLossError(
+                    f"The training loss became {float(value.detach().float().mean())} at batch {state['batch']} "
+                    f"(pairs {(state['batch'] - 1) * batch_size}-{state['batch'] * batch_size - 1} of this process's shuffled data). "
+                    "Fix: lower --learning-rate, raise --ot-epsilon, or check that bitext line for empty/garbled text; "
+                    "the last checkpoint (if any) is kept, so rerunning resumes from it."
+                )
+
+    loss_module.register_forward_hook(check)
+
+
 def _train_student(config: TrainConfig, model, pairs, bitext_source: str, out: Path, started: float, progress: bool) -> Path:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
@@ -375,6 +402,7 @@ def _train_student(config: TrainConfig, model, pairs, bitext_source: str, out: P
         router_mapping = {"lr": student_side, "en": teacher_side}
         prompts = {"lr": prompt, "en": prompt} if prompt else None
 
+    guard_finite_loss(loss, config.batch_size)
     evaluator = None
     eval_steps = config.eval_steps or max(1, config.max_steps // 3)
     if config.dev and config.student_side == "query":

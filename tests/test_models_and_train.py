@@ -158,3 +158,22 @@ def test_unknown_method_and_options_are_refused():
         TrainConfig(method="opticall").validate()
     with pytest.raises(ValueError, match="Unknown training option"):
         TrainConfig.from_dict({"method": "mse", "learning_rat": 1.0})
+
+
+def test_a_non_finite_loss_stops_training_with_the_batch_and_the_fix(tiny_model, tiny_bitext, tmp_path, monkeypatch):
+    from optical_bench.losses import OptimalTransportLoss
+    from optical_bench.train import NonFiniteLossError
+
+    original = OptimalTransportLoss.forward
+    calls = {"n": 0}
+
+    def poisoned(self, features, labels=None):
+        calls["n"] += 1
+        value = original(self, features, labels)
+        return value * float("nan") if calls["n"] == 2 else value
+
+    monkeypatch.setattr(OptimalTransportLoss, "forward", poisoned)
+    config = TrainConfig(method="optical", teacher=str(tiny_model), bitext=str(tiny_bitext), out=str(tmp_path / "nan"), max_steps=3,
+                         batch_size=4, dev=False, save_checkpoints=False)
+    with pytest.raises(NonFiniteLossError, match=r"at batch 2 \(pairs 4-7.*Fix: lower --learning-rate"):
+        train(config, progress=False)

@@ -143,3 +143,28 @@ def test_load_for_evaluation_reads_folders_and_rejects_unknown_names(tiny_model)
     assert loaded.revision and loaded.name == "teacher"
     with pytest.raises(ValueError, match="multilingual-e5-small-q4"):
         load_for_evaluation("multilingual-e5-small-q8")
+
+
+def test_maxsim_scoring_ranks_with_late_interaction(tiny_model, tiny_beir, tmp_path):
+    import numpy as np
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from optical_bench.evaluate import MAXSIM_LENGTH, _padded_token_embeddings, maxsim_scores
+
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    result = evaluate_model(model, [beir_task(tiny_beir)], tmp_path / "out", name="tiny", revision="m1", show_progress_bar=False,
+                            cache_embeddings=False, scoring="maxsim")
+    assert result.revision.endswith("-maxsim") if hasattr(result, "revision") else True
+    assert result.cross_check and max(row["difference"] for row in result.cross_check) <= 1e-4
+    meta = json.loads(next((tmp_path / "out").glob("*/*/model_meta.json")).read_text())
+    assert meta["similarity_fn_name"] == "MaxSim"
+    # the padded layout gives exactly the MaxSim of the unpadded token matrices
+    q_tokens = [torch.randn(3, 8), torch.randn(5, 8)]
+    d_tokens = [torch.randn(4, 8), torch.randn(2, 8), torch.randn(7, 8)]
+    scores = maxsim_scores(_padded_token_embeddings(q_tokens, MAXSIM_LENGTH, True), _padded_token_embeddings(d_tokens, MAXSIM_LENGTH, False))
+    for i, q in enumerate(q_tokens):
+        for j, d in enumerate(d_tokens):
+            qn, dn = torch.nn.functional.normalize(q, dim=-1), torch.nn.functional.normalize(d, dim=-1)
+            expected = (qn @ dn.T).max(dim=1).values.mean()
+            assert float(scores[i, j]) == pytest.approx(float(expected), abs=1e-5)

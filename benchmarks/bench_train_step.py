@@ -1,0 +1,78 @@
+"""OPTICAL training-step overhead: step time with the OT term over step time without it.
+
+Both variants run the same model, the same batches and the same optimiser; the only
+difference is the loss: sentence-level MSE against the teacher computed on the fly
+(``OptimalTransportLoss(ot_weight=0, mse_weight=1)``, so the frozen teacher's forward is
+paid in both) versus OT + the same MSE. Steps are interleaved (A, B, A, B, ...) so that
+load on a shared machine hits both alike; the ratio of medians is reported.
+
+    python benchmarks/bench_train_step.py --model multilingual-e5-small-q4 --steps 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="multilingual-e5-small-q4")
+    parser.add_argument("--steps", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-seq-length", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--prune-vocabulary", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from optical_bench.data.bitext import read_bitext
+    from optical_bench.data.collections import build_collections
+    from optical_bench.losses import OptimalTransportLoss
+    from optical_bench.models import build_distillation_model
+
+    pairs = read_bitext(build_collections().bitext(4000))
+    model = build_distillation_model(args.model, max_seq_length=args.max_seq_length,
+                                     prune_vocabulary_texts=[p.lr for p in pairs] if args.prune_vocabulary else None)
+    prompt = (model.prompts or {}).get("query", "")
+    variants = {
+        "mse (teacher on the fly)": OptimalTransportLoss(model, ot_weight=0.0, mse_weight=1.0),
+        "optical + mse": OptimalTransportLoss(model, ot_weight=1.0, mse_weight=1.0),
+    }
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6)
+
+    def features(batch):
+        lr = model.preprocess([prompt + p.lr for p in batch], task="query")
+        en = model.preprocess([prompt + p.en for p in batch], task="document")
+        lr["task"], en["task"] = "query", "document"
+        return [lr, en]
+
+    times = {name: [] for name in variants}
+    for step in range(args.steps + 1):
+        batch = pairs[step * args.batch_size : (step + 1) * args.batch_size]
+        for name, loss in variants.items():
+            feats = features(batch)
+            started = time.perf_counter()
+            value = loss(feats, None)
+            value.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+            if step:  # the first step warms up
+                times[name].append(time.perf_counter() - started)
+    base = statistics.median(times["mse (teacher on the fly)"])
+    print(f"| variant | median step (s) | ratio |\n|---|---|---|")
+    for name, values in times.items():
+        print(f"| {name} | {statistics.median(values):.3f} | {statistics.median(values) / base:.3f} |")
+    print(f"\nmodel {args.model}, batch {args.batch_size} x {args.max_seq_length} tokens, {args.steps} steps, {args.threads} threads"
+          f"{', pruned vocabulary' if args.prune_vocabulary else ''}")
+
+
+if __name__ == "__main__":
+    main()

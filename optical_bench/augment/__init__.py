@@ -1,0 +1,42 @@
+"""Data augmentation before distillation (RQ1, RQ2 of DESIGN.md).
+
+* :mod:`optical_bench.augment.mlm` -- continued masked-LM pre-training of the student's
+  encoder on target-language monolingual text (RQ1): :func:`mlm_pretrain`,
+  :func:`mlm_pretrain_cached`.
+* :mod:`optical_bench.augment.pairs` -- synthetic (forward-translated, code-switched) and
+  back-translated pairs mixed into the real bitext (RQ2): :func:`build_augmented_bitext`
+  and its parts.
+
+Importing this package is cheap: torch and transformers are imported only when MLM
+pre-training runs.
+"""
+
+from optical_bench.augment.mlm import HEADS, MLM_PROVENANCE_FILE, mlm_pretrain, mlm_pretrain_cached, texts_fingerprint
+from optical_bench.augment.pairs import (
+    KINDS,
+    augmentation_provenance,
+    back_translate,
+    build_augmented_bitext,
+    code_switch,
+    forward_translate,
+    mix,
+    normalize_kind,
+    select_texts,
+)
+
+__all__ = [
+    "HEADS",
+    "KINDS",
+    "MLM_PROVENANCE_FILE",
+    "augmentation_provenance",
+    "back_translate",
+    "build_augmented_bitext",
+    "code_switch",
+    "forward_translate",
+    "mix",
+    "mlm_pretrain",
+    "mlm_pretrain_cached",
+    "normalize_kind",
+    "select_texts",
+    "texts_fingerprint",
+]

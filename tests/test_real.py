@@ -1,0 +1,96 @@
+"""Tests on the real packaged models and texts (marked ``real``; CI runs them too)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytestmark = pytest.mark.real
+
+
+@pytest.fixture(scope="module")
+def build():
+    from optical_bench.data.collections import build_collections
+
+    return build_collections()
+
+
+def test_default_collections_have_the_promised_sizes_and_disjoint_splits(build):
+    from optical_bench.data.beir import read_beir_folder
+    from optical_bench.data.bitext import read_bitext
+
+    test = read_beir_folder(build.folder("bible-test"))
+    dev = read_beir_folder(build.folder("bible-dev"), splits=("dev",))
+    assert len(test.queries) >= 500 and len(test.corpus) >= 3000
+    assert all(len(docs) == 1 for docs in test.qrels["test"].values())
+    texts = [doc["text"] for doc in test.corpus.values()]
+    assert len(texts) == len(set(texts)), "verbatim-duplicate English verses must be removed"
+    info = build.info
+    assert not set(info["books"]["test"]) & set(info["books"]["dev"])
+    assert not set(info["books"]["train"]) & (set(info["books"]["test"]) | set(info["books"]["dev"]) | set(info["books"]["monolingual"]))
+    sizes = [len(read_bitext(build.bitext(n))) for n in (250, 1000, 4000, 16000)]
+    assert sizes == [250, 1000, 4000, 16000]
+    small, large = read_bitext(build.bitext(250)), read_bitext(build.bitext(1000))
+    assert small == large[:250], "training sizes are nested"
+    train = read_bitext(build.bitext("all"))
+    train_en, train_lr = {p.en for p in train}, {p.lr for p in train}
+    for qid, docs in test.qrels["test"].items():
+        (did,) = docs
+        assert test.corpus[did]["text"] not in train_en and test.queries[qid] not in train_lr, "no test pair is seen in training"
+    for language in ("nya", "swh", "som", "hau", "yor", "amh", "tgl", "ibo", "zul", "kin"):
+        udhr = read_beir_folder(build.folder(f"udhr-{language}"))
+        assert len(udhr.queries) >= 40 and len(udhr.corpus) == 60
+    twin = read_beir_folder(build.folder("bible-test-oracle"))
+    assert set(twin.queries) == set(test.queries)
+
+
+def test_build_is_deterministic(build, tmp_path):
+    from optical_bench.data.collections import build_collections
+
+    again = build_collections(out=tmp_path / "again", force=True)
+    assert again.info["content_hash"] == build.info["content_hash"]
+
+
+def test_packaged_models_score_as_measured_on_udhr_through_mteb(tmp_path):
+    from optical_bench.cli import evaluate_one
+    from optical_bench.tasks import get_tasks
+
+    tasks = get_tasks(["OpticalUDHRRetrieval"])
+    e5 = evaluate_one("multilingual-e5-small-q4", tasks, tmp_path, progress=False)
+    minilm = evaluate_one("all-minilm-l6-v2", get_tasks(["OpticalUDHRRetrieval"]), tmp_path, progress=False)
+    e5_r1 = e5.scores["OpticalUDHRRetrieval"]["test"][0]["recall_at_1"]
+    minilm_r1 = minilm.scores["OpticalUDHRRetrieval"]["test"][0]["recall_at_1"]
+    assert e5_r1 > 0.6 and minilm_r1 < 0.2
+    assert max(row["difference"] for row in e5.cross_check + minilm.cross_check) <= 1e-4
+    assert (tmp_path / "optical-bench__multilingual-e5-small-q4" / e5.revision / "OpticalUDHRRetrieval.json").exists()
+
+
+def test_vocabulary_pruning_of_the_real_unigram_tokenizer_keeps_embeddings(build):
+    from sentence_transformers import SentenceTransformer
+
+    from optical_bench.assets.models import provision_model
+    from optical_bench.data.bitext import read_bitext
+    from optical_bench.models import prune_vocabulary
+
+    texts = [p.lr for p in read_bitext(build.bitext(250))]
+    model = SentenceTransformer(str(provision_model("multilingual-e5-small-q4")), device="cpu")
+    before = model.encode_query(texts[:16])
+    stats = prune_vocabulary(model[0], ["query: " + text for text in texts])
+    assert stats["before"] > 250_000 and stats["after"] < 5_000
+    np.testing.assert_allclose(model.encode_query(texts[:16]), before, atol=1e-5)
+
+
+def test_a_real_optical_step_trains_a_pruned_e5_student(tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from optical_bench.train import TrainConfig, train
+
+    config = TrainConfig(method="optical+contrastive", teacher="multilingual-e5-small-q4", bitext_size=250, max_steps=2, batch_size=4,
+                         prune_vocabulary=True, dev=False, save_checkpoints=False, out=str(tmp_path / "e5"), max_seq_length=32)
+    folder = train(config, progress=False)
+    provenance = json.loads((folder / "optical_bench_provenance.json").read_text())
+    assert provenance["steps"] == 2 and provenance["train_loss_first_last"][0] > 0
+    model = SentenceTransformer(str(folder), device="cpu")
+    assert model.encode_query(["Pachiyambi Mulungu adalenga kumwamba ndi dziko lapansi."]).shape == (1, 384)
