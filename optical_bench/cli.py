@@ -163,7 +163,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "translator": "translate-test: ibm1 (learnt from the bitext) or a Hugging Face seq2seq MT model id",
     }
     for item in fields(TrainConfig):
-        if item.name in ("method", "augmentation"):
+        if item.name in ("method", "augmentation", "augmentation_translator_options"):
             continue
         flag = "--" + item.name.replace("_", "-")
         default = getattr(defaults, item.name)
@@ -172,6 +172,8 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
             parser.add_argument(flag, dest=item.name, action=argparse.BooleanOptionalAction, default=None, help=help_text.get(item.name, f"default: {default}"))
         else:
             caster = {"int": int, "float": float}.get(kind.replace(" | None", ""), str)
+            if item.name in ("mlm_texts", "augmentation_size"):
+                caster = lambda value: int(value) if value.isdigit() else value  # noqa: E731 - N or "all"
             parser.add_argument(flag, dest=item.name, type=caster, default=None, help=help_text.get(item.name, f"default: {default}"))
 
 

@@ -234,13 +234,15 @@ def make_encoder(model, meta, cache_dir: Path | None = None, query_translator=No
                         digest.update(str(value).encode())
                         digest.update(b"\0")
             path = Path(self.cache_dir) / self.document_fingerprint / f"{digest.hexdigest()[:24]}.npy"
-            if path.exists():
-                try:
-                    embeddings = np.load(path, allow_pickle=False)
+            checksum = path.with_suffix(".sha256")
+            if path.exists() and checksum.exists():
+                data = path.read_bytes()
+                if hashlib.sha256(data).hexdigest() == checksum.read_text().strip():
+                    import io
+
                     self.stats["document_hits"] += 1
-                    return embeddings
-                except (ValueError, OSError):
-                    logger.warning("Corrupted embedding cache entry %s: recomputing", path)
+                    return np.load(io.BytesIO(data), allow_pickle=False)
+                logger.warning("Corrupted embedding cache entry %s (checksum mismatch): recomputing", path)
             embeddings = super().encode(inputs, task_metadata=task_metadata, hf_split=hf_split, hf_subset=hf_subset, prompt_type=prompt_type, **kwargs)
             array = np.asarray(embeddings.cpu() if hasattr(embeddings, "cpu") else embeddings, dtype=np.float32)
             import io
@@ -248,6 +250,7 @@ def make_encoder(model, meta, cache_dir: Path | None = None, query_translator=No
             buffer = io.BytesIO()
             np.save(buffer, array, allow_pickle=False)
             atomic_write_bytes(path, buffer.getvalue())
+            atomic_write_bytes(checksum, hashlib.sha256(buffer.getvalue()).hexdigest().encode())  # written last: marks the entry complete
             self.stats["document_misses"] += 1
             return array
 

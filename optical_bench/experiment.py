@@ -57,13 +57,26 @@ def load_experiment(path: Path | str | None) -> dict:
     return config
 
 
+def _inside(base: Path, relative: str) -> Path:
+    """A path from a config, relative to the config's folder; absolute paths are taken as given."""
+    path = Path(relative)
+    return path if path.is_absolute() else (base / path).resolve()
+
+
 def _run_config(experiment: dict, run: dict, out: Path):
     from optical_bench.train import TrainConfig
 
     options = {**experiment.get("defaults", {}), **{k: v for k, v in run.items() if k != "name"}}
+    base = Path(experiment["_path"]).parent
+    for key in ("bitext", "dev_collection", "teacher", "student_init"):
+        value = options.get(key)
+        if isinstance(value, str) and (value.startswith("./") or value.startswith("../")):
+            options[key] = str(_inside(base, value))
     config = TrainConfig.from_dict(options)
     config.validate()
-    key = sha256_json({k: v for k, v in asdict(config).items() if k != "out"})[:10]
+    # hash only what differs from the defaults, so adding an option later keeps old keys valid
+    defaults = asdict(TrainConfig())
+    key = sha256_json({k: v for k, v in asdict(config).items() if k != "out" and v != defaults.get(k)})[:10]
     config.out = str(out / "models" / f"{run['name']}-{key}")
     return config
 
@@ -72,13 +85,15 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
     from tabulate import tabulate
 
     from optical_bench.cli import evaluate_one
-    from optical_bench.tasks import get_tasks
+    from optical_bench.tasks import beir_task, get_tasks
     from optical_bench.train import train
 
     experiment = load_experiment(config_path)
     out.mkdir(parents=True, exist_ok=True)
-    task_names = experiment.get("experiment", {}).get("tasks")
-    tasks = get_tasks(task_names)
+    section = experiment.get("experiment", {})
+    task_names = section.get("tasks")
+    beir_folders = [_inside(Path(experiment["_path"]).parent, folder) for folder in section.get("beir", [])]
+    tasks = (get_tasks(task_names) if task_names or not beir_folders else []) + [beir_task(folder) for folder in beir_folders]
     results_dir = out / "results"
     timings: dict[str, dict[str, float]] = {}
     rows = []
@@ -87,7 +102,7 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
         config = _run_config(experiment, run, out)
         print(f"[{index}/{len(experiment['runs'])}] {run['name']}: {config.method} (teacher {config.teacher})", flush=True)
         started = time.perf_counter()
-        if config.method == "zero-shot" and not config.student_init:
+        if config.method == "zero-shot" and not config.student_init and str(config.mlm_texts) in ("0", ""):
             spec = config.teacher  # the teacher itself: no folder to build
         else:
             folder = Path(config.out) / "model"
@@ -116,5 +131,8 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
                                              "total_seconds": round(time.perf_counter() - total_started, 1)})
     atomic_write_text(out / "summary.md", f"# {experiment.get('experiment', {}).get('name', 'experiment')}\n\n{table}\n\nTimings (s): `{json.dumps(timings)}`\n")
     print(table)
+    print("time per stage (s):")
+    for name, stages in timings.items():
+        print(f"  {name:<28} train/build {stages['train_s']:>7.1f}   evaluate {stages['evaluate_s']:>7.1f}")
     print(f"summary: {out / 'summary.md'} (total {time.perf_counter() - total_started:.0f} s)")
     return 0

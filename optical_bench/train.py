@@ -101,6 +101,27 @@ class TrainConfig:
     ibm1_iterations: int = 10
     # centring
     centering_texts: int = 2000
+    # monolingual pre-training augmentation (RQ1): continued MLM of the student's encoder
+    mlm_texts: int | str = 0  # 0: none; N or "all" Chichewa texts (default: the withheld books)
+    mlm_corpus: str | None = None  # a monolingual file instead of the built Chichewa text
+    mlm_steps: int | None = None
+    mlm_epochs: float = 1.0
+    mlm_batch_size: int = 16
+    mlm_learning_rate: float = 5e-5
+    mlm_mask_probability: float = 0.15
+    mlm_max_seq_length: int | None = None
+    mlm_head: str = "fresh"
+    mlm_vocabulary: str = "corpus"
+    # synthetic / back-translated pairs (RQ2)
+    augmentation_kind: str = "none"  # none | back-translation | forward-translation | code-switch
+    augmentation_ratio: float = 1.0  # synthetic pairs per real pair
+    augmentation_translator: str = "ibm1"  # or any Hugging Face seq2seq MT model id
+    augmentation_translator_options: dict = field(default_factory=dict)
+    augmentation_size: int | str = "all"
+    augmentation_rate: float = 0.5  # code-switch: fraction of dictionary words replaced
+    augmentation_min_prob: float = 0.2
+    augmentation_monolingual: str | None = None
+    augmentation_english: str | None = None
     augmentation: dict = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -117,6 +138,16 @@ class TrainConfig:
             raise ValueError("In-batch contrastive training needs --batch-size >= 2.")
         if self.ot_grad not in ("envelope", "autodiff"):
             raise ValueError(f"--ot-grad {self.ot_grad!r}: use envelope or autodiff.")
+        from optical_bench.augment.mlm import HEADS, VOCABULARIES
+        from optical_bench.augment.pairs import normalize_kind
+
+        self.augmentation_kind = normalize_kind(self.augmentation_kind)
+        if self.mlm_head not in HEADS:
+            raise ValueError(f"--mlm-head {self.mlm_head!r}: use one of {', '.join(HEADS)}.")
+        if self.mlm_vocabulary not in VOCABULARIES:
+            raise ValueError(f"--mlm-vocabulary {self.mlm_vocabulary!r}: use one of {', '.join(VOCABULARIES)}.")
+        if self.augmentation_ratio < 0:
+            raise ValueError("--augmentation-ratio must be >= 0 (synthetic pairs per real pair).")
 
     def weights(self) -> tuple[float, float, float]:
         ot, mse, contrastive = _WEIGHTS.get(self.method, (0.0, 0.0, 0.0))
@@ -307,9 +338,16 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     from optical_bench.models import add_centering, build_distillation_model
 
     pairs, bitext_source = load_training_pairs(config)
+    from optical_bench.augment import augment_training_pairs, mlm_student_init
+
+    augmentation = None
+    if config.method in TRAINED_METHODS:
+        pairs, augmentation = augment_training_pairs(config, pairs, progress=progress)
+    student_init, mlm_record = mlm_student_init(config, progress=progress)
+    augmented = {"augmentation": augmentation or {"kind": "none"}, "mlm_pretraining": mlm_record or {"texts": 0}}
     prune_texts = [p.lr for p in pairs] if config.prune_vocabulary else None
     model = build_distillation_model(
-        config.teacher, config.student_init, student_side=config.student_side,
+        config.teacher, student_init, student_side=config.student_side,
         truncate_student_layers=config.truncate_layers, prune_vocabulary_texts=prune_texts, max_seq_length=config.max_seq_length,
     )
 
@@ -321,11 +359,11 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
             mean = _mean_embedding(model, texts, config.student_side)
             add_centering(model, mean, side=config.student_side)
             extra = {"centering": {"texts": len(texts), "source": "low-resource side of the training bitext", "mean_norm": float(mean.norm())}}
-        provenance = _provenance(config, bitext_source, len(pairs) if config.method == "centering" else 0, extra)
+        provenance = _provenance(config, bitext_source, len(pairs) if config.method == "centering" else 0, {**augmented, **extra})
         provenance["seconds"] = round(time.perf_counter() - started, 1)
         return _save_model(model, out, provenance)
 
-    return _train_student(config, model, pairs, bitext_source, out, started, progress)
+    return _train_student(config, model, pairs, bitext_source, out, started, progress, augmented)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -355,7 +393,7 @@ def guard_finite_loss(loss_module, batch_size: int) -> None:
     loss_module.register_forward_hook(check)
 
 
-def _train_student(config: TrainConfig, model, pairs, bitext_source: str, out: Path, started: float, progress: bool) -> Path:
+def _train_student(config: TrainConfig, model, pairs, bitext_source: str, out: Path, started: float, progress: bool, augmented: dict | None = None) -> Path:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import MSELoss
@@ -466,6 +504,8 @@ def _train_student(config: TrainConfig, model, pairs, bitext_source: str, out: P
         "best_checkpoint": trainer.state.best_model_checkpoint,
         "world_size": world,
         "resumed_from": Path(resume_from).name if resume_from else None,
+        "synthetic_pairs_used": sum(1 for p in chosen if str(p.id).startswith(("bt-", "ft-", "cs-"))),
+        **(augmented or {}),
     }
     provenance = _provenance(config, bitext_source, len(chosen), extra)
     folder = _save_model(trainer.model, out, provenance)

@@ -172,6 +172,30 @@ def test_mlm_corpus_vocabulary_leaves_unused_rows_alone(model_name, request, tmp
     assert _mlm_json(tmp_path / "corpus")["vocabulary_size"] < before.shape[0]
 
 
+@pytest.mark.parametrize("model_name", ["tiny_model", "xlmr_model"])
+def test_compact_vocabulary_is_exact(model_name, request):
+    """The compact (corpus) embedding gives the same hidden states as the full one."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from optical_bench.augment.mlm import _compact_embeddings
+
+    transformer = SentenceTransformer(str(request.getfixturevalue(model_name)), device="cpu")[0]
+    auto_model, tokenizer = transformer.auto_model.eval(), transformer.tokenizer
+    batch = tokenizer(LOW_RESOURCE[:4], padding=True, return_tensors="pt")
+    rows = [{"input_ids": ids} for ids in tokenizer(LOW_RESOURCE)["input_ids"]]
+    full = auto_model.get_input_embeddings()
+    keep, table, compact = _compact_embeddings(full, tokenizer, rows, auto_model.config)
+    assert torch.equal(table[keep], torch.arange(len(keep))) and len(keep) < full.weight.shape[0]
+    assert int(table[tokenizer.pad_token_id]) == tokenizer.pad_token_id
+    with torch.no_grad():
+        expected = auto_model(**batch).last_hidden_state
+        auto_model.set_input_embeddings(compact)
+        got = auto_model(**{**batch, "input_ids": table[batch["input_ids"]]}).last_hidden_state
+        auto_model.set_input_embeddings(full)
+    assert torch.allclose(expected, got, atol=1e-6)
+
+
 def test_mlm_is_deterministic_per_seed(tiny_model, tmp_path):
     import torch
 
@@ -458,3 +482,55 @@ def test_build_tops_up_when_texts_give_no_pair(tiny_bitext):
     assert len({p.id for p in synthetic}) == 20
     assert all("galu" in p.lr for p in synthetic)
     assert 20 < provenance["source_texts_translated"] <= 60
+
+
+# --------------------------------------------------------------------------- config-driven entry points
+
+
+def test_augment_training_pairs_from_config(tiny_bitext, tmp_path):
+    from optical_bench.augment import augment_training_pairs
+
+    real = read_bitext(tiny_bitext)
+    english = tmp_path / "eng.txt"
+    english.write_text("\n".join(ENGLISH) + "\n", encoding="utf-8")
+    config = {"augmentation_kind": "forward_translation", "augmentation_ratio": 0.25, "augmentation_english": str(english), "seed": 3}
+    pairs, provenance = augment_training_pairs(config, real)
+    assert provenance["kind"] == "forward-translation" and provenance["synthetic"] == 12 and provenance["source"] == str(english)
+    assert len(pairs) == len(real) + 12
+    unchanged, provenance = augment_training_pairs({"seed": 3}, real)
+    assert unchanged == real and provenance["kind"] == "none"
+
+
+def test_mlm_student_init_from_config(tiny_model, tmp_path):
+    from optical_bench.augment import mlm_student_init
+
+    corpus = tmp_path / "nya.txt"
+    corpus.write_text("\n".join(LOW_RESOURCE) + "\n", encoding="utf-8")
+    assert mlm_student_init({"teacher": str(tiny_model), "student_init": None, "mlm_texts": 0}) == (None, None)
+    config = {"teacher": str(tiny_model), "student_init": None, "mlm_texts": 8, "mlm_corpus": str(corpus), "mlm_steps": 2,
+              "mlm_batch_size": 4, "max_seq_length": 32, "seed": 1}
+    folder, record = mlm_student_init(config, progress=False)
+    assert Path(folder).is_dir() and record["texts"] == 8 and record["steps"] == 2 and record["source"] == str(corpus)
+    assert record["max_seq_length"] == 32 and record["texts_available"] == len(LOW_RESOURCE)
+    assert mlm_student_init(config, progress=False)[0] == folder  # cached
+
+
+def test_mlm_reads_a_0_transformer_layout(tiny_model, tmp_path):
+    """Older sentence-transformers folders keep the HF model in 0_Transformer/."""
+    import shutil
+
+    folder = tmp_path / "old-layout"
+    shutil.copytree(tiny_model, folder)
+    inner = folder / "0_Transformer"
+    inner.mkdir()
+    for name in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "sentence_bert_config.json"):
+        if (folder / name).exists():
+            shutil.move(str(folder / name), inner / name)
+    modules = json.loads((folder / "modules.json").read_text())
+    modules[0]["path"] = "0_Transformer"
+    (folder / "modules.json").write_text(json.dumps(modules))
+    out = mlm_pretrain(folder, MLM_TEXTS, tmp_path / "mlm", **dict(FAST, steps=3))
+    from sentence_transformers import SentenceTransformer
+
+    assert SentenceTransformer(str(out), device="cpu").encode(["moni"]).shape == (1, HIDDEN)
+    assert _mlm_json(out)["steps"] == 3

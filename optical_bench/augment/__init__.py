@@ -2,18 +2,32 @@
 
 * :mod:`optical_bench.augment.mlm` -- continued masked-LM pre-training of the student's
   encoder on target-language monolingual text (RQ1): :func:`mlm_pretrain`,
-  :func:`mlm_pretrain_cached`.
+  :func:`mlm_pretrain_cached`, and :func:`mlm_student_init` (driven by a training
+  config's ``mlm_*`` options).
 * :mod:`optical_bench.augment.pairs` -- synthetic (forward-translated, code-switched) and
-  back-translated pairs mixed into the real bitext (RQ2): :func:`build_augmented_bitext`
-  and its parts.
+  back-translated pairs mixed into the real bitext (RQ2): :func:`build_augmented_bitext`,
+  its parts, and :func:`augment_training_pairs` (driven by ``augmentation_*`` options).
 
 Importing this package is cheap: torch and transformers are imported only when MLM
 pre-training runs.
 """
 
-from optical_bench.augment.mlm import HEADS, MLM_PROVENANCE_FILE, mlm_pretrain, mlm_pretrain_cached, texts_fingerprint
+from optical_bench.augment.mlm import (
+    HEADS,
+    MLM_CONFIG_DEFAULTS,
+    MLM_PROVENANCE_FILE,
+    VOCABULARIES,
+    mlm_options,
+    mlm_pretrain,
+    mlm_pretrain_cached,
+    mlm_student_init,
+    texts_fingerprint,
+)
 from optical_bench.augment.pairs import (
+    AUGMENTATION_CONFIG_DEFAULTS,
     KINDS,
+    augment_training_pairs,
+    augmentation_options,
     augmentation_provenance,
     back_translate,
     build_augmented_bitext,
@@ -25,17 +39,24 @@ from optical_bench.augment.pairs import (
 )
 
 __all__ = [
+    "AUGMENTATION_CONFIG_DEFAULTS",
     "HEADS",
     "KINDS",
+    "MLM_CONFIG_DEFAULTS",
     "MLM_PROVENANCE_FILE",
+    "VOCABULARIES",
+    "augment_training_pairs",
+    "augmentation_options",
     "augmentation_provenance",
     "back_translate",
     "build_augmented_bitext",
     "code_switch",
     "forward_translate",
     "mix",
+    "mlm_options",
     "mlm_pretrain",
     "mlm_pretrain_cached",
+    "mlm_student_init",
     "normalize_kind",
     "select_texts",
     "texts_fingerprint",

@@ -94,7 +94,7 @@ HEADS = ("fresh", "tied", "untied")
 VOCABULARIES = ("corpus", "full")
 MLM_PROVENANCE_FILE = "optical_bench_mlm.json"
 FORMAT_NAME = "optical-bench/mlm-pretrain"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: corpus-vocabulary id mapping fixed (invalidates cached MLM folders of version 1)
 
 
 def texts_fingerprint(texts: Sequence[str]) -> str:
@@ -161,7 +161,6 @@ def _build_head(auto_model, head: str, checkpoint_folder: Path | None, keep_ids=
     embeddings, which must then hold exactly those rows)."""
     import copy
 
-    import torch
     from torch import nn
     from transformers import AutoModelForMaskedLM
 
@@ -245,13 +244,11 @@ def _compact_embeddings(full, tokenizer, encodings: list[dict], config):
     if pad is not None:
         used.update(range(0, int(pad) + 1))
     keep = torch.tensor(sorted(i for i in used if 0 <= i < n_vocab), dtype=torch.long)
-    table = torch.arange(n_vocab, dtype=torch.long) % len(keep)
-    table = keep[table]  # out-of-corpus id -> some kept id ...
-    lookup = torch.empty(n_vocab, dtype=torch.long)
-    lookup[:] = -1
-    lookup[keep] = torch.arange(len(keep))
-    table = lookup[table]  # ... -> its compact id
-    padding_idx = int(lookup[pad]) if pad is not None and full.padding_idx is not None else None
+    table = torch.full((n_vocab,), -1, dtype=torch.long)
+    table[keep] = torch.arange(len(keep))
+    missing = table < 0  # out-of-corpus ids: folded onto compact ids (random replacements only)
+    table[missing] = torch.arange(n_vocab, dtype=torch.long)[missing] % len(keep)
+    padding_idx = int(table[pad]) if pad is not None and full.padding_idx is not None else None
     compact = nn.Embedding(len(keep), full.weight.shape[1], padding_idx=padding_idx, dtype=full.weight.dtype)
     with torch.no_grad():
         compact.weight.copy_(full.weight.detach()[keep.to(full.weight.device)].cpu())
@@ -360,7 +357,7 @@ def mlm_pretrain(
     warmup_ratio: float = 0.1,
     weight_decay: float = 0.01,
     max_grad_norm: float = 1.0,
-    eval_texts: int = 256,
+    eval_texts: int = 64,
     device: str | None = None,
     progress: bool = True,
 ) -> Path:
@@ -619,7 +616,8 @@ def mlm_pretrain_cached(encoder: str | os.PathLike, texts: Sequence[str], *, cac
     ``key`` hashes the encoder's content (its resolved folder; the id for a hub model), the
     texts and every option (``progress`` and ``device`` excepted), so a grid pre-trains each
     combination once and an interrupted pre-training is redone (the folder appears only
-    when complete).
+    when complete).  Under data parallelism, call it on the main process first (e.g.
+    ``accelerate``'s ``main_process_first``) so the other ranks find the folder ready.
     """
     resolved = _resolve(encoder)
     encoder_key = sha256_folder(resolved, exclude=(MLM_PROVENANCE_FILE, "README.md")) if Path(resolved).is_dir() else str(resolved)
@@ -630,7 +628,18 @@ def mlm_pretrain_cached(encoder: str | os.PathLike, texts: Sequence[str], *, cac
     out = root / f"{Path(str(encoder)).name}-{len(cleaned)}-{key}"
     if (out / MLM_PROVENANCE_FILE).exists():
         return out
-    return mlm_pretrain(encoder, cleaned, out, **kw)
+    # Train into a private folder, then rename: two processes (e.g. torchrun ranks) that
+    # race produce identical folders; the first rename wins, the other is discarded.
+    private = root / f".{out.name}.{uuid.uuid4().hex[:8]}"
+    mlm_pretrain(encoder, cleaned, private, **kw)
+    try:
+        os.rename(private, out)
+    except OSError:
+        if not (out / MLM_PROVENANCE_FILE).exists():
+            shutil.rmtree(private, ignore_errors=True)
+            raise
+        shutil.rmtree(private, ignore_errors=True)
+    return out
 
 
 # --------------------------------------------------------------------------- training integration

@@ -33,7 +33,7 @@ import math
 import random
 import time
 import unicodedata
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 from optical_bench.data.bitext import SentencePair
 
@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 KINDS = ("none", "back-translation", "forward-translation", "code-switch")
+_IBM1_NAMES = ("ibm1", "ibm-1", "ibm_model_1", "ibm-model-1", "ibm_1")
 _ALIASES = {
     "": "none", "no": "none", "off": "none", "false": "none",
     "bt": "back-translation", "backtranslation": "back-translation", "back-translate": "back-translation",
@@ -349,11 +350,11 @@ def build_augmented_bitext(
     extra: dict[str, Any] = {}
     if kind == "code-switch":
         if lexicon is None:
-            if isinstance(translator, str) and translator.strip().lower() in ("ibm1", "ibm-1", "ibm_model_1", "ibm-model-1", "ibm_1"):
+            if isinstance(translator, str) and translator.strip().lower() in _IBM1_NAMES:
                 from optical_bench.translate import IBMModel1
 
                 t0 = time.perf_counter()
-                translator = IBMModel1(direction="reverse", src_lang=options.get("src_lang", "eng"), tgt_lang=options.get("tgt_lang", "nya"))
+                translator = IBMModel1(direction="reverse", src_lang=options.get("src_lang", "en"), tgt_lang=options.get("tgt_lang", "lr"))
                 translator.fit(bitext, n_iter=ibm1_iterations, progress=progress)
                 fit_seconds = time.perf_counter() - t0
             elif isinstance(translator, str):
@@ -388,9 +389,9 @@ def build_augmented_bitext(
             from optical_bench.translate import make_translator
 
             t0 = time.perf_counter()
-            if translator.strip().lower() in ("ibm1", "ibm-1", "ibm_model_1", "ibm-model-1", "ibm_1"):
+            if translator.strip().lower() in _IBM1_NAMES:
                 direction = "forward" if kind == "back-translation" else "reverse"
-                languages = ("nya", "eng") if direction == "forward" else ("eng", "nya")
+                languages = ("lr", "en") if direction == "forward" else ("en", "lr")
                 options.setdefault("src_lang", languages[0])
                 options.setdefault("tgt_lang", languages[1])
                 translator = make_translator("ibm1", bitext=bitext, direction=direction, n_iter=ibm1_iterations, progress=progress, **options)

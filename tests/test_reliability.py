@@ -1,0 +1,216 @@
+"""Faults and bad input: kill -9 at several points, corrupted cache entries, hostile configs."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import ENGLISH, LOW_RESOURCE, write_beir
+
+
+@pytest.fixture
+def tiny_experiment(tiny_model, tiny_bitext, tmp_path) -> Path:
+    queries = {f"q{i}": text for i, text in enumerate(LOW_RESOURCE)}
+    corpus = {f"d{i}": text for i, text in enumerate(ENGLISH)}
+    qrels = {f"q{i}": {f"d{i}": 1} for i in range(len(corpus))}
+    test = write_beir(tmp_path / "test-collection", queries, corpus, qrels)
+    dev = write_beir(tmp_path / "dev-collection", queries, corpus, qrels, split="dev")
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        f"""
+[experiment]
+name = "tiny"
+beir = ["{test}"]
+
+[defaults]
+teacher = "{tiny_model}"
+bitext = "{tiny_bitext}"
+dev_collection = "{dev}"
+max_steps = 6
+eval_steps = 2
+batch_size = 4
+learning_rate = 0.001
+
+[[runs]]
+name = "centering"
+method = "centering"
+
+[[runs]]
+name = "optical"
+method = "optical"
+
+[[runs]]
+name = "mse"
+method = "mse"
+""",
+        encoding="utf-8",
+    )
+    return config
+
+
+def _run(config: Path, out: Path, kill_after: float | None = None) -> subprocess.CompletedProcess | None:
+    command = [sys.executable, "-m", "optical_bench.cli", "run", str(config), "--out", str(out), "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if kill_after is None:
+        return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, start_new_session=True)
+    time.sleep(kill_after)
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    return None
+
+
+def _final_rows(out: Path) -> list[dict]:
+    summary = json.loads((out / "summary.json").read_text())
+    return sorted(((row["run"], row["task"], round(row["ndcg_at_10"], 6), round(row["recall_at_1"], 6)) for row in summary["rows"]))
+
+
+def test_killing_the_runner_at_several_points_loses_nothing_and_gives_the_same_results(tiny_experiment, tmp_path):
+    reference = _run(tiny_experiment, tmp_path / "reference")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    interrupted = tmp_path / "interrupted"
+    kills = 0
+    for delay in (6.0, 11.0, 16.0, 21.0):
+        _run(tiny_experiment, interrupted, kill_after=delay)
+        kills += 1
+    completed = _run(tiny_experiment, interrupted)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert _final_rows(interrupted) == _final_rows(tmp_path / "reference")
+    for path in interrupted.rglob("*.json"):
+        json.loads(path.read_text(encoding="utf-8"))  # no corrupted file anywhere
+    assert not list(interrupted.rglob("*.tmp")), "no temporary file is left behind"
+    assert kills == 4
+
+    # a second run of the same config is a no-op: nothing is trained, every result is cached
+    started = time.perf_counter()
+    again = _run(tiny_experiment, tmp_path / "reference")
+    assert again.returncode == 0
+    timings = json.loads((tmp_path / "reference" / "summary.json").read_text())["timings"]
+    assert all(stage["train_s"] < 1.0 for stage in timings.values())
+    assert time.perf_counter() - started < 120
+
+
+def test_a_corrupted_document_embedding_is_detected_and_recomputed(tiny_model, tiny_beir, tmp_path, cache_home):
+    from sentence_transformers import SentenceTransformer
+
+    from optical_bench.evaluate import evaluate_model
+    from optical_bench.tasks import beir_task
+
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    first = evaluate_model(model, [beir_task(tiny_beir)], tmp_path / "a", name="tiny", revision="k1", show_progress_bar=False)
+    entries = sorted((cache_home / "embeddings").rglob("*.npy"), key=lambda p: p.stat().st_mtime)
+    victim = entries[-1]
+    victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])  # truncated
+    second = evaluate_model(model, [beir_task(tiny_beir)], tmp_path / "b", name="tiny", revision="k2", show_progress_bar=False)
+    assert second.cache_stats["document_misses"] == 1
+    a = next(iter(first.scores.values()))["test"][0]["ndcg_at_10"]
+    b = next(iter(second.scores.values()))["test"][0]["ndcg_at_10"]
+    assert a == pytest.approx(b)
+    flipped = bytearray(victim.read_bytes())
+    flipped[-5] ^= 0xFF  # a loadable file with one wrong value: caught by its checksum
+    victim.write_bytes(bytes(flipped))
+    third = evaluate_model(model, [beir_task(tiny_beir)], tmp_path / "c", name="tiny", revision="k3", show_progress_bar=False)
+    assert third.cache_stats["document_misses"] == 1
+
+
+def test_a_corrupt_result_file_is_recomputed(tiny_model, tiny_beir, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from optical_bench.evaluate import evaluate_model
+    from optical_bench.tasks import beir_task
+
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    task = beir_task(tiny_beir)
+    evaluate_model(model, [task], tmp_path, name="tiny", revision="r", show_progress_bar=False)
+    result_file = tmp_path / "optical-bench__tiny" / "r" / f"{task.metadata.name}.json"
+    result_file.write_text(result_file.read_text()[:50], encoding="utf-8")
+    evaluate_model(model, [beir_task(tiny_beir)], tmp_path, name="tiny", revision="r", show_progress_bar=False)
+    assert json.loads(result_file.read_text())["task_name"] == task.metadata.name
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(options=st.dictionaries(st.text(min_size=1, max_size=12), st.one_of(st.integers(), st.text(max_size=5), st.booleans()), max_size=4))
+def test_unknown_or_mistyped_training_options_are_refused_before_work_starts(options):
+    from optical_bench.train import TrainConfig
+
+    known = set(TrainConfig.__dataclass_fields__)
+    if set(options) <= known:
+        return
+    with pytest.raises(ValueError, match="Unknown training option"):
+        TrainConfig.from_dict(options)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(text=st.text(max_size=200))
+def test_any_task_card_text_parses_or_fails_with_a_task_card_error(text, tmp_path):
+    from optical_bench.tasks import TaskCardError, load_card
+
+    path = tmp_path / "Card.toml"
+    path.write_text(text, encoding="utf-8")
+    try:
+        load_card(path)
+    except TaskCardError as error:
+        assert str(path) in str(error)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(st.text(max_size=30), max_size=6))
+def test_any_bitext_file_reads_or_fails_naming_the_file(lines, tmp_path):
+    from optical_bench.data.bitext import BitextFormatError, read_bitext
+
+    path = tmp_path / "b.tsv"
+    path.write_text("\n".join(line.replace("\n", " ").replace("\r", " ") for line in lines), encoding="utf-8")
+    try:
+        pairs = read_bitext(path)
+        assert all(p.lr.strip() and p.en.strip() for p in pairs)
+    except BitextFormatError as error:
+        assert str(path) in str(error)
+
+
+def test_experiment_config_errors_name_the_file(tmp_path):
+    from optical_bench.experiment import load_experiment
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[[runs]]\nmethod = 'optical'\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="unique name"):
+        load_experiment(bad)
+    bad.write_text("[experiment\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_experiment(bad)
+    with pytest.raises(FileNotFoundError, match="no such experiment config"):
+        load_experiment(tmp_path / "missing.toml")
+
+
+def test_remote_code_stays_off_unless_asked(tiny_model, monkeypatch):
+    import sentence_transformers
+
+    from optical_bench.evaluate import load_sentence_transformer
+
+    seen = {}
+    original = sentence_transformers.SentenceTransformer.__init__
+
+    def spy(self, *args, **kwargs):
+        seen.update(kwargs)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(sentence_transformers.SentenceTransformer, "__init__", spy)
+    load_sentence_transformer(str(tiny_model))
+    assert seen["trust_remote_code"] is False
+
+
+def test_cli_errors_are_one_clear_line(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "optical_bench.cli", "evaluate", "--model", "all-minilm-l6-v3", "--beir", str(tmp_path)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "optical-bench: error:" in result.stderr and "Traceback" not in result.stderr
