@@ -93,7 +93,8 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
     section = experiment.get("experiment", {})
     task_names = section.get("tasks")
     beir_folders = [_inside(Path(experiment["_path"]).parent, folder) for folder in section.get("beir", [])]
-    tasks = (get_tasks(task_names) if task_names or not beir_folders else []) + [beir_task(folder) for folder in beir_folders]
+    splits = section.get("eval_splits")
+    tasks = (get_tasks(task_names, eval_splits=splits) if task_names or not beir_folders else []) + [beir_task(folder) for folder in beir_folders]
     results_dir = out / "results"
     timings: dict[str, dict[str, float]] = {}
     rows = []

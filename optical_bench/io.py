@@ -85,3 +85,27 @@ def sha256_folder(path: str | os.PathLike, exclude: tuple[str, ...] = ()) -> str
 
 def sha256_json(obj: Any) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+def replace_folder(staging: str | os.PathLike, out: str | os.PathLike) -> Path:
+    """Move a finished ``staging`` folder to ``out`` (same filesystem).
+
+    An existing ``out`` is first renamed aside, then deleted once the new folder is in
+    place, so at every instant ``out`` is either the old complete folder or the new one.
+    """
+    import shutil
+    import uuid
+
+    staging, out = Path(staging), Path(out)
+    if out.exists():
+        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+        os.replace(out, old)
+        try:
+            os.replace(staging, out)
+        except BaseException:
+            os.replace(old, out)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, out)
+    return out

@@ -185,7 +185,9 @@ def build_submission(
         if (run.path / "run_settings.jsonl").exists():
             submission.files.append(atomic_write_bytes(dest / "run_settings.jsonl", (run.path / "run_settings.jsonl").read_bytes()))
         for path in sorted(run.path.iterdir()):
-            if path.is_file() and not (dest / path.name).exists():
+            if path.is_dir():
+                submission.skipped.append((path, "optical-bench side files (summary, provenance, robustness)"))
+            elif not (dest / path.name).exists():
                 submission.skipped.append((path, "not an mteb task result" if path.suffix == ".json" else "not part of mteb's layout"))
         for path in dest.glob("*.json"):
             if path.name != "model_meta.json":

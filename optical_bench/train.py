@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from optical_bench.io import atomic_write_json
+from optical_bench.io import atomic_write_json, replace_folder
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +101,7 @@ class TrainConfig:
     ibm1_iterations: int = 10
     # centring
     centering_texts: int = 2000
+    center_student: bool = False  # start a trained student from the language-mean-centred teacher
     # monolingual pre-training augmentation (RQ1): continued MLM of the student's encoder
     mlm_texts: int | str = 0  # 0: none; N or "all" Chichewa texts (default: the withheld books)
     mlm_corpus: str | None = None  # a monolingual file instead of the built Chichewa text
@@ -317,10 +318,7 @@ def _save_model(model, out: Path, provenance: dict) -> Path:
         shutil.rmtree(staging)
     model.save(str(staging))
     write_provenance(staging, provenance)
-    if final.exists():
-        shutil.rmtree(final)
-    staging.rename(final)
-    return final
+    return replace_folder(staging, final)
 
 
 def train(config: TrainConfig, progress: bool = True) -> Path:
@@ -351,14 +349,15 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         truncate_student_layers=config.truncate_layers, prune_vocabulary_texts=prune_texts, max_seq_length=config.max_seq_length,
     )
 
+    extra = {}
+    if config.method == "centering" or config.center_student:
+        rng = random.Random(config.seed)
+        texts = [p.lr for p in rng.sample(pairs, min(config.centering_texts, len(pairs)))]
+        mean = _mean_embedding(model, texts, config.student_side)
+        add_centering(model, mean, side=config.student_side)
+        extra = {"centering": {"texts": len(texts), "source": "low-resource side of the training bitext", "mean_norm": float(mean.norm())}}
+        augmented.update(extra)
     if config.method in ("zero-shot", "centering"):
-        extra = {}
-        if config.method == "centering":
-            rng = random.Random(config.seed)
-            texts = [p.lr for p in rng.sample(pairs, min(config.centering_texts, len(pairs)))]
-            mean = _mean_embedding(model, texts, config.student_side)
-            add_centering(model, mean, side=config.student_side)
-            extra = {"centering": {"texts": len(texts), "source": "low-resource side of the training bitext", "mean_norm": float(mean.norm())}}
         provenance = _provenance(config, bitext_source, len(pairs) if config.method == "centering" else 0, {**augmented, **extra})
         provenance["seconds"] = round(time.perf_counter() - started, 1)
         return _save_model(model, out, provenance)
@@ -533,7 +532,4 @@ def _translate_test(config: TrainConfig, out: Path) -> Path:
     atomic_write_json(staging / "translate_test.json", spec)
     provenance = _provenance(config, bitext_source, len(pairs), {"translator": translator.describe(), "seconds": round(time.perf_counter() - started, 1)})
     atomic_write_json(staging / "optical_bench_provenance.json", provenance)
-    if folder.exists():
-        shutil.rmtree(folder)
-    staging.rename(folder)
-    return folder
+    return replace_folder(staging, folder)

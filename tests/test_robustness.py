@@ -95,8 +95,10 @@ def write_run(root: Path, name: str, revision: str, tasks: dict[str, dict[str, d
         content.update({subset: {"test": run} for subset, run in by_subset.items()})
         path.write_text(json.dumps(content))
     if provenance:
-        (folder / "optical_bench_provenance.json").write_text(json.dumps(provenance))
-    (folder / "optical_bench_summary.json").write_text(json.dumps({"model": name, "seconds": 1.0}))
+        (folder / "optical_bench").mkdir(exist_ok=True)
+        (folder / "optical_bench" / "provenance.json").write_text(json.dumps(provenance))
+    (folder / "optical_bench").mkdir(exist_ok=True)
+    (folder / "optical_bench" / "summary.json").write_text(json.dumps({"model": name, "seconds": 1.0}))
     return folder
 
 
@@ -203,8 +205,8 @@ def test_write_robustness_keeps_the_files_loadable_by_mteb(tmp_path):
     folder = write_run(tmp_path, "optical-bench/student", "rev1", {**DEFAULT_SCORES, "SomeUnknownTask": {"default": metrics(0.4)}})
     written = write_robustness(tmp_path)
     content = written[folder]
-    assert (folder / "robustness.json").exists()
-    on_disk = json.loads((folder / "robustness.json").read_text())  # strict JSON: no NaN
+    assert (folder / "optical_bench" / "robustness.json").exists()
+    on_disk = json.loads((folder / "optical_bench" / "robustness.json").read_text())  # strict JSON: no NaN
     assert on_disk == content or on_disk["model"] == "optical-bench/student"
     assert set(content["metrics"]) >= {"main_score", "ndcg_at_10", "mrr_at_10", "recall_at_1"}
     shifted = TaskResult.from_disk(folder / "OpticalUDHRRetrieval.json")

