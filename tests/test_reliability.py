@@ -101,8 +101,11 @@ def test_killing_the_runner_at_several_points_loses_nothing_and_gives_the_same_r
     assert time.perf_counter() - started < 120
 
 
-def test_a_corrupted_document_embedding_is_detected_and_recomputed(tiny_model, tiny_beir, tmp_path, cache_home):
+def test_a_corrupted_document_embedding_is_detected_and_recomputed(tiny_model, tiny_beir, tmp_path, monkeypatch):
     from sentence_transformers import SentenceTransformer
+
+    cache_home = tmp_path / "home"
+    monkeypatch.setenv("OPTICAL_BENCH_HOME", str(cache_home))  # an empty cache
 
     from optical_bench.evaluate import evaluate_model
     from optical_bench.tasks import beir_task

@@ -80,8 +80,10 @@ def test_cross_check_fails_when_scores_disagree(tiny_model, tiny_beir, tmp_path)
         cross_check(task, predictions, tampered)
 
 
-def test_document_embeddings_are_cached_and_reused(tiny_model, tiny_beir, tmp_path, cache_home):
+def test_document_embeddings_are_cached_and_reused(tiny_model, tiny_beir, tmp_path, monkeypatch):
     from sentence_transformers import SentenceTransformer
+
+    monkeypatch.setenv("OPTICAL_BENCH_HOME", str(tmp_path / "home"))  # an empty cache
 
     model = SentenceTransformer(str(tiny_model), device="cpu")
     first = evaluate_model(model, [beir_task(tiny_beir)], tmp_path / "a", name="tiny", revision="c1", show_progress_bar=False)
