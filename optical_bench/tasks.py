@@ -274,7 +274,7 @@ def _metadata(card: TaskCard, revision: str, eval_splits: list[str] | None = Non
     )
 
 
-def _task_class(card: TaskCard, revision: str, loader, extra: dict[str, Any] | None = None):
+def _task_class(card: TaskCard, revision: str, loader, extra: dict[str, Any] | None = None, eval_splits: list[str] | None = None):
     from mteb.abstasks.retrieval import AbsTaskRetrieval
 
     def load_data(self, num_proc=None, *, timer=None, **kwargs):
@@ -289,7 +289,7 @@ def _task_class(card: TaskCard, revision: str, loader, extra: dict[str, Any] | N
         self.data_loaded = True
 
     attributes = {
-        "metadata": _metadata(card, revision),
+        "metadata": _metadata(card, revision, eval_splits),
         "load_data": load_data,
         "card": card,
         "kind": card.kind,
@@ -333,16 +333,13 @@ def make_task(card: TaskCard, build_root: Path | None = None, hub_dir: Path | No
 
             build_root = build_collections().root
         revision = _builtin_revision(card, build_root)
-        cls = _task_class(card, revision, _builtin_loader(card, build_root))
+        cls = _task_class(card, revision, _builtin_loader(card, build_root), eval_splits=eval_splits)
     elif card.source["type"] == "hub-files":
         revision = card.source.get("revision", "main")
-        cls = _task_class(card, revision, lambda subset, split: load_hub_subset(card, subset, split, hub_dir))
+        cls = _task_class(card, revision, lambda subset, split: load_hub_subset(card, subset, split, hub_dir), eval_splits=eval_splits)
     else:
         raise TaskCardError(f"{card.path}: source type {card.source['type']!r} cannot be instantiated from a card; use optical_bench.tasks.beir_task(folder).")
-    task = cls()
-    if eval_splits:
-        task.metadata = _metadata(card, revision, eval_splits)
-    return task
+    return cls()
 
 
 def beir_task(folder: Path | str, name: str | None = None, languages: list[str] | None = None, split: str = "test", low_resource_side: str = "query"):

@@ -94,3 +94,13 @@ def test_a_real_optical_step_trains_a_pruned_e5_student(tmp_path):
     assert provenance["steps"] == 2 and provenance["train_loss_first_last"][0] > 0
     model = SentenceTransformer(str(folder), device="cpu")
     assert model.encode_query(["Pachiyambi Mulungu adalenga kumwamba ndi dziko lapansi."]).shape == (1, 384)
+
+
+def test_the_dev_split_is_evaluated_for_tuning(tmp_path):
+    from optical_bench.cli import evaluate_one
+    from optical_bench.tasks import get_tasks
+
+    tasks = get_tasks(["OpticalBibleRetrieval"], eval_splits=["dev"])
+    result = evaluate_one("all-minilm-l6-v2", tasks, tmp_path, progress=False)
+    assert list(result.scores["OpticalBibleRetrieval"]) == ["dev"]
+    assert result.cross_check
