@@ -119,14 +119,18 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
                 r1 = sum(entry.get("recall_at_1", float("nan")) for entry in entries) / len(entries)
                 mrr = sum(entry.get("mrr_at_10", float("nan")) for entry in entries) / len(entries)
                 rows.append({"run": run["name"], "task": task, "split": split, "ndcg_at_10": main, "mrr_at_10": mrr, "recall_at_1": r1})
-    table_rows = {}
+    table_rows: dict[str, dict[str, dict]] = {}
     task_order = [task.metadata.name for task in tasks]
     for row in rows:
-        table_rows.setdefault(row["run"], {})[row["task"]] = row
-    headers = ["run"] + [f"{name.replace('Optical', '').replace('Retrieval', '')} nDCG@10 / R@1" for name in task_order]
+        table_rows.setdefault(row["run"], {})[f"{row['task']}|{row['split']}"] = row
+    columns = sorted({key for by_task in table_rows.values() for key in by_task}, key=lambda key: (task_order.index(key.split("|")[0]), key))
+    headers = ["run"] + [f"{key.split('|')[0].replace('Optical', '').replace('Retrieval', '')} ({key.split('|')[1]}) nDCG@10 / MRR@10 / R@1" for key in columns]
     body = []
     for run_name, by_task in table_rows.items():
-        body.append([run_name] + [f"{by_task[t]['ndcg_at_10']:.3f} / {by_task[t]['recall_at_1']:.3f}" if t in by_task else "-" for t in task_order])
+        body.append([run_name] + [
+            f"{by_task[key]['ndcg_at_10']:.3f} / {by_task[key]['mrr_at_10']:.3f} / {by_task[key]['recall_at_1']:.3f}" if key in by_task else "-"
+            for key in columns
+        ])
     table = tabulate(body, headers=headers, tablefmt="github")
     atomic_write_json(out / "summary.json", {"experiment": experiment.get("experiment", {}), "rows": rows, "timings": timings,
                                              "total_seconds": round(time.perf_counter() - total_started, 1)})
