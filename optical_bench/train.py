@@ -57,7 +57,7 @@ _WEIGHTS = {
 class TrainConfig:
     """Every choice of a training run; all of it goes into the model card."""
 
-    method: str = "optical"
+    method: str = "optical+contrastive"
     teacher: str = "multilingual-e5-small-q4"
     student_init: str | None = None
     out: str = "runs/student"
@@ -66,7 +66,7 @@ class TrainConfig:
     student_side: str = "query"
     max_steps: int = 60
     batch_size: int = 32
-    learning_rate: float = 2e-5
+    learning_rate: float = 5e-6
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
@@ -89,7 +89,7 @@ class TrainConfig:
     # student construction
     truncate_layers: int | None = None
     prune_vocabulary: bool = False
-    freeze_embeddings: bool = False
+    freeze_embeddings: bool = True
     # checkpoint selection on the dev split
     dev: bool = True
     dev_collection: str | None = None  # a BEIR folder with qrels/dev.tsv; default: the built bible-dev
