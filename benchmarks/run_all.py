@@ -54,8 +54,8 @@ def main() -> None:
     started = time.perf_counter()
     sections = [
         ("Sinkhorn: ours vs POT (forward + backward)", ["benchmarks/bench_sinkhorn.py", "--threads", "2", "--repeats", "5"]),
-        ("Training step: OPTICAL over MSE, multilingual-e5-small-q4", ["benchmarks/bench_train_step.py", "--model", "multilingual-e5-small-q4", "--steps", "6"]),
-        ("Training step: OPTICAL over MSE, all-MiniLM-L6-v2", ["benchmarks/bench_train_step.py", "--model", "all-minilm-l6-v2", "--steps", "8"]),
+        ("Training step: OPTICAL over MSE, multilingual-e5-small-q4", ["benchmarks/bench_train_step.py", "--model", "multilingual-e5-small-q4", "--steps", "10"]),
+        ("Training step: OPTICAL over MSE, all-MiniLM-L6-v2", ["benchmarks/bench_train_step.py", "--model", "all-minilm-l6-v2", "--steps", "16"]),
         ("Evaluation: overhead, document cache, corpus-size scaling (all-MiniLM-L6-v2)", ["benchmarks/bench_evaluation.py", "--model", "all-minilm-l6-v2"]),
     ]
     parts = [

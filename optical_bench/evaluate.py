@@ -42,16 +42,28 @@ class CrossCheckError(AssertionError):
 # --------------------------------------------------------------------------- model loading and identity
 
 
-def load_sentence_transformer(spec: str | os.PathLike, device: str | None = None, trust_remote_code: bool = False):
-    """Load a model by packaged name, local folder or Hugging Face id."""
+def load_sentence_transformer(spec: str | os.PathLike, device: str | None = None, trust_remote_code: bool = False,
+                              allow_pickled_weights: bool = False):
+    """Load a model by packaged name, local folder or Hugging Face id.
+
+    Safe by default: weights load through safetensors only (a pickled ``pytorch_model.bin``
+    can run code when unpickled; pass ``allow_pickled_weights=True`` to accept one), and
+    ``trust_remote_code`` stays off unless asked for.
+    """
     from sentence_transformers import SentenceTransformer
 
     from optical_bench.assets.models import resolve_model
 
     path = resolve_model(str(spec))
+    model_kwargs = {} if allow_pickled_weights else {"use_safetensors": True}
     try:
-        return SentenceTransformer(path, device=device or "cpu", trust_remote_code=trust_remote_code)
+        return SentenceTransformer(path, device=device or "cpu", trust_remote_code=trust_remote_code, model_kwargs=model_kwargs)
     except OSError as error:
+        if not allow_pickled_weights and "safetensors" in str(error).lower():
+            raise FileNotFoundError(
+                f"The model {spec!r} ({path}) has no safetensors weights. Pickled weights can run code when loaded; "
+                "if you trust the source, load it with allow_pickled_weights=True (or convert it to safetensors)."
+            ) from error
         raise FileNotFoundError(
             f"Could not load the model {spec!r} ({path}): {error}. Fix: pass a packaged name "
             f"(all-minilm-l6-v2, multilingual-e5-small-q4), a sentence-transformers folder, or a "
@@ -471,13 +483,13 @@ def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: b
     elif path.is_dir():
         model = load_sentence_transformer(str(path), trust_remote_code=trust_remote_code)
         revision = folder_fingerprint(path)
-        provenance = read_provenance(path)
+        packaged = str(spec).lower() if str(spec).lower() in known_model_names() else None
+        provenance = None if packaged else read_provenance(path)  # packaged folders carry conversion records, not training provenance
         if provenance:
             name = name or provenance.get("name") or path.name
             teacher = provenance.get("teacher")
             meta_kwargs = {"adapted_from": str(teacher) if teacher else None}
         else:
-            packaged = spec.lower() if spec.lower() in known_model_names() else None
             name = name or packaged or path.name
             meta_kwargs = dict(_PACKAGED_META.get(packaged or "", {}))
     else:  # a Hugging Face id

@@ -217,3 +217,21 @@ def test_cli_errors_are_one_clear_line(tmp_path):
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "optical-bench: error:" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_weights_load_through_safetensors_only_unless_allowed(tiny_model, tmp_path):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    from optical_bench.evaluate import load_sentence_transformer
+
+    pickled = tmp_path / "pickled"
+    shutil.copytree(tiny_model, pickled)
+    weights = next(pickled.rglob("model.safetensors"))
+    torch.save(load_file(str(weights)), weights.with_name("pytorch_model.bin"))
+    weights.unlink()
+    with pytest.raises(FileNotFoundError, match="no safetensors weights"):
+        load_sentence_transformer(str(pickled))
+    assert load_sentence_transformer(str(pickled), allow_pickled_weights=True) is not None
