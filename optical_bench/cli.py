@@ -222,6 +222,16 @@ def cmd_run(args) -> int:
     return run_experiment(args.config, Path(args.out), progress=not args.quiet)
 
 
+def cmd_seeds(args) -> int:
+    from optical_bench.seeds import collect, summarise
+
+    rows = summarise(collect(args.results, args.metric, args.tasks), args.reference, args.samples)
+    headers = ["task", "configuration", "seeds", f"{args.metric} mean [95% CI]", f"difference to {args.reference} [95% CI]" if args.reference else ""]
+    print(_table(rows, headers))
+    print("\nIntervals: two-level bootstrap over seeds and queries; * the difference interval excludes 0.")
+    return 0
+
+
 # --------------------------------------------------------------------------- main
 
 
@@ -280,6 +290,14 @@ def build_parser() -> argparse.ArgumentParser:
     submit = sub.add_parser("submit", help="build a folder in the layout of the MTEB results repository and print the pull-request steps")
     add_submit_arguments(submit)
     submit.set_defaults(func=run_submit)
+
+    seeds = sub.add_parser("seeds", help="multi-seed comparison: mean and difference intervals from a bootstrap over seeds and queries")
+    seeds.add_argument("results", nargs="+", help="MTEB results folders whose runs are named <configuration>-s<seed>")
+    seeds.add_argument("--metric", default="recall_at_1")
+    seeds.add_argument("--reference", help="configuration the differences are taken against")
+    seeds.add_argument("--tasks", nargs="*")
+    seeds.add_argument("--samples", type=int, default=5000)
+    seeds.set_defaults(func=cmd_seeds)
 
     run = sub.add_parser("run", help="run an experiment (default: the embedded default experiment)")
     run.add_argument("config", nargs="?", help="experiment config (TOML); default: configs/default.toml")

@@ -383,3 +383,15 @@ def test_compare_to_baseline_with_holm():
     assert result["better"].difference == pytest.approx(0.4) and 0.4 in result["better"].difference_ci
     with pytest.raises(KeyError):
         compare_to_baseline({"a": base}, "b")
+
+
+def test_seed_summaries_use_the_two_level_bootstrap():
+    from optical_bench.seeds import summarise
+
+    rng = np.random.default_rng(0)
+    queries = [f"q{i}" for i in range(200)]
+    better = {str(seed): {q: float(rng.random() < 0.8) for q in queries} for seed in (1, 2, 3)}
+    worse = {str(seed): {q: float(rng.random() < 0.5) for q in queries} for seed in (1, 2, 3)}
+    rows = summarise({"Task": {"better": better, "worse": worse}}, reference="worse", samples=500)
+    row = next(r for r in rows if r[1] == "better")
+    assert row[2] == 3 and row[4].endswith("*") and 0.2 < float(row[4].split()[0]) < 0.4
