@@ -81,6 +81,22 @@ def _run_config(experiment: dict, run: dict, out: Path):
     return config
 
 
+def _write_report(out: Path, results_dir: Path, baseline: str | None) -> None:
+    """``optical-bench report`` on the grid's results: tables with significance marks,
+    robustness measures written into the result files, and plots."""
+    import argparse
+
+    from optical_bench.report import add_report_arguments, run_report
+
+    arguments = [str(results_dir), "--out", str(out / "report.md"), "--write-robustness", "--plots", str(out / "plots"), "--samples", "2000"]
+    if baseline:
+        arguments += ["--baseline", baseline]
+    try:
+        run_report(add_report_arguments(argparse.ArgumentParser()).parse_args(arguments))
+    except (ValueError, KeyError) as error:  # a report problem must not lose the finished grid
+        print(f"report not written: {error}")
+
+
 def run_experiment(config_path, out: Path, progress: bool = True) -> int:
     from tabulate import tabulate
 
@@ -136,6 +152,7 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
                                              "total_seconds": round(time.perf_counter() - total_started, 1)})
     atomic_write_text(out / "summary.md", f"# {experiment.get('experiment', {}).get('name', 'experiment')}\n\n{table}\n\nTimings (s): `{json.dumps(timings)}`\n")
     print(table)
+    _write_report(out, results_dir, experiment.get("experiment", {}).get("baseline"))
     print("time per stage (s):")
     for name, stages in timings.items():
         print(f"  {name:<28} train/build {stages['train_s']:>7.1f}   evaluate {stages['evaluate_s']:>7.1f}")

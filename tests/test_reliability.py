@@ -87,6 +87,7 @@ def test_killing_the_runner_at_several_points_loses_nothing_and_gives_the_same_r
     completed = _run(tiny_experiment, interrupted)
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert _final_rows(interrupted) == _final_rows(tmp_path / "reference")
+    assert (interrupted / "report.md").read_text().startswith("## optical-bench report")
     for path in interrupted.rglob("*.json"):
         json.loads(path.read_text(encoding="utf-8"))  # no corrupted file anywhere
     assert not list(interrupted.rglob("*.tmp")), "no temporary file is left behind"
