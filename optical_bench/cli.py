@@ -135,6 +135,12 @@ def cmd_evaluate(args) -> int:
         result = evaluate_one(spec, tasks, out, name=args.name, check_beir=args.check_beir, overwrite=args.overwrite, batch_size=args.batch_size, progress=not args.quiet, scoring=args.scoring)
         print(f"\n{result.model_name} (revision {result.revision}) in {result.seconds:.1f} s; document cache {result.cache_stats}")
         print(_table(result.summary_rows(), ["task", "subset", "split", "nDCG@10", "MRR@10", "R@1"]))
+        for task_name, counts in result.truncation.items():
+            for key, entry in counts.items():
+                if entry.get("queries_truncated") or entry.get("corpus_truncated"):
+                    print(f"truncated to {entry['max_seq_length']} tokens: {task_name} {key}: "
+                          f"{entry.get('queries_truncated', 0)}/{entry.get('queries_total', 0)} queries, "
+                          f"{entry.get('corpus_truncated', 0)}/{entry.get('corpus_total', 0)} documents")
         if args.check_beir:
             if result.cross_check:
                 worst = max(row["difference"] for row in result.cross_check)

@@ -336,6 +336,7 @@ class EvaluationResult:
     cross_check: list[dict] = field(default_factory=list)
     seconds: float = 0.0
     cache_stats: dict[str, int] = field(default_factory=dict)
+    truncation: dict[str, dict] = field(default_factory=dict)
 
     def summary_rows(self, metrics=("ndcg_at_10", "mrr_at_10", "recall_at_1")) -> list[list]:
         rows = []
@@ -344,6 +345,40 @@ class EvaluationResult:
                 for entry in entries:
                     rows.append([task, entry["hf_subset"], split] + [round(entry.get(m, float("nan")), 4) for m in metrics])
         return rows
+
+
+def _route_input_module(model, side: str):
+    from sentence_transformers.models import Router
+
+    first = model[0]
+    if isinstance(first, Router):
+        route = side if side in first.sub_modules else first.default_route
+        return first.sub_modules[route][0]
+    return first
+
+
+def truncation_counts(model, task, prompts: dict | None = None) -> dict:
+    """How many queries and documents of a loaded task exceed the encoder's token limit.
+
+    sentence-transformers truncates every input to ``max_seq_length`` tokens (the same cut
+    for every model call); this records how often that cut bites, per subset and split.
+    """
+    prompts = prompts or {}
+    counts = {}
+    for side, column in (("query", "queries"), ("document", "corpus")):
+        module = _route_input_module(model, side)
+        tokenizer, limit = getattr(module, "tokenizer", None), getattr(module, "max_seq_length", None)
+        if tokenizer is None or not limit:
+            continue
+        prefix = prompts.get(side, "") or ""
+        for subset, splits in (task.dataset or {}).items():
+            for split, data in splits.items():
+                texts = [prefix + str(text) for text in data[column]["text"]]
+                lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]] if texts else []
+                entry = counts.setdefault(f"{subset}/{split}", {"max_seq_length": limit})
+                entry[f"{column}_truncated"] = sum(length > limit for length in lengths)
+                entry[f"{column}_total"] = len(lengths)
+    return counts
 
 
 def remove_corrupt_results(folder: Path) -> list[Path]:
@@ -418,11 +453,21 @@ def evaluate_model(
             else:
                 logger.info("No fresh rankings for %s (results came from the cache): cross-check skipped", task_result.task_name)
     evaluation.cache_stats = dict(getattr(encoder, "stats", {}))
+    truncation = {}
+    for task in tasks:
+        try:
+            if not task.data_loaded:
+                task.load_data()
+            truncation[task.metadata.name] = truncation_counts(model, task, getattr(model, "prompts", None))
+        except Exception as error:  # bookkeeping only: never fail an evaluation over it
+            logger.warning("Could not count truncated texts of %s: %s", task.metadata.name, error)
+    evaluation.truncation = truncation
     summary = {
         "model": meta.name,
         "revision": revision,
         "seconds": round(evaluation.seconds, 2),
         "cache": evaluation.cache_stats,
+        "truncation": evaluation.truncation,
         "beir_cross_check": {
             "compared": len(evaluation.cross_check),
             "max_difference": max((row["difference"] for row in evaluation.cross_check), default=None),

@@ -170,3 +170,19 @@ def test_maxsim_scoring_ranks_with_late_interaction(tiny_model, tiny_beir, tmp_p
             qn, dn = torch.nn.functional.normalize(q, dim=-1), torch.nn.functional.normalize(d, dim=-1)
             expected = (qn @ dn.T).max(dim=1).values.mean()
             assert float(scores[i, j]) == pytest.approx(float(expected), abs=1e-5)
+
+
+def test_truncation_is_counted_and_recorded(tiny_model, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from conftest import write_beir
+
+    long_text = " ".join(["moni bwanji lero"] * 40)  # far beyond the tiny model's 32 tokens
+    folder = write_beir(tmp_path / "long", {"q1": long_text, "q2": "zikomo"}, {"d1": "hello", "d2": "thanks " * 50}, {"q1": {"d1": 1}, "q2": {"d2": 1}})
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    result = evaluate_model(model, [beir_task(folder)], tmp_path / "out", name="tiny", revision="t1", show_progress_bar=False, cache_embeddings=False)
+    (counts,) = result.truncation.values()
+    entry = counts["default/test"]
+    assert entry["max_seq_length"] == 32 and entry["queries_truncated"] == 1 and entry["corpus_truncated"] == 1
+    summary = json.loads(next((tmp_path / "out").glob("*/*/optical_bench/summary.json")).read_text())
+    assert summary["truncation"]
