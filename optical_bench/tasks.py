@@ -415,5 +415,16 @@ def get_tasks(
         selected = [card for card in selected if card.kind in kinds]
     if languages:
         wanted = {code.split("-")[0] for code in languages}
+        known = {code.split("-")[0] for card in cards.values() for code in card.languages}
+        unknown_codes = sorted(wanted - known)
+        if unknown_codes:
+            hints = {code: difflib.get_close_matches(code, sorted(known), n=2) for code in unknown_codes}
+            raise ValueError(
+                "No task has the language(s) "
+                + ", ".join(f"{code!r}" + (f" (did you mean {', '.join(h)}?)" if h else "") for code, h in hints.items())
+                + f". Use ISO 639-3 codes; the task cards know: {', '.join(sorted(known))}."
+            )
         selected = [card for card in selected if {code.split("-")[0] for code in card.languages} & wanted]
+    if not selected:
+        raise ValueError("No task matches this selection (names/kinds/languages); `optical-bench tasks` lists them.")
     return [make_task(card, build_root=build_root, hub_dir=hub_dir, eval_splits=eval_splits) for card in selected]

@@ -186,3 +186,10 @@ def test_truncation_is_counted_and_recorded(tiny_model, tmp_path):
     assert entry["max_seq_length"] == 32 and entry["queries_truncated"] == 1 and entry["corpus_truncated"] == 1
     summary = json.loads(next((tmp_path / "out").glob("*/*/optical_bench/summary.json")).read_text())
     assert summary["truncation"]
+
+
+def test_unknown_language_codes_are_refused_with_suggestions():
+    with pytest.raises(ValueError, match=r"'sw'.*ISO 639-3"):
+        get_tasks(languages=["sw"])
+    with pytest.raises(ValueError, match=r"'nyx' \(did you mean nya"):
+        get_tasks(languages=["nyx"])
