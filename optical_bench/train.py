@@ -365,6 +365,29 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     return _train_student(config, model, pairs, bitext_source, out, started, progress, augmented)
 
 
+def last_complete_checkpoint(folder: Path) -> str | None:
+    """The newest checkpoint that was written completely; incomplete ones are removed.
+
+    The Trainer writes a checkpoint file by file, so a run killed mid-save leaves a
+    ``checkpoint-N`` folder without its ``trainer_state.json`` (written last) or its
+    optimizer state; resuming from it would fail or silently restart the optimiser.
+    """
+    if not folder.exists():
+        return None
+    candidates = sorted((p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()), key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for candidate in candidates:
+        complete = (candidate / "trainer_state.json").exists() and any(candidate.glob("optimizer.*")) and any(candidate.rglob("*.safetensors"))
+        if complete:
+            try:
+                json.loads((candidate / "trainer_state.json").read_text(encoding="utf-8"))
+                return str(candidate)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                pass
+        logger.warning("Removing the incomplete checkpoint %s (a run was interrupted while saving it)", candidate)
+        shutil.rmtree(candidate, ignore_errors=True)
+    return None
+
+
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; the message says at which batch and what to change."""
 
@@ -482,9 +505,7 @@ def _train_student(config: TrainConfig, model, pairs, bitext_source: str, out: P
         ddp_backend="gloo" if not torch.cuda.is_available() and world > 1 else None,
     )
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator)
-    from transformers.trainer_utils import get_last_checkpoint
-
-    resume_from = get_last_checkpoint(str(checkpoints)) if checkpoints.exists() else None
+    resume_from = last_complete_checkpoint(checkpoints)
     if resume_from:
         print(f"Resuming from {resume_from}", flush=True)
     trainer.train(resume_from_checkpoint=resume_from)

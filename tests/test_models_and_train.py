@@ -177,3 +177,18 @@ def test_a_non_finite_loss_stops_training_with_the_batch_and_the_fix(tiny_model,
                          batch_size=4, dev=False, save_checkpoints=False)
     with pytest.raises(NonFiniteLossError, match=r"at batch 2 \(pairs 4-7.*Fix: lower --learning-rate"):
         train(config, progress=False)
+
+
+def test_an_incomplete_checkpoint_is_skipped_on_resume(tmp_path):
+    from optical_bench.train import last_complete_checkpoint
+
+    good = tmp_path / "checkpoint-2"
+    (good / "sub").mkdir(parents=True)
+    (good / "trainer_state.json").write_text("{}")
+    (good / "optimizer.pt").write_bytes(b"x")
+    (good / "sub" / "model.safetensors").write_bytes(b"x")
+    partial = tmp_path / "checkpoint-4"
+    partial.mkdir()
+    (partial / "optimizer.pt").write_bytes(b"x")  # killed before trainer_state.json
+    assert last_complete_checkpoint(tmp_path) == str(good)
+    assert not partial.exists()
