@@ -169,7 +169,7 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "translator": "translate-test: ibm1 (learnt from the bitext) or a Hugging Face seq2seq MT model id",
     }
     for item in fields(TrainConfig):
-        if item.name in ("method", "augmentation", "augmentation_translator_options"):
+        if item.name in ("method", "augmentation_translator_options"):
             continue
         flag = "--" + item.name.replace("_", "-")
         default = getattr(defaults, item.name)

