@@ -167,6 +167,9 @@ def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
         "bitext_size": "size of the built Bible bitext to use (250, 1000, 4000, 16000)",
         "student_side": "which side is low-resource: query (default) or document",
         "translator": "translate-test: ibm1 (learnt from the bitext) or a Hugging Face seq2seq MT model id",
+        "vocabulary_transfer": "add the bitext's low-resource words to the student's vocabulary, each initialised from "
+        "its IBM-1 English translations (for a student that has never seen the language, e.g. all-minilm-l6-v2; default: off)",
+        "mlm_head_warmup_steps": "MLM pre-training: steps that train the fresh MLM head alone (encoder frozen) first (default: 100)",
     }
     for item in fields(TrainConfig):
         if item.name in ("method", "augmentation_translator_options"):

@@ -97,6 +97,13 @@ def _write_report(out: Path, results_dir: Path, baseline: str | None) -> None:
         print(f"report not written: {error}")
 
 
+def is_the_teacher_itself(config) -> bool:
+    """A zero-shot run whose student is the unchanged teacher (no other init, no MLM
+    pre-training, no vocabulary transfer): evaluate the teacher, build nothing."""
+    unchanged = not config.student_init and str(config.mlm_texts) in ("0", "") and not config.vocabulary_transfer
+    return config.method == "zero-shot" and unchanged
+
+
 def run_experiment(config_path, out: Path, progress: bool = True) -> int:
     from tabulate import tabulate
 
@@ -119,8 +126,8 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
         config = _run_config(experiment, run, out)
         print(f"[{index}/{len(experiment['runs'])}] {run['name']}: {config.method} (teacher {config.teacher})", flush=True)
         started = time.perf_counter()
-        if config.method == "zero-shot" and not config.student_init and str(config.mlm_texts) in ("0", ""):
-            spec = config.teacher  # the teacher itself: no folder to build
+        if is_the_teacher_itself(config):
+            spec = config.teacher  # no folder to build
         else:
             folder = Path(config.out) / "model"
             if not (folder / "optical_bench_provenance.json").exists():

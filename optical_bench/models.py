@@ -30,6 +30,8 @@ from typing import Iterable, Sequence
 import torch
 from torch import nn
 
+from optical_bench.vocabulary import prune_vocabulary, transfer_vocabulary  # noqa: F401  (re-exported)
+
 logger = logging.getLogger(__name__)
 
 SIDES = ("query", "document")
@@ -173,74 +175,6 @@ def add_centering(model, mean: torch.Tensor, side: str = "query") -> None:
     route = router.sub_modules[side]
     route.append(dense)
     route.append(Normalize())
-
-
-# --------------------------------------------------------------------------- vocabulary pruning
-
-
-def prune_vocabulary(transformer_module, texts: Sequence[str], keep_ids: Iterable[int] = ()) -> dict:
-    """Keep only the embedding rows (and tokenizer pieces) that ``texts`` use.
-
-    The fast tokenizer's ``tokenizer.json`` is rewritten with the kept pieces renumbered
-    0..K-1 in their original order (Unigram scores and WordPiece prefixes unchanged), the
-    special tokens and post-processor ids remapped, and the word-embedding matrix sliced to
-    the same rows, so tokenisation of ``texts`` is unchanged and only ids differ.
-    """
-    from transformers import PreTrainedTokenizerFast
-
-    tokenizer = transformer_module.tokenizer
-    if not getattr(tokenizer, "is_fast", False):
-        raise ValueError("Vocabulary pruning needs a fast (tokenizers-backed) tokenizer.")
-    used: set[int] = set(int(i) for i in keep_ids)
-    used.update(int(i) for i in tokenizer.all_special_ids)
-    for start in range(0, len(texts), 512):
-        for ids in tokenizer(list(texts[start : start + 512]), add_special_tokens=True)["input_ids"]:
-            used.update(ids)
-    spec = json.loads(tokenizer.backend_tokenizer.to_str())
-    model_spec = spec["model"]
-    kept = sorted(used)
-    old_to_new = {old: new for new, old in enumerate(kept)}
-    if model_spec["type"] == "Unigram":
-        vocab = model_spec["vocab"]
-        model_spec["vocab"] = [vocab[old] for old in kept]
-        if model_spec.get("unk_id") is not None:
-            model_spec["unk_id"] = old_to_new[model_spec["unk_id"]]
-    elif model_spec["type"] == "WordPiece":
-        inverse = {index: piece for piece, index in model_spec["vocab"].items()}
-        model_spec["vocab"] = {inverse[old]: new for new, old in enumerate(kept)}
-    else:
-        raise ValueError(f"Vocabulary pruning supports Unigram and WordPiece tokenizers, not {model_spec['type']}.")
-    for added in spec.get("added_tokens", []):
-        if added["id"] in old_to_new:
-            added["id"] = old_to_new[added["id"]]
-    post = spec.get("post_processor") or {}
-    processors = post.get("processors", [post]) if post else []
-    for processor in processors:
-        for key, special in (processor.get("special_tokens") or {}).items():
-            special["ids"] = [old_to_new[i] for i in special.get("ids", [])]
-        for key in ("sep", "cls"):
-            if isinstance(processor.get(key), list) and len(processor[key]) == 2:
-                processor[key][1] = old_to_new[processor[key][1]]
-    from tokenizers import Tokenizer
-
-    backend = Tokenizer.from_str(json.dumps(spec))
-    special = {name: getattr(tokenizer, name) for name in ("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token") if getattr(tokenizer, name, None)}
-    new_tokenizer = PreTrainedTokenizerFast(tokenizer_object=backend, model_max_length=tokenizer.model_max_length, **special)
-    embeddings = transformer_module.auto_model.get_input_embeddings()
-    index = torch.tensor(kept, dtype=torch.long)
-    new_embeddings = nn.Embedding(len(kept), embeddings.weight.shape[1], padding_idx=old_to_new.get(tokenizer.pad_token_id) if tokenizer.pad_token_id is not None else None)
-    with torch.no_grad():
-        new_embeddings.weight.copy_(embeddings.weight[index])
-    transformer_module.auto_model.set_input_embeddings(new_embeddings)
-    config = transformer_module.auto_model.config
-    config.vocab_size = len(kept)
-    if tokenizer.pad_token_id is not None:
-        config.pad_token_id = old_to_new[tokenizer.pad_token_id]
-    if isinstance(transformer_module.processor, type(tokenizer)) or transformer_module.processor is tokenizer:
-        transformer_module.processor = new_tokenizer
-    else:  # a processor wrapping the tokenizer
-        transformer_module.processor.tokenizer = new_tokenizer
-    return {"before": len(tokenizer), "after": len(kept)}
 
 
 # --------------------------------------------------------------------------- provenance

@@ -90,6 +90,13 @@ class TrainConfig:
     truncate_layers: int | None = None
     prune_vocabulary: bool = False
     freeze_embeddings: bool = True
+    # vocabulary transfer (for students that have never seen the language, e.g. an English
+    # teacher): add the bitext's frequent low-resource words as whole-word pieces, each
+    # initialised from its IBM-1 English translations (optical_bench.vocabulary)
+    vocabulary_transfer: bool = False
+    vocabulary_transfer_words: int | None = None  # at most this many words (None: all)
+    vocabulary_transfer_min_count: int = 2
+    vocabulary_transfer_top_k: int = 3
     # checkpoint selection on the dev split
     dev: bool = True
     dev_collection: str | None = None  # a BEIR folder with qrels/dev.tsv; default: the built bible-dev
@@ -113,6 +120,8 @@ class TrainConfig:
     mlm_max_seq_length: int | None = None
     mlm_head: str = "fresh"
     mlm_vocabulary: str = "corpus"
+    mlm_head_warmup_steps: int = 100  # train the (fresh) MLM head alone first, encoder frozen (0: off)
+    mlm_head_learning_rate: float = 1e-3
     # synthetic / back-translated pairs (RQ2)
     augmentation_kind: str = "none"  # none | back-translation | forward-translation | code-switch
     augmentation_ratio: float = 1.0  # synthetic pairs per real pair
@@ -146,6 +155,10 @@ class TrainConfig:
             raise ValueError(f"--mlm-head {self.mlm_head!r}: use one of {', '.join(HEADS)}.")
         if self.mlm_vocabulary not in VOCABULARIES:
             raise ValueError(f"--mlm-vocabulary {self.mlm_vocabulary!r}: use one of {', '.join(VOCABULARIES)}.")
+        if self.vocabulary_transfer_min_count < 1 or self.vocabulary_transfer_top_k < 1:
+            raise ValueError("--vocabulary-transfer-min-count and --vocabulary-transfer-top-k must be >= 1.")
+        if self.vocabulary_transfer and self.method == "translate-test":
+            raise ValueError("--vocabulary-transfer changes the student's encoder; translate-test has none (it translates queries).")
         if self.augmentation_ratio < 0:
             raise ValueError("--augmentation-ratio must be >= 0 (synthetic pairs per real pair).")
 
@@ -320,6 +333,25 @@ def _save_model(model, out: Path, provenance: dict) -> Path:
     return replace_folder(staging, final)
 
 
+ENGLISH_STUDENT_RECIPE = "--vocabulary-transfer --learning-rate 2e-4 --no-freeze-embeddings"
+
+
+def _warn_if_english_only_student(config: TrainConfig) -> None:
+    """A packaged English-only encoder as the student cannot read the low-resource side: its
+    sub-word pieces carry no meaning there, and no loss moves it within a CPU budget
+    (README, "An English teacher").  Say so, and name the recipe that works."""
+    from optical_bench.assets.models import PACKAGED_MODELS
+
+    packaged = PACKAGED_MODELS.get(str(config.student_init or config.teacher))
+    if packaged is None or config.vocabulary_transfer or config.method == "translate-test":
+        return
+    if tuple(packaged.languages) == ("eng-Latn",):
+        logger.warning(
+            "The student starts from %s, which knows English only: without vocabulary transfer it scores ~0 on "
+            "the low-resource side. Fix: add %s (the English-teacher recipe in the README).", packaged.name, ENGLISH_STUDENT_RECIPE,
+        )
+
+
 def train(config: TrainConfig, progress: bool = True) -> Path:
     """Run one method; return the folder of the resulting sentence-transformers model."""
     config.validate()
@@ -331,8 +363,9 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
 
     if config.method == "translate-test":
         return _translate_test(config, out)
+    _warn_if_english_only_student(config)
 
-    from optical_bench.models import add_centering, build_distillation_model
+    from optical_bench.models import add_centering, build_distillation_model, student_modules
 
     pairs, bitext_source = load_training_pairs(config)
     from optical_bench.augment import augment_training_pairs, mlm_student_init
@@ -348,6 +381,16 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         truncate_student_layers=config.truncate_layers, prune_vocabulary_texts=prune_texts, max_seq_length=config.max_seq_length,
     )
 
+    if config.vocabulary_transfer:
+        from optical_bench.vocabulary import transfer_vocabulary
+
+        # the real bitext only: a lexicon learnt from synthetic pairs would learn the translator
+        real = [(p.lr, p.en) for p in pairs if not str(p.id).startswith(("bt-", "ft-", "cs-"))]
+        augmented["vocabulary_transfer"] = transfer_vocabulary(
+            student_modules(model, config.student_side)[0], real, max_words=config.vocabulary_transfer_words,
+            min_count=config.vocabulary_transfer_min_count, top_k=config.vocabulary_transfer_top_k,
+            ibm1_iterations=config.ibm1_iterations, progress=progress,
+        )
     extra = {}
     if config.method == "centering" or config.center_student:
         rng = random.Random(config.seed)

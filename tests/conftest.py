@@ -54,6 +54,27 @@ def train_wordpiece(sentences, vocab_size: int = 300):
     return BertTokenizerFast(tokenizer_object=tokenizer, model_max_length=64)
 
 
+def train_unigram(sentences, vocab_size: int = 200):
+    """An XLM-R-like Unigram tokenizer: <s> $A </s>, specials <s> <pad> </s> <unk> <mask>."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
+    tokenizer = Tokenizer(models.Unigram())
+    tokenizer.normalizer = normalizers.NFKC()
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
+    tokenizer.train_from_iterator(sentences, trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=specials, unk_token="<unk>"))
+    bos, eos = tokenizer.token_to_id("<s>"), tokenizer.token_to_id("</s>")
+    tokenizer.post_processor = processors.TemplateProcessing(
+        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)]
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
+        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>", model_max_length=64,
+    )
+
+
 def save_tiny_sentence_transformer(path: Path, seed: int = 0, tokenizer=None, layers: int = 2) -> Path:
     """A tiny random BERT wrapped as a sentence-transformers folder (mean pooling + normalize)."""
     import torch

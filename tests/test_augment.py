@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ENGLISH, HIDDEN, LOW_RESOURCE, save_tiny_sentence_transformer, train_wordpiece
+from conftest import ENGLISH, HIDDEN, LOW_RESOURCE, save_tiny_sentence_transformer, train_unigram, train_wordpiece
 from optical_bench.augment import (
     KINDS,
     MLM_PROVENANCE_FILE,
@@ -34,27 +34,6 @@ FAST = dict(steps=25, batch_size=8, learning_rate=2e-3, mask_probability=0.3, pr
 
 
 # --------------------------------------------------------------------------- tiny models
-
-
-def train_unigram(sentences, vocab_size: int = 200):
-    """An XLM-R-like Unigram tokenizer: <s> $A </s>, specials <s> <pad> </s> <unk> <mask>."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    specials = ["<s>", "<pad>", "</s>", "<unk>", "<mask>"]
-    tokenizer = Tokenizer(models.Unigram())
-    tokenizer.normalizer = normalizers.NFKC()
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
-    tokenizer.decoder = decoders.Metaspace()
-    tokenizer.train_from_iterator(sentences, trainers.UnigramTrainer(vocab_size=vocab_size, special_tokens=specials, unk_token="<unk>"))
-    bos, eos = tokenizer.token_to_id("<s>"), tokenizer.token_to_id("</s>")
-    tokenizer.post_processor = processors.TemplateProcessing(
-        single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
-        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>", model_max_length=64,
-    )
 
 
 def save_tiny_xlmr(path: Path, tokenizer, prompts: dict[str, str]) -> Path:
@@ -221,6 +200,28 @@ def test_mlm_unigram_xlmr_keeps_prompts(xlmr_model, tmp_path):
     assert SentenceTransformer(str(out), device="cpu").prompts == {"query": "query: ", "document": "passage: "}
     assert provenance["head"] == "untied" and provenance["decoder_tied"] is False
     assert provenance["head_class"] == "XLMRobertaLMHead"
+
+
+@pytest.mark.parametrize("head", ["fresh", "untied"])
+def test_mlm_head_warmup_trains_the_head_alone_first(tiny_model, tmp_path, head):
+    # head warm-up only (0 encoder steps would be a copy, so 1 step at lr ~0): the encoder is
+    # untouched by the warm-up, yet the MLM loss of the frozen features falls
+    import torch
+
+    out = mlm_pretrain(tiny_model, MLM_TEXTS, tmp_path / "mlm", **dict(FAST, steps=1, learning_rate=1e-12),
+                       head=head, head_warmup_steps=12, head_learning_rate=1e-2)
+    provenance = _mlm_json(out)
+    warmup = provenance["head_warmup"]
+    assert warmup["steps"] == 12 and provenance["head_warmup_steps"] == 12
+    assert 0 < warmup["trained_parameters"] < sum(v.numel() for v in _weights(tiny_model).values())
+    assert provenance["eval_loss_after_head_warmup"] < provenance["eval_loss_before"]
+    before, after = _weights(tiny_model), _weights(out)
+    assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
+    # without warm-up the record says so
+    plain = _mlm_json(mlm_pretrain(tiny_model, MLM_TEXTS, tmp_path / "plain", head_warmup_steps=0, **dict(FAST, steps=1)))
+    assert plain["head_warmup"] is None and plain["eval_loss_after_head_warmup"] is None
+    with pytest.raises(ValueError, match="head_warmup_steps"):
+        mlm_pretrain(tiny_model, MLM_TEXTS, tmp_path / "x", head_warmup_steps=-1, progress=False)
 
 
 def test_mlm_zero_texts_is_a_copy(tiny_model, tmp_path):

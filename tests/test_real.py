@@ -104,3 +104,20 @@ def test_the_dev_split_is_evaluated_for_tuning(tmp_path):
     result = evaluate_one("all-minilm-l6-v2", tasks, tmp_path, progress=False)
     assert list(result.scores["OpticalBibleRetrieval"]) == ["dev"]
     assert result.cross_check
+
+
+def test_vocabulary_transfer_lets_the_english_minilm_read_chichewa(build):
+    """Training-free: whole Chichewa words initialised from their IBM-1 glosses lift
+    all-MiniLM-L6-v2 from chance on the dev split (measured: R@1 0.005 -> 0.36)."""
+    from optical_bench.data.bitext import read_bitext
+    from optical_bench.models import build_distillation_model, student_modules
+    from optical_bench.train import DevRetrievalEvaluator
+    from optical_bench.vocabulary import transfer_vocabulary
+
+    dev = DevRetrievalEvaluator(build.folder("bible-dev"))
+    model = build_distillation_model("all-minilm-l6-v2", max_seq_length=64)
+    before = dev.scores(model)["r@1"]
+    record = transfer_vocabulary(student_modules(model, "query")[0], [(p.lr, p.en) for p in read_bitext(build.bitext(4000))])
+    after = dev.scores(model)["r@1"]
+    assert record["words_added"] > 3000 and record["examples"]["mulungu"] == ["god"]
+    assert before < 0.05 and after > 0.25, (before, after)

@@ -51,6 +51,11 @@ Design
     embeddings but trained separately (the input embeddings then learn only through the
     encoder).  Costs a second ``V x H`` matrix (96M parameters for XLM-R's vocabulary).
 
+* **Head warm-up** (``head_warmup_steps``, default 100): the head's own parameters are
+  trained alone first, on the frozen encoder's features ("linear probing, then
+  fine-tuning", Kumar et al., ICLR 2022).  A fresh head is random; without the warm-up its
+  first gradients are noise that wrecks the retrieval geometry distillation starts from.
+
 * **Provenance**: ``optical_bench_mlm.json`` in the output folder (number and hash of the
   texts, steps, head, masking, optimiser, the loss curve, and the MLM loss on a fixed,
   seeded masking of the training texts before and after training).
@@ -286,6 +291,50 @@ def _masked_loss(auto_model, head_module, batch: dict):
     return F.cross_entropy(logits.float(), labels[selected]), n_masked
 
 
+def _warm_up_head(auto_model, head_module, collator, stream, table, device, *, steps: int, learning_rate: float,
+                  weight_decay: float, max_grad_norm: float, tqdm, progress: bool) -> dict | None:
+    """Train the head's own parameters alone for ``steps`` batches (see ``head_warmup_steps``).
+
+    The encoder runs in eval mode under ``no_grad`` (its hidden states are fixed features),
+    and a decoder weight tied to the input embeddings is left out: it *is* the encoder's
+    embedding matrix.  So the warm-up learns the ``H x H`` transform, its LayerNorm and the
+    per-piece bias (plus an untied decoder), and costs a forward pass per step."""
+    import torch
+    import torch.nn.functional as F
+
+    if not steps:
+        return None
+    embedding_ids = {id(p) for p in auto_model.parameters()}
+    own = [p for p in head_module.parameters() if id(p) not in embedding_ids]
+    optimizer = torch.optim.AdamW(own, lr=learning_rate, weight_decay=weight_decay)
+    auto_model.eval()
+    head_module.train()
+    history: list[float] = []
+    started = time.perf_counter()
+    bar = tqdm(total=steps, desc="MLM head warm-up", unit="step", disable=not progress)
+    while len(history) < steps:
+        batch = _collate(collator, next(stream), table, device)
+        selected = batch["labels"] != -100
+        if not bool(selected.any()):
+            continue
+        with torch.no_grad():
+            hidden = auto_model(**_forward_kwargs(auto_model, batch)).last_hidden_state[selected]
+        loss = F.cross_entropy(head_module(hidden).float(), batch["labels"][selected])
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"The MLM head warm-up loss became {float(loss)} at step {len(history)}; lower head_learning_rate.")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if max_grad_norm:
+            torch.nn.utils.clip_grad_norm_(own, max_grad_norm)
+        optimizer.step()
+        history.append(float(loss.detach()))
+        bar.update(1)
+        bar.set_postfix(loss=f"{history[-1]:.3f}")
+    bar.close()
+    return {"steps": steps, "learning_rate": learning_rate, "trained_parameters": int(sum(p.numel() for p in own)),
+            "loss_first_last": [history[0], history[-1]], "seconds": round(time.perf_counter() - started, 3)}
+
+
 def _evaluate(auto_model, head_module, collator_cls, tokenizer, encodings: list[dict], mask_probability: float, seed: int, batch_size: int, device, table=None) -> float | None:
     """Mean MLM loss (per masked token) over ``encodings`` with a fixed, seeded masking."""
     import torch
@@ -346,6 +395,8 @@ def mlm_pretrain(
     warmup_ratio: float = 0.1,
     weight_decay: float = 0.01,
     max_grad_norm: float = 1.0,
+    head_warmup_steps: int = 100,
+    head_learning_rate: float = 1e-3,
     eval_texts: int = 64,
     device: str | None = None,
     progress: bool = True,
@@ -369,6 +420,14 @@ def mlm_pretrain(
         seed: seeds the head initialisation, the shuffling, the masking and dropout (the
             global torch RNG is restored afterwards).
         head: ``"fresh"`` (default), ``"tied"`` or ``"untied"``: see the module docstring.
+        head_warmup_steps, head_learning_rate: before the ``steps``, train the head's own
+            parameters alone for this many steps (encoder and embeddings frozen, AdamW at
+            ``head_learning_rate``, constant): "linear probing, then fine-tuning" (Kumar et
+            al., ICLR 2022).  A fresh head is random, so without it the first steps send
+            noise gradients into an encoder whose sentence embeddings are what
+            distillation starts from (measured: 34 MLM steps at lr 5e-5 take
+            multilingual-e5-small's Bible dev R@1 from 0.85 to 0.15 without warm-up, to 0.80
+            after 100 warm-up steps).  Default 100; 0: no warm-up.
         vocabulary: ``"corpus"`` (default): train over the pieces the texts use only (see
             the module docstring); ``"full"``: the textbook MLM over the whole vocabulary.
         eval_texts: the MLM loss on (up to) this many training texts, with a fixed masking,
@@ -394,6 +453,8 @@ def mlm_pretrain(
         raise ValueError(f"mask_probability must be in (0, 1), got {mask_probability}")
     if steps is not None and int(steps) < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
+    if int(head_warmup_steps) < 0 or not float(head_learning_rate) > 0:
+        raise ValueError(f"head_warmup_steps must be >= 0 and head_learning_rate > 0, got {head_warmup_steps}, {head_learning_rate}")
     if not float(epochs) >= 0 or int(batch_size) < 1 or int(max_seq_length) < 4:
         raise ValueError("epochs must be >= 0, batch_size >= 1 and max_seq_length >= 4")
     started = time.perf_counter()
@@ -417,6 +478,8 @@ def mlm_pretrain(
         "warmup_ratio": warmup_ratio,
         "weight_decay": weight_decay,
         "max_grad_norm": max_grad_norm,
+        "head_warmup_steps": int(head_warmup_steps),
+        "head_learning_rate": head_learning_rate if head_warmup_steps else None,
         "seed": seed,
         "source_provenance": _source_provenance(resolved),
     }
@@ -446,7 +509,7 @@ def mlm_pretrain(
                 resolved, texts, staging, base_provenance, device=device, total_steps=total_steps, batch_size=batch_size,
                 learning_rate=learning_rate, mask_probability=mask_probability, max_seq_length=max_seq_length, seed=seed,
                 head=head, vocabulary=vocabulary, warmup_ratio=warmup_ratio, weight_decay=weight_decay, max_grad_norm=max_grad_norm,
-                eval_texts=eval_texts, progress=progress, SentenceTransformer=SentenceTransformer, tqdm=tqdm,
+                head_warmup_steps=int(head_warmup_steps), head_learning_rate=float(head_learning_rate), eval_texts=eval_texts, progress=progress, SentenceTransformer=SentenceTransformer, tqdm=tqdm,
                 collator_cls=DataCollatorForLanguageModeling,
             )
         provenance["seconds"] = round(time.perf_counter() - started, 2)
@@ -459,8 +522,8 @@ def mlm_pretrain(
 
 
 def _train(resolved, texts, staging, base_provenance, *, device, total_steps, batch_size, learning_rate, mask_probability,
-           max_seq_length, seed, head, vocabulary, warmup_ratio, weight_decay, max_grad_norm, eval_texts, progress,
-           SentenceTransformer, tqdm, collator_cls) -> dict:
+           max_seq_length, seed, head, vocabulary, warmup_ratio, weight_decay, max_grad_norm, head_warmup_steps,
+           head_learning_rate, eval_texts, progress, SentenceTransformer, tqdm, collator_cls) -> dict:
     import torch
     from sentence_transformers.models import Transformer
 
@@ -529,11 +592,20 @@ def _train(resolved, texts, staging, base_provenance, *, device, total_steps, ba
             for start in range(0, len(order), batch_size):
                 yield [encodings[i] for i in order[start : start + batch_size]]
 
+    stream = batches()
+    head_record = _warm_up_head(
+        auto_model, head_module, collator, stream, table, device, steps=head_warmup_steps, learning_rate=head_learning_rate,
+        weight_decay=weight_decay, max_grad_norm=max_grad_norm, tqdm=tqdm, progress=progress,
+    )
+    loss_after_head = (
+        _evaluate(auto_model, head_module, collator_cls, tokenizer, eval_set, mask_probability, seed + 1, batch_size, device, table)
+        if head_warmup_steps else None
+    )
+
     auto_model.train()
     head_module.train()
     history: list[float] = []
     masked_total = 0
-    stream = batches()
     bar = tqdm(total=total_steps, desc="MLM pre-training", unit="step", disable=not progress)
     loop_started = time.perf_counter()
     step = 0
@@ -589,7 +661,9 @@ def _train(resolved, texts, staging, base_provenance, *, device, total_steps, ba
         "loss_history": [round(x, 5) for x in history],
         "eval_texts": len(eval_set),
         "eval_loss_before": loss_before,
+        "eval_loss_after_head_warmup": loss_after_head,
         "eval_loss_after": loss_after,
+        "head_warmup": head_record,
         "train_seconds": seconds,
         "steps_per_second": round(total_steps / seconds, 3) if seconds else None,
         "device": str(device),
@@ -688,7 +762,8 @@ def mlm_student_init(config: Any, progress: bool = True) -> tuple[str | None, di
         base, chosen, steps=options["mlm_steps"], epochs=options["mlm_epochs"], batch_size=options["mlm_batch_size"],
         learning_rate=options["mlm_learning_rate"], mask_probability=options["mlm_mask_probability"],
         max_seq_length=options["mlm_max_seq_length"], seed=seed, head=options["mlm_head"],
-        vocabulary=options["mlm_vocabulary"], progress=progress,
+        vocabulary=options["mlm_vocabulary"], head_warmup_steps=options["mlm_head_warmup_steps"],
+        head_learning_rate=options["mlm_head_learning_rate"], progress=progress,
     )
     record = json.loads((folder / MLM_PROVENANCE_FILE).read_text(encoding="utf-8"))
     record.pop("loss_history", None)
