@@ -14,10 +14,12 @@ A config (``configs/*.toml``) is data::
     name = "e5-optical"
     method = "optical"
 
-Each run's model folder is keyed by a hash of its full training config, so a rerun skips
-finished runs and an interrupted run resumes (training resumes from its last
-checkpoint; mteb's ``only-missing`` strategy skips evaluated tasks of the same model
-revision). Results land in MTEB's layout under ``<out>/results``.
+Each run's model folder is keyed by a hash of its training config (the options that differ
+from the defaults), so a rerun skips finished runs and an interrupted run resumes (training
+resumes from its last checkpoint; mteb's ``only-missing`` strategy skips evaluated tasks of
+the same model revision). A folder trained under a default that has since changed is set
+aside (``<folder>.superseded-N``) and the run trained afresh. Results land in MTEB's layout
+under ``<out>/results``.
 """
 
 from __future__ import annotations
@@ -97,6 +99,45 @@ def _write_report(out: Path, results_dir: Path, baseline: str | None) -> None:
         print(f"report not written: {error}")
 
 
+def options_changed_since(folder: Path, config) -> dict[str, tuple]:
+    """Options whose value in ``folder``'s recorded ``train_config.json`` differs from
+    ``config`` now, as ``{option: (recorded, now)}``.
+
+    A run's key hashes only the options that differ from :class:`TrainConfig`'s defaults,
+    so when a default changes (a new release), a folder trained under the old default keeps
+    its key. This tells such a folder apart. Options the record lacks (added after it was
+    written) are not compared; neither is ``out``.
+    """
+    path = Path(folder) / "train_config.json"
+    if not path.exists():
+        return {}
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {"train_config.json": ("unreadable", "")}
+    now = json.loads(json.dumps(asdict(config)))  # tuples -> lists, as recorded
+    return {key: (recorded[key], value) for key, value in now.items() if key != "out" and key in recorded and recorded[key] != value}
+
+
+def set_aside_if_stale(config) -> Path | None:
+    """Move a run folder trained (or half-trained) under other options to
+    ``<folder>.superseded-N`` so that the run is trained afresh; nothing is deleted.
+    Returns the new place, or None when the folder is missing or current."""
+    folder = Path(config.out)
+    changed = options_changed_since(folder, config)
+    if not changed:
+        return None
+    number = 1
+    while folder.with_name(f"{folder.name}.superseded-{number}").exists():
+        number += 1
+    target = folder.with_name(f"{folder.name}.superseded-{number}")
+    folder.rename(target)
+    described = ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in sorted(changed.items()))
+    print(f"  {folder.name} was trained with other options ({described}: a changed default); "
+          f"moved to {target.name}, training afresh", flush=True)
+    return target
+
+
 def is_the_teacher_itself(config) -> bool:
     """A zero-shot run whose student is the unchanged teacher (no other init, no MLM
     pre-training, no vocabulary transfer): evaluate the teacher, build nothing."""
@@ -129,6 +170,7 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
         if is_the_teacher_itself(config):
             spec = config.teacher  # no folder to build
         else:
+            set_aside_if_stale(config)
             folder = Path(config.out) / "model"
             if not (folder / "optical_bench_provenance.json").exists():
                 train(config, progress=progress)

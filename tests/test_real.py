@@ -66,6 +66,23 @@ def test_packaged_models_score_as_measured_on_udhr_through_mteb(tmp_path):
     assert max(row["difference"] for row in e5.cross_check + minilm.cross_check) <= 1e-4
     assert (tmp_path / "optical-bench__multilingual-e5-small-q4" / e5.revision / "OpticalUDHRRetrieval.json").exists()
 
+    # the per-query scores behind significance tests and intervals average to mteb's scores
+    from optical_bench.report import default_qrels_loader
+    from optical_bench.robustness import load_runs
+    from optical_bench.significance import per_query_from_predictions
+
+    compared = 0
+    for run in load_runs(tmp_path):
+        path = run.predictions["OpticalUDHRRetrieval"]
+        revision = run.tasks["OpticalUDHRRetrieval"]["dataset_revision"]
+        qrels = default_qrels_loader()("OpticalUDHRRetrieval", revision)
+        for subset, entry in run.subset_entries("OpticalUDHRRetrieval").items():
+            for metric in ("ndcg_at_10", "mrr_at_10", "recall_at_1"):
+                scores = per_query_from_predictions(path, {subset: qrels[subset]}, metric)
+                assert np.mean(list(scores.values())) == pytest.approx(entry[metric], abs=1e-4), (run.model, subset, metric)
+                compared += 1
+    assert compared == 6
+
 
 def test_vocabulary_pruning_of_the_real_unigram_tokenizer_keeps_embeddings(build):
     from sentence_transformers import SentenceTransformer

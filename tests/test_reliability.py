@@ -236,3 +236,30 @@ def test_weights_load_through_safetensors_only_unless_allowed(tiny_model, tmp_pa
     with pytest.raises(FileNotFoundError, match="no safetensors weights"):
         load_sentence_transformer(str(pickled))
     assert load_sentence_transformer(str(pickled), allow_pickled_weights=True) is not None
+
+
+def test_a_run_folder_trained_under_a_changed_default_is_set_aside_not_reused(tmp_path, capsys):
+    from dataclasses import asdict
+
+    from optical_bench.experiment import options_changed_since, set_aside_if_stale
+    from optical_bench.train import TrainConfig
+
+    folder = tmp_path / "models" / "bitext250-mlmall-0123456789"
+    config = TrainConfig(mlm_texts="all", out=str(folder))
+    assert set_aside_if_stale(config) is None  # nothing there yet
+    (folder / "model").mkdir(parents=True)
+    recorded = asdict(config) | {"mlm_head_warmup_steps": 0, "out": "elsewhere"}
+    recorded.pop("mlm_head_learning_rate")  # an option added after the folder was trained
+    (folder / "train_config.json").write_text(json.dumps(recorded), encoding="utf-8")
+    (folder / "model" / "weights").write_text("finished work", encoding="utf-8")
+
+    assert options_changed_since(folder, config) == {"mlm_head_warmup_steps": (0, config.mlm_head_warmup_steps)}
+    moved = set_aside_if_stale(config)
+    assert moved == folder.with_name(folder.name + ".superseded-1")
+    assert not folder.exists() and (moved / "model" / "weights").read_text() == "finished work"
+    assert "mlm_head_warmup_steps 0 -> 100" in capsys.readouterr().out
+
+    # a folder recorded with the same options (tuples and lists alike) is current
+    folder.mkdir()
+    (folder / "train_config.json").write_text(json.dumps(asdict(config)), encoding="utf-8")
+    assert options_changed_since(folder, config) == {} and set_aside_if_stale(config) is None
