@@ -72,10 +72,21 @@ def load_sentence_transformer(spec: str | os.PathLike, device: str | None = None
 
 
 def folder_fingerprint(path: str | os.PathLike) -> str:
-    """Content hash of a model folder's weights and configs (16 hex digits)."""
+    """Content hash of a model folder's weights and configs (16 hex digits): the MTEB
+    revision of a local model. Model cards and ``optical_bench_provenance.json`` are left
+    out (they hold timings and absolute paths), so one model has one revision on every
+    machine."""
     root = Path(path)
     digest = hashlib.sha256()
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".safetensors", ".json", ".bin", ".model", ".txt") and ".cache" not in p.parts and p.name != "README.md")
+    # a .cache folder *inside* the model folder is skipped; the folder itself may well live
+    # under ~/.cache (the default OPTICAL_BENCH_HOME), so only the relative path is checked
+    files = sorted(
+        p for p in root.rglob("*")
+        if p.is_file() and p.suffix in (".safetensors", ".json", ".bin", ".model", ".txt")
+        and ".cache" not in p.relative_to(root).parts and p.name not in ("README.md", "optical_bench_provenance.json")
+    )
+    if not files:
+        raise ValueError(f"{root} holds no model files (*.safetensors, *.json, *.bin, *.model, *.txt) to fingerprint.")
     for file in files:
         digest.update(file.relative_to(root).as_posix().encode())
         with open(file, "rb") as handle:

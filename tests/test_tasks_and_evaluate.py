@@ -193,3 +193,23 @@ def test_unknown_language_codes_are_refused_with_suggestions():
         get_tasks(languages=["sw"])
     with pytest.raises(ValueError, match=r"'nyx' \(did you mean nya"):
         get_tasks(languages=["nyx"])
+
+
+def test_the_revision_is_a_hash_of_the_weights_even_under_a_dot_cache_folder(tiny_model, tmp_path):
+    from optical_bench.evaluate import folder_fingerprint
+
+    copy = tmp_path / ".cache" / "optical-bench" / "models" / "tiny"  # like ~/.cache/optical-bench
+    shutil.copytree(tiny_model, copy)
+    assert folder_fingerprint(copy) == folder_fingerprint(tiny_model)
+    (copy / ".cache").mkdir()
+    (copy / ".cache" / "embeddings.json").write_text("{}", encoding="utf-8")  # a cache inside is not the model
+    assert folder_fingerprint(copy) == folder_fingerprint(tiny_model)
+    (copy / "config.json").write_text((copy / "config.json").read_text() + " ", encoding="utf-8")
+    assert folder_fingerprint(copy) != folder_fingerprint(tiny_model)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="no model files"):
+        folder_fingerprint(empty)
+    (copy / "config.json").write_text((tiny_model / "config.json").read_text(), encoding="utf-8")
+    (copy / "optical_bench_provenance.json").write_text('{"train_seconds": 12.3}', encoding="utf-8")
+    assert folder_fingerprint(copy) == folder_fingerprint(tiny_model), "timings and paths do not change the revision"
