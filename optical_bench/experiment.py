@@ -99,30 +99,12 @@ def _write_report(out: Path, results_dir: Path, baseline: str | None) -> None:
         print(f"report not written: {error}")
 
 
-def options_changed_since(folder: Path, config) -> dict[str, tuple]:
-    """Options whose value in ``folder``'s recorded ``train_config.json`` differs from
-    ``config`` now, as ``{option: (recorded, now)}``.
-
-    A run's key hashes only the options that differ from :class:`TrainConfig`'s defaults,
-    so when a default changes (a new release), a folder trained under the old default keeps
-    its key. This tells such a folder apart. Options the record lacks (added after it was
-    written) are not compared; neither is ``out``.
-    """
-    path = Path(folder) / "train_config.json"
-    if not path.exists():
-        return {}
-    try:
-        recorded = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {"train_config.json": ("unreadable", "")}
-    now = json.loads(json.dumps(asdict(config)))  # tuples -> lists, as recorded
-    return {key: (recorded[key], value) for key, value in now.items() if key != "out" and key in recorded and recorded[key] != value}
-
-
 def set_aside_if_stale(config) -> Path | None:
     """Move a run folder trained (or half-trained) under other options to
     ``<folder>.superseded-N`` so that the run is trained afresh; nothing is deleted.
     Returns the new place, or None when the folder is missing or current."""
+    from optical_bench.train import options_changed_since
+
     folder = Path(config.out)
     changed = options_changed_since(folder, config)
     if not changed:

@@ -352,11 +352,42 @@ def _warn_if_english_only_student(config: TrainConfig) -> None:
         )
 
 
+# options a resumed run may change: train longer, keep or drop checkpoints, evaluate more often
+RESUME_MAY_CHANGE = frozenset({"max_steps", "keep_checkpoints", "save_checkpoints", "eval_steps"})
+
+
+def options_changed_since(folder: Path, config) -> dict[str, tuple]:
+    """Options whose value in ``folder``'s recorded ``train_config.json`` differs from
+    ``config`` now, as ``{option: (recorded, now)}``.
+
+    :func:`train` refuses to resume a folder started with other options, and the experiment
+    runner (whose run keys hash only the options that differ from the defaults) sets aside
+    a folder trained under a default that has since changed. Options the record lacks
+    (added after it was written) are not compared; neither is ``out``.
+    """
+    path = Path(folder) / "train_config.json"
+    if not path.exists():
+        return {}
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {"train_config.json": ("unreadable", "")}
+    now = json.loads(json.dumps(asdict(config)))  # tuples -> lists, as recorded
+    return {key: (recorded[key], value) for key, value in now.items() if key != "out" and key in recorded and recorded[key] != value}
+
+
 def train(config: TrainConfig, progress: bool = True) -> Path:
     """Run one method; return the folder of the resulting sentence-transformers model."""
     config.validate()
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    changed = {key: values for key, values in options_changed_since(out, config).items() if key not in RESUME_MAY_CHANGE}
+    if changed:
+        described = ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in sorted(changed.items()))
+        raise ValueError(
+            f"{out} holds a run started with other options ({described}); resuming it would mix the two. "
+            f"Fix: choose another --out, or delete {out} to start over."
+        )
     atomic_write_json(out / "train_config.json", asdict(config))
     _seed_everything(config.seed)
     started = time.perf_counter()

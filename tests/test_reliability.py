@@ -241,7 +241,8 @@ def test_weights_load_through_safetensors_only_unless_allowed(tiny_model, tmp_pa
 def test_a_run_folder_trained_under_a_changed_default_is_set_aside_not_reused(tmp_path, capsys):
     from dataclasses import asdict
 
-    from optical_bench.experiment import options_changed_since, set_aside_if_stale
+    from optical_bench.experiment import set_aside_if_stale
+    from optical_bench.train import options_changed_since
     from optical_bench.train import TrainConfig
 
     folder = tmp_path / "models" / "bitext250-mlmall-0123456789"
@@ -263,3 +264,18 @@ def test_a_run_folder_trained_under_a_changed_default_is_set_aside_not_reused(tm
     folder.mkdir()
     (folder / "train_config.json").write_text(json.dumps(asdict(config)), encoding="utf-8")
     assert options_changed_since(folder, config) == {} and set_aside_if_stale(config) is None
+
+
+def test_train_refuses_to_resume_a_folder_started_with_other_options(tiny_model, tiny_bitext, tmp_path):
+    from dataclasses import asdict
+
+    from optical_bench.train import TrainConfig, train
+
+    out = tmp_path / "run"
+    out.mkdir()
+    started = TrainConfig(method="mse", teacher=str(tiny_model), bitext=str(tiny_bitext), out=str(out), learning_rate=1e-3)
+    (out / "train_config.json").write_text(json.dumps(asdict(started)), encoding="utf-8")
+    again = TrainConfig(method="mse", teacher=str(tiny_model), bitext=str(tiny_bitext), out=str(out), learning_rate=2e-3)
+    with pytest.raises(ValueError, match=r"learning_rate 0\.001 -> 0\.002.*another --out"):
+        train(again, progress=False)
+    assert json.loads((out / "train_config.json").read_text())["learning_rate"] == 1e-3, "the record is left as it was"
