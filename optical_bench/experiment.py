@@ -103,7 +103,7 @@ def set_aside_if_stale(config) -> Path | None:
     """Move a run folder trained (or half-trained) under other options to
     ``<folder>.superseded-N`` so that the run is trained afresh; nothing is deleted.
     Returns the new place, or None when the folder is missing or current."""
-    from optical_bench.train import options_changed_since
+    from optical_bench.train import describe_changes, options_changed_since
 
     folder = Path(config.out)
     changed = options_changed_since(folder, config)
@@ -114,8 +114,7 @@ def set_aside_if_stale(config) -> Path | None:
         number += 1
     target = folder.with_name(f"{folder.name}.superseded-{number}")
     folder.rename(target)
-    described = ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in sorted(changed.items()))
-    print(f"  {folder.name} was trained with other options ({described}: a changed default); "
+    print(f"  {folder.name} was trained with other options ({describe_changes(changed)}: a changed default); "
           f"moved to {target.name}, training afresh", flush=True)
     return target
 

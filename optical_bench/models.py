@@ -30,7 +30,7 @@ from typing import Iterable, Sequence
 import torch
 from torch import nn
 
-from optical_bench.vocabulary import prune_vocabulary, transfer_vocabulary  # noqa: F401  (re-exported)
+from optical_bench.vocabulary import prune_vocabulary
 
 logger = logging.getLogger(__name__)
 

@@ -376,6 +376,11 @@ def options_changed_since(folder: Path, config) -> dict[str, tuple]:
     return {key: (recorded[key], value) for key, value in now.items() if key != "out" and key in recorded and recorded[key] != value}
 
 
+def describe_changes(changed: dict[str, tuple]) -> str:
+    """``{option: (recorded, now)}`` as ``"option old -> new, ..."``."""
+    return ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in sorted(changed.items()))
+
+
 def train(config: TrainConfig, progress: bool = True) -> Path:
     """Run one method; return the folder of the resulting sentence-transformers model."""
     config.validate()
@@ -383,9 +388,8 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     changed = {key: values for key, values in options_changed_since(out, config).items() if key not in RESUME_MAY_CHANGE}
     if changed:
-        described = ", ".join(f"{key} {old!r} -> {new!r}" for key, (old, new) in sorted(changed.items()))
         raise ValueError(
-            f"{out} holds a run started with other options ({described}); resuming it would mix the two. "
+            f"{out} holds a run started with other options ({describe_changes(changed)}); resuming it would mix the two. "
             f"Fix: choose another --out, or delete {out} to start over."
         )
     atomic_write_json(out / "train_config.json", asdict(config))
@@ -398,12 +402,12 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
 
     from optical_bench.models import add_centering, build_distillation_model, student_modules
 
-    pairs, bitext_source = load_training_pairs(config)
+    real_pairs, bitext_source = load_training_pairs(config)
     from optical_bench.augment import augment_training_pairs, mlm_student_init
 
-    augmentation = None
+    pairs, augmentation = real_pairs, None
     if config.method in TRAINED_METHODS:
-        pairs, augmentation = augment_training_pairs(config, pairs, progress=progress)
+        pairs, augmentation = augment_training_pairs(config, real_pairs, progress=progress)
     student_init, mlm_record = mlm_student_init(config, progress=progress)
     augmented = {"augmentation": augmentation or {"kind": "none"}, "mlm_pretraining": mlm_record or {"texts": 0}}
     prune_texts = [p.lr for p in pairs] if config.prune_vocabulary else None
@@ -416,9 +420,8 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
         from optical_bench.vocabulary import transfer_vocabulary
 
         # the real bitext only: a lexicon learnt from synthetic pairs would learn the translator
-        real = [(p.lr, p.en) for p in pairs if not str(p.id).startswith(("bt-", "ft-", "cs-"))]
         augmented["vocabulary_transfer"] = transfer_vocabulary(
-            student_modules(model, config.student_side)[0], real, max_words=config.vocabulary_transfer_words,
+            student_modules(model, config.student_side)[0], [(p.lr, p.en) for p in real_pairs], max_words=config.vocabulary_transfer_words,
             min_count=config.vocabulary_transfer_min_count, top_k=config.vocabulary_transfer_top_k,
             ibm1_iterations=config.ibm1_iterations, progress=progress,
         )
