@@ -117,7 +117,9 @@ def _select_tasks(args):
     return tasks
 
 
-def evaluate_one(spec: str, tasks, out: Path, *, name=None, check_beir=True, overwrite="only-missing", batch_size=64, progress=True, scoring="cosine"):
+def evaluate_one(spec: str, tasks, out: Path, *, name=None, check_beir=True, overwrite="only-missing", batch_size=64, progress=True,
+                 scoring="cosine", verify_cache=None, cache_embeddings=True):
+    from optical_bench.embedding_cache import DEFAULT_VERIFY_SAMPLE
     from optical_bench.evaluate import evaluate_model, load_for_evaluation
 
     loaded = load_for_evaluation(spec, name=name)
@@ -125,6 +127,7 @@ def evaluate_one(spec: str, tasks, out: Path, *, name=None, check_beir=True, ove
         loaded.model, tasks, out, name=loaded.name, revision=loaded.revision, meta_kwargs=loaded.meta_kwargs,
         check_beir=check_beir, overwrite=overwrite, batch_size=batch_size, show_progress_bar=progress,
         query_translator=loaded.query_translator, scoring=scoring, provenance=loaded.provenance,
+        verify_cache=DEFAULT_VERIFY_SAMPLE if verify_cache is None else verify_cache, cache_embeddings=cache_embeddings,
     )
 
 
@@ -132,15 +135,17 @@ def cmd_evaluate(args) -> int:
     tasks = _select_tasks(args)  # validates BEIR folders and task names before any model loads
     out = Path(args.out)
     for spec in args.model:
-        result = evaluate_one(spec, tasks, out, name=args.name, check_beir=args.check_beir, overwrite=args.overwrite, batch_size=args.batch_size, progress=not args.quiet, scoring=args.scoring)
-        print(f"\n{result.model_name} (revision {result.revision}) in {result.seconds:.1f} s; document cache {result.cache_stats}")
+        result = evaluate_one(spec, tasks, out, name=args.name, check_beir=args.check_beir, overwrite=args.overwrite, batch_size=args.batch_size,
+                              progress=not args.quiet, scoring=args.scoring, verify_cache=args.verify_cache, cache_embeddings=args.cache)
+        lengths = ", ".join(f"{side}s {length}" for side, length in result.lengths.items())
+        print(f"\n{result.model_name} (revision {result.revision}) in {result.seconds:.1f} s; token limits: {lengths}; document cache {result.cache_stats}")
         print(_table(result.summary_rows(), ["task", "subset", "split", "nDCG@10", "MRR@10", "R@1"]))
         for task_name, counts in result.truncation.items():
             for key, entry in counts.items():
                 if entry.get("queries_truncated") or entry.get("corpus_truncated"):
-                    print(f"truncated to {entry['max_seq_length']} tokens: {task_name} {key}: "
-                          f"{entry.get('queries_truncated', 0)}/{entry.get('queries_total', 0)} queries, "
-                          f"{entry.get('corpus_truncated', 0)}/{entry.get('corpus_total', 0)} documents")
+                    print(f"truncated: {task_name} {key}: "
+                          f"{entry.get('queries_truncated', 0)}/{entry.get('queries_total', 0)} queries at {entry.get('query_max_seq_length')} tokens, "
+                          f"{entry.get('corpus_truncated', 0)}/{entry.get('corpus_total', 0)} documents at {entry.get('document_max_seq_length')}")
         if args.check_beir:
             if result.cross_check:
                 worst = max(row["difference"] for row in result.cross_check)
@@ -248,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="optical-bench", description="OPTICAL distillation for low-resource CLIR, evaluated with mteb and BEIR.")
     parser.add_argument("--version", action="version", version=_version())
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="stop with a message instead of waiting when another process holds a results, model or cache folder")
     sub = parser.add_subparsers(dest="command", required=True)
 
     fetch = sub.add_parser("fetch", help="provision models and texts into the cache ($OPTICAL_BENCH_HOME)")
@@ -278,6 +285,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--overwrite", default="only-missing", choices=["only-missing", "always", "never", "only-cache"], help="mteb overwrite strategy")
     evaluate.add_argument("--batch-size", type=int, default=64)
     evaluate.add_argument("--scoring", default="cosine", choices=["cosine", "maxsim"], help="pooled cosine (default) or token-level late interaction (MaxSim)")
+    evaluate.add_argument("--verify-cache", type=int, default=None, metavar="N",
+                          help="re-encode N texts of each cached document-embedding entry (the longest and some at random) and refuse "
+                          "an entry that disagrees (default: 4; 0: no check)")
+    evaluate.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
+                          help="cache document embeddings in $OPTICAL_BENCH_HOME/embeddings (default: on)")
     evaluate.add_argument("--out", default="results/runs", help="results folder, MTEB layout (default: %(default)s)")
     evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     evaluate.set_defaults(func=cmd_evaluate)
@@ -329,8 +341,18 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if getattr(args, "quiet", False):
         _quiet_libraries()
+    if args.no_wait:
+        from optical_bench.io import ENV_NO_WAIT
+
+        os.environ[ENV_NO_WAIT] = "1"
+    from optical_bench.embedding_cache import StaleEmbeddingCacheError
+    from optical_bench.io import LockHeldError
+
     try:
         return args.func(args)
+    except (LockHeldError, StaleEmbeddingCacheError) as error:
+        print(f"optical-bench: {error}", file=sys.stderr)
+        return 3
     except (ValueError, FileNotFoundError, KeyError, ImportError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
         print(f"optical-bench: error: {message}", file=sys.stderr)

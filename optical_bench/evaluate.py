@@ -23,11 +23,12 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
-from optical_bench.io import atomic_write_bytes, atomic_write_json, home
+from optical_bench.embedding_cache import DEFAULT_VERIFY_SAMPLE, DocumentEmbeddingCache
+from optical_bench.io import atomic_write_json, folder_lock
 
 logger = logging.getLogger(__name__)
 
@@ -93,31 +94,6 @@ def folder_fingerprint(path: str | os.PathLike) -> str:
             while block := handle.read(1 << 22):
                 digest.update(block)
     return digest.hexdigest()[:16]
-
-
-def modules_fingerprint(modules: Iterable[Any]) -> str:
-    """Content hash of the weights (and configs) of a list of torch modules."""
-    digest = hashlib.sha256()
-    for index, module in enumerate(modules):
-        digest.update(f"{index}:{type(module).__name__}".encode())
-        config = getattr(module, "get_config_dict", None)
-        if callable(config):
-            digest.update(json.dumps(config(), sort_keys=True, default=str).encode())
-        for name, tensor in sorted(module.state_dict().items()):
-            digest.update(name.encode())
-            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:16]
-
-
-def document_route_modules(model) -> list:
-    """The modules that encode documents: the Router's document route, else the whole model."""
-    from sentence_transformers.models import Router
-
-    first = model[0] if len(model) else None
-    if isinstance(first, Router):
-        route = "document" if "document" in first.sub_modules else first.default_route
-        return list(first.sub_modules[route]) + list(model)[1:]
-    return list(model)
 
 
 def build_model_meta(model, name: str, revision: str, *, languages: list[str] | None = None, reference: str | None = None,
@@ -202,28 +178,27 @@ def maxsim_scores(queries: np.ndarray, documents: np.ndarray, length: int = MAXS
     return scores
 
 
-def make_encoder(model, meta, cache_dir: Path | None = None, query_translator=None, scoring: str = "cosine"):
+def make_encoder(model, meta, cache_embeddings: bool = True, query_translator=None, scoring: str = "cosine",
+                 verify_sample: int = DEFAULT_VERIFY_SAMPLE, cache_root: Path | None = None):
     """An mteb encoder for a SentenceTransformer, caching document embeddings on disk.
 
     With ``query_translator`` (anything with ``translate_batch(list[str]) -> list[str]``),
     queries are translated before they are encoded: the translate-test baseline.
     """
+    from mteb.models.abs_encoder import get_prompt_name
     from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+    from mteb.types import PromptType
 
     class CachedDocumentEncoder(SentenceTransformerEncoderWrapper):
-        """mteb's own sentence-transformers wrapper plus a disk cache for document embeddings.
-
-        The cache key is (fingerprint of the document-route weights, prompt type, the
-        exact texts in order): a student that shares its teacher's document route hits
-        the teacher's entries.
-        """
+        """mteb's own sentence-transformers wrapper plus a disk cache for document embeddings
+        (:mod:`optical_bench.embedding_cache`: keyed by everything that changes an embedding,
+        verified on every hit)."""
 
         def __init__(self) -> None:
             super().__init__(model)
             self.mteb_model_meta = meta
-            self.cache_dir = cache_dir
-            self.document_fingerprint = modules_fingerprint(document_route_modules(model)) if cache_dir else None
-            self.stats = {"document_hits": 0, "document_misses": 0}
+            self.caches: dict[str | None, DocumentEmbeddingCache] = {}
+            self.stats = {"document_hits": 0, "document_misses": 0, "document_verified": 0}
 
         def similarity(self, embeddings1, embeddings2):
             if scoring == "maxsim":
@@ -231,50 +206,45 @@ def make_encoder(model, meta, cache_dir: Path | None = None, query_translator=No
             return super().similarity(embeddings1, embeddings2)
 
         def _token_level(self, inputs, prompt_type, **kwargs):
-            from mteb.types import PromptType
-
             texts = [str(text) for batch in inputs for text in batch["text"]]
             is_query = prompt_type == PromptType.query
             encode = self.model.encode_query if is_query else self.model.encode_document
             tokens = encode(texts, batch_size=kwargs.get("batch_size", 64), output_value="token_embeddings", show_progress_bar=False)
             return _padded_token_embeddings([t.cpu() for t in tokens], MAXSIM_LENGTH, is_query)
 
-        def encode(self, inputs, *, task_metadata, hf_split, hf_subset, prompt_type=None, **kwargs):
-            from mteb.types import PromptType
+        def _cache_for(self, prompt: str | None, options: dict) -> DocumentEmbeddingCache:
+            key = json.dumps([prompt, sorted(options.items())], default=str)
+            if key not in self.caches:
+                self.caches[key] = DocumentEmbeddingCache(self.model, prompt=prompt, scoring=scoring, encode_options=options,
+                                                          verify_sample=verify_sample, root=cache_root)
+            return self.caches[key]
 
+        def encode(self, inputs, *, task_metadata, hf_split, hf_subset, prompt_type=None, **kwargs):
             if scoring == "maxsim":
                 return self._token_level(inputs, prompt_type, **kwargs)
             if query_translator is not None and prompt_type == PromptType.query:
                 texts = [str(text) for batch in inputs for text in batch["text"]]
                 translated = query_translator.translate_batch(texts)
                 return self.model.encode_query(translated, batch_size=kwargs.get("batch_size", 64), convert_to_numpy=True, show_progress_bar=False)
-            if self.cache_dir is None or prompt_type != PromptType.document:
+            if not cache_embeddings or prompt_type != PromptType.document:
                 return super().encode(inputs, task_metadata=task_metadata, hf_split=hf_split, hf_subset=hf_subset, prompt_type=prompt_type, **kwargs)
-            digest = hashlib.sha256(f"{self.document_fingerprint}|{prompt_type}".encode())
-            for batch in inputs:
-                for key in sorted(k for k in batch if k in ("title", "text")):
-                    for value in batch[key]:
-                        digest.update(str(value).encode())
-                        digest.update(b"\0")
-            path = Path(self.cache_dir) / self.document_fingerprint / f"{digest.hexdigest()[:24]}.npy"
-            checksum = path.with_suffix(".sha256")
-            if path.exists() and checksum.exists():
-                data = path.read_bytes()
-                if hashlib.sha256(data).hexdigest() == checksum.read_text().strip():
-                    import io
+            # the prompt mteb's wrapper passes for these documents (its own resolution)
+            prompt_name = get_prompt_name(self.model_prompts, task_metadata, prompt_type) if self.model_prompts else None
+            prompt = self.model_prompts.get(prompt_name) if prompt_name else None
+            options = {k: v for k, v in kwargs.items() if k not in ("batch_size", "show_progress_bar")}
+            texts = [str(text) for batch in inputs for text in batch["text"]]
+            batch_size = kwargs.get("batch_size", 64)
+            progress = kwargs.get("show_progress_bar", False)
 
-                    self.stats["document_hits"] += 1
-                    return np.load(io.BytesIO(data), allow_pickle=False)
-                logger.warning("Corrupted embedding cache entry %s (checksum mismatch): recomputing", path)
-            embeddings = super().encode(inputs, task_metadata=task_metadata, hf_split=hf_split, hf_subset=hf_subset, prompt_type=prompt_type, **kwargs)
-            array = np.asarray(embeddings.cpu() if hasattr(embeddings, "cpu") else embeddings, dtype=np.float32)
-            import io
+            def encode_texts(chunk: list[str]) -> np.ndarray:
+                embeddings = self.model.encode_document(chunk, prompt=prompt, batch_size=batch_size, convert_to_numpy=True,
+                                                        show_progress_bar=progress and len(chunk) > batch_size, **options)
+                return np.asarray(embeddings, dtype=np.float32)
 
-            buffer = io.BytesIO()
-            np.save(buffer, array, allow_pickle=False)
-            atomic_write_bytes(path, buffer.getvalue())
-            atomic_write_bytes(checksum, hashlib.sha256(buffer.getvalue()).hexdigest().encode())  # written last: marks the entry complete
-            self.stats["document_misses"] += 1
+            cache = self._cache_for(prompt, options)
+            array = cache.get_or_compute(texts, encode_texts)
+            for name, value in cache.stats.items():
+                self.stats[name] = sum(c.stats[name] for c in self.caches.values())
             return array
 
     return CachedDocumentEncoder()
@@ -348,6 +318,7 @@ class EvaluationResult:
     seconds: float = 0.0
     cache_stats: dict[str, int] = field(default_factory=dict)
     truncation: dict[str, dict] = field(default_factory=dict)
+    lengths: dict[str, int | None] = field(default_factory=dict)  # token limits at test time, per side
 
     def summary_rows(self, metrics=("ndcg_at_10", "mrr_at_10", "recall_at_1")) -> list[list]:
         rows = []
@@ -386,7 +357,8 @@ def truncation_counts(model, task, prompts: dict | None = None) -> dict:
             for split, data in splits.items():
                 texts = [prefix + str(text) for text in data[column]["text"]]
                 lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]] if texts else []
-                entry = counts.setdefault(f"{subset}/{split}", {"max_seq_length": limit})
+                entry = counts.setdefault(f"{subset}/{split}", {})
+                entry[f"{side}_max_seq_length"] = limit
                 entry[f"{column}_truncated"] = sum(length > limit for length in lengths)
                 entry[f"{column}_total"] = len(lengths)
     return counts
@@ -423,8 +395,36 @@ def evaluate_model(
     query_translator=None,
     scoring: str = "cosine",
     provenance: dict | None = None,
+    verify_cache: int = DEFAULT_VERIFY_SAMPLE,
 ) -> EvaluationResult:
-    """Evaluate a loaded SentenceTransformer on mteb tasks; write MTEB-layout results under ``out``."""
+    """Evaluate a loaded SentenceTransformer on mteb tasks; write MTEB-layout results under ``out``.
+
+    The model's results folder (``<out>/<org>__<model>/<revision>``) is locked for the whole
+    evaluation: a second process evaluating the same model revision into the same folder
+    waits, then finds the finished results. ``verify_cache`` texts of each cached document
+    embedding entry are re-encoded and compared before the entry is used (0: no check).
+    """
+    if scoring not in ("cosine", "maxsim"):
+        raise ValueError(f"Unknown scoring {scoring!r}: use cosine (pooled) or maxsim (late interaction).")
+    out = Path(out)
+    if scoring == "maxsim":
+        revision = f"{revision}-maxsim"
+    meta = build_model_meta(model, name, revision, scoring=scoring, **(meta_kwargs or {}))
+    side = out / meta.model_name_as_path() / revision / "optical_bench"
+    with folder_lock(side, "the results folder"):
+        return _evaluate_locked(model, tasks, out, meta, revision, check_beir=check_beir, cache_embeddings=cache_embeddings,
+                                overwrite=overwrite, batch_size=batch_size, show_progress_bar=show_progress_bar,
+                                query_translator=query_translator, scoring=scoring, provenance=provenance,
+                                verify_cache=verify_cache, side=side)
+
+
+def test_time_lengths(model) -> dict[str, int | None]:
+    """The token limits that cut queries and documents at test time (per route)."""
+    return {side: getattr(_route_input_module(model, side), "max_seq_length", None) for side in ("query", "document")}
+
+
+def _evaluate_locked(model, tasks, out: Path, meta, revision: str, *, check_beir, cache_embeddings, overwrite, batch_size,
+                     show_progress_bar, query_translator, scoring, provenance, verify_cache, side: Path) -> EvaluationResult:
     import mteb
 
     for task in tasks:
@@ -433,15 +433,10 @@ def evaluate_model(
         # loaded once here: mteb then keeps the data (it unloads only what it loaded itself),
         # and the BEIR cross-check and the truncation counts below reuse it
         task.load_data()
-    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if scoring not in ("cosine", "maxsim"):
-        raise ValueError(f"Unknown scoring {scoring!r}: use cosine (pooled) or maxsim (late interaction).")
-    if scoring == "maxsim":
-        revision = f"{revision}-maxsim"
-    meta = build_model_meta(model, name, revision, scoring=scoring, **(meta_kwargs or {}))
     remove_corrupt_results(out / meta.model_name_as_path() / revision)
-    encoder = make_encoder(model, meta, cache_dir=(home() / "embeddings") if cache_embeddings else None, query_translator=query_translator, scoring=scoring)
+    encoder = make_encoder(model, meta, cache_embeddings=cache_embeddings, query_translator=query_translator, scoring=scoring,
+                           verify_sample=verify_cache)
     prediction_folder = out / ".predictions" / meta.model_name_as_path() / revision
     started = time.perf_counter()
     result = mteb.evaluate(
@@ -472,11 +467,13 @@ def evaluate_model(
         except Exception as error:  # bookkeeping only: never fail an evaluation over it
             logger.warning("Could not count truncated texts of %s: %s", task.metadata.name, error)
     evaluation.truncation = truncation
+    evaluation.lengths = test_time_lengths(model)
     summary = {
         "model": meta.name,
         "revision": revision,
         "seconds": round(evaluation.seconds, 2),
         "cache": evaluation.cache_stats,
+        "max_seq_length": evaluation.lengths,
         "truncation": evaluation.truncation,
         "beir_cross_check": {
             "compared": len(evaluation.cross_check),
@@ -485,7 +482,6 @@ def evaluate_model(
         },
     }
     # side files live in a subfolder: mteb reads every <model>/<revision>/*.json as a task result
-    side = out / meta.model_name_as_path() / revision / "optical_bench"
     atomic_write_json(side / "summary.json", summary)
     if provenance:
         atomic_write_json(side / "provenance.json", provenance)

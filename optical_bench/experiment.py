@@ -30,7 +30,8 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from optical_bench.io import atomic_write_json, atomic_write_text, sha256_json
+from optical_bench.io import atomic_write_json, atomic_write_text, folder_lock, sha256_json
+from optical_bench.models import PROVENANCE_FILE
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -103,10 +104,14 @@ def set_aside_if_stale(config) -> Path | None:
     """Move a run folder trained (or half-trained) under other options to
     ``<folder>.superseded-N`` so that the run is trained afresh; nothing is deleted.
     Returns the new place, or None when the folder is missing or current."""
-    from optical_bench.train import describe_changes, options_changed_since
+    from optical_bench.models import read_provenance
+    from optical_bench.train import MODEL_FORMAT, describe_changes, options_changed_since
 
     folder = Path(config.out)
     changed = options_changed_since(folder, config)
+    provenance = read_provenance(folder / "model")
+    if provenance is not None and provenance.get("model_format", 1) < MODEL_FORMAT:
+        changed["model_format"] = (provenance.get("model_format", 1), MODEL_FORMAT)
     if not changed:
         return None
     number = 1
@@ -114,7 +119,7 @@ def set_aside_if_stale(config) -> Path | None:
         number += 1
     target = folder.with_name(f"{folder.name}.superseded-{number}")
     folder.rename(target)
-    print(f"  {folder.name} was trained with other options ({describe_changes(changed)}: a changed default); "
+    print(f"  {folder.name} was made under other options or an older model format ({describe_changes(changed)}); "
           f"moved to {target.name}, training afresh", flush=True)
     return target
 
@@ -151,10 +156,12 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
         if is_the_teacher_itself(config):
             spec = config.teacher  # no folder to build
         else:
-            set_aside_if_stale(config)
-            folder = Path(config.out) / "model"
-            if not (folder / "optical_bench_provenance.json").exists():
-                train(config, progress=progress)
+            # the run is claimed by its lock: a second process on this config waits, then finds it finished
+            with folder_lock(config.out, "the model folder"):
+                set_aside_if_stale(config)
+                folder = Path(config.out) / "model"
+                if not (folder / PROVENANCE_FILE).exists():
+                    train(config, progress=progress)
             spec = str(folder)
         trained = time.perf_counter()
         result = evaluate_one(spec, tasks, results_dir, name=run["name"], progress=progress)

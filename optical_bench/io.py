@@ -109,3 +109,84 @@ def replace_folder(staging: str | os.PathLike, out: str | os.PathLike) -> Path:
     else:
         os.replace(staging, out)
     return out
+
+
+# --------------------------------------------------------------------------- locks
+
+ENV_NO_WAIT = "OPTICAL_BENCH_NO_WAIT"
+
+
+class LockHeldError(RuntimeError):
+    """Another process holds the lock and the caller asked not to wait (``--no-wait``)."""
+
+
+_held: dict[str, tuple[int, int]] = {}  # lock path -> (file descriptor, depth) held by this process
+
+
+def _describe_holder(path: Path) -> str:
+    try:
+        holder = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "another process"
+    command = " ".join(holder.get("command", []))[:120]
+    return f"pid {holder.get('pid')} on {holder.get('host')} ({command}) since {holder.get('since')}"
+
+
+class folder_lock:
+    """An exclusive lock on a folder (or one cache entry) across processes.
+
+    ``with folder_lock(folder, "the results folder"):`` takes an advisory ``flock`` on the
+    sibling file ``.<folder name>.lock`` (beside the folder, so that the folder itself may be
+    renamed or replaced while locked), or on ``lock_file`` when given. A second
+    process prints one line naming the holder (pid, host, command, start time) and waits; with
+    ``OPTICAL_BENCH_NO_WAIT=1`` (``--no-wait``) it raises :class:`LockHeldError` with that line
+    instead. The operating system drops the lock when its holder exits, killed or not, so a
+    crash never leaves a stale lock behind. Re-entrant within one process.
+    """
+
+    def __init__(self, folder: str | os.PathLike, what: str = "folder", lock_file: str | os.PathLike | None = None):
+        folder = Path(folder)
+        self.path = Path(lock_file) if lock_file else folder.parent / f".{folder.name}.lock"
+        self.what = what
+
+    def __enter__(self) -> "folder_lock":
+        import fcntl
+        import socket
+        import sys
+        import time
+
+        key = str(self.path.resolve())
+        if key in _held:
+            fd, depth = _held[key]
+            _held[key] = (fd, depth + 1)
+            return self
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            line = f"{self.what} {self.path.with_name(self.path.name.removeprefix('.').removesuffix('.lock'))} is in use by {_describe_holder(self.path)}"
+            if os.environ.get(ENV_NO_WAIT) == "1":
+                os.close(fd)
+                raise LockHeldError(f"{line}; run again when it has finished, or leave out --no-wait to wait.") from None
+            print(f"optical-bench: waiting: {line}", file=sys.stderr, flush=True)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        holder = {"pid": os.getpid(), "host": socket.gethostname(), "command": [Path(sys.argv[0]).name] + sys.argv[1:],
+                  "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(holder).encode(), 0)
+        _held[key] = (fd, 1)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import fcntl
+
+        key = str(self.path.resolve())
+        fd, depth = _held[key]
+        if depth > 1:
+            _held[key] = (fd, depth - 1)
+            return
+        del _held[key]
+        os.ftruncate(fd, 0)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

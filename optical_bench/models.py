@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -88,7 +89,7 @@ def build_distillation_model(
     student_side: str = "query",
     truncate_student_layers: int | None = None,
     prune_vocabulary_texts: Sequence[str] | None = None,
-    max_seq_length: int | None = None,
+    student_max_seq_length: int | None = None,
     device: str = "cpu",
 ):
     """A SentenceTransformer with a Router: student on ``student_side``, frozen teacher on the other.
@@ -101,7 +102,14 @@ def build_distillation_model(
         truncate_student_layers: keep only the first N layers of the student.
         prune_vocabulary_texts: if given, prune the student's vocabulary to the pieces
             these texts use (plus special tokens).
-        max_seq_length: truncate inputs of both encoders to this many tokens.
+        student_max_seq_length: the student route's token limit at test time (default: that of
+            the encoder it starts from). The teacher route always keeps the teacher's own limit;
+            training batches are cut separately (:func:`cut_at`).
+
+    The Router has no default route: a plain ``model.encode(texts)`` raises and asks for
+    ``encode_query`` or ``encode_document``, instead of silently encoding queries with the
+    document route (the teacher). Use :class:`optical_bench.beir_model.RoutedBEIRModel` with
+    BEIR's retrieval classes.
     """
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.models import Router
@@ -124,14 +132,54 @@ def build_distillation_model(
     if prune_vocabulary_texts is not None:
         prompts = [p for p in (teacher_model.prompts or {}).values() if p] or [""]
         prune_vocabulary(student_modules[0], [prompt + text for prompt in prompts for text in prune_vocabulary_texts])
-    if max_seq_length:
-        for module in (student_modules[0], teacher_modules[0]):
-            module.max_seq_length = max_seq_length
+    if student_max_seq_length:
+        student_modules[0].max_seq_length = student_max_seq_length
     freeze(teacher_modules)
     routes = {student_side: student_modules, other_side(student_side): teacher_modules}
-    router = Router.for_query_document(query_modules=routes["query"], document_modules=routes["document"])
+    router = Router.for_query_document(query_modules=routes["query"], document_modules=routes["document"],
+                                       default_route=None, allow_empty_key=False)
     model = SentenceTransformer(modules=[router], prompts=dict(teacher_model.prompts or {}), device=device)
     return model
+
+
+def route_lengths(model) -> dict[str, int | None]:
+    """``{route: max_seq_length}`` of a Router model's routes (one entry, ``"all"``, for a plain model)."""
+    from sentence_transformers.models import Router
+
+    first = model[0]
+    if isinstance(first, Router):
+        return {route: getattr(modules[0], "max_seq_length", None) for route, modules in first.sub_modules.items()}
+    return {"all": getattr(first, "max_seq_length", None)}
+
+
+@contextmanager
+def cut_at(model, lengths: dict[str, int | None]):
+    """Set the routes' token limits to ``lengths`` (as :func:`route_lengths` names them) for
+    the duration of the block, then restore them.
+
+    Training cuts its batches at the training length (64 tokens by default) inside this
+    block; what is saved, and what the dev evaluator and test time use, are the encoders'
+    own limits.
+    """
+    from sentence_transformers.models import Router
+
+    first = model[0]
+    inputs = ({route: modules[0] for route, modules in first.sub_modules.items()} if isinstance(first, Router) else {"all": first})
+    before = {route: getattr(module, "max_seq_length", None) for route, module in inputs.items()}
+    try:
+        for route, length in lengths.items():
+            if length and route in inputs:
+                inputs[route].max_seq_length = length
+        yield model
+    finally:
+        for route, length in before.items():
+            if length is not None:
+                inputs[route].max_seq_length = length
+
+
+def training_lengths(model, length: int | None) -> dict[str, int | None]:
+    """Every route cut at ``length`` tokens, or at its own limit where that is shorter."""
+    return {route: (min(own, length) if own and length else own or length) for route, own in route_lengths(model).items()}
 
 
 def _output_dim(modules: list[nn.Module]) -> int:
@@ -195,6 +243,14 @@ def write_provenance(folder: Path, provenance: dict) -> None:
     text = text.split(marker)[0].rstrip() + "\n" + marker + "\n"
     text += "This model was produced by optical-bench. Queries and documents go to different encoders (a `Router`):\n"
     text += "the student encodes the low-resource side, the frozen teacher the other side.\n\n"
+    text += ("**Encode queries with `model.encode_query(...)` and documents with `model.encode_document(...)`.** "
+             "A plain `model.encode(...)` cannot tell the two apart and raises. BEIR's own `models.SentenceBERT` calls "
+             "`encode` for both sides: with BEIR use `optical_bench.beir_model.RoutedBEIRModel(path)` instead, which "
+             "gives the same scores as mteb (mteb calls the right entry points itself).\n\n")
+    lengths = provenance.get("test_time_max_seq_length")
+    if isinstance(lengths, dict):
+        text += ("Token limits at test time: " + ", ".join(f"{route} {length}" for route, length in lengths.items())
+                 + f"; training batches were cut at {provenance.get('training_max_seq_length')} tokens.\n\n")
     text += "| field | value |\n|---|---|\n"
     for key, value in provenance.items():
         if isinstance(value, (dict, list)):

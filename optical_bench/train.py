@@ -37,9 +37,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from optical_bench.io import atomic_write_json, replace_folder
+from optical_bench.io import atomic_write_json, folder_lock, replace_folder
 
 logger = logging.getLogger(__name__)
+
+# 2: the teacher route keeps the teacher's token limit and the student route its initial
+# encoder's (format 1 saved the training length, 64, into both); the Router has no default route
+MODEL_FORMAT = 2
 
 TRAINED_METHODS = ("optical", "optical+mse", "optical+contrastive", "mse", "contrastive")
 FREE_METHODS = ("zero-shot", "centering", "translate-test")
@@ -71,7 +75,8 @@ class TrainConfig:
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
     seed: int = 42
-    max_seq_length: int = 64
+    max_seq_length: int = 64  # training batches are cut at this many tokens (test time uses the encoders' own limits)
+    student_max_seq_length: int | None = None  # the student's limit at test time (None: that of the encoder it starts from)
     # loss weights (None: the method's defaults)
     ot_weight: float | None = None
     mse_weight: float | None = None
@@ -247,8 +252,11 @@ class DevRetrievalEvaluator:
         }
 
 
-def _st_dev_evaluator(dev: DevRetrievalEvaluator):
+def _st_dev_evaluator(dev: DevRetrievalEvaluator, lengths: dict):
+    """The dev evaluator for the Trainer; it scores at the test-time ``lengths`` (training cuts shorter)."""
     from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
+
+    from optical_bench.models import cut_at
 
     class _Evaluator(BaseEvaluator):
         def __init__(self):
@@ -257,7 +265,8 @@ def _st_dev_evaluator(dev: DevRetrievalEvaluator):
             self.name = dev.name
 
         def __call__(self, model, output_path=None, epoch=-1, steps=-1):
-            metrics = dev.scores(model)
+            with cut_at(model, lengths):
+                metrics = dev.scores(model)
             logger.info("dev at step %s: %s", steps, metrics)
             metrics = self.prefix_name_to_metrics(metrics, self.name)
             self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
@@ -305,7 +314,8 @@ def _provenance(config: TrainConfig, bitext_source: str, pairs_used: int, extra:
         "batch_size": config.batch_size,
         "learning_rate": config.learning_rate,
         "seed": config.seed,
-        "max_seq_length": config.max_seq_length,
+        "model_format": MODEL_FORMAT,
+        "training_max_seq_length": config.max_seq_length,
         "loss_weights": {"ot": ot, "mse": mse, "contrastive": contrastive, "anchor": config.anchor_weight},
         "augmentation": {"kind": "none"},  # replaced by the augmentation actually applied
         "loss_citation": "Huang, Yu & Allan. Improving Cross-lingual Information Retrieval on Low-Resource Languages via Optimal Transport Distillation. WSDM 2023. arXiv:2301.12566",
@@ -322,8 +332,9 @@ def _provenance(config: TrainConfig, bitext_source: str, pairs_used: int, extra:
 
 def _save_model(model, out: Path, provenance: dict) -> Path:
     """Save atomically: into a sibling temp folder, then rename over ``out/model``."""
-    from optical_bench.models import write_provenance
+    from optical_bench.models import route_lengths, write_provenance
 
+    provenance = {**provenance, "test_time_max_seq_length": route_lengths(model)}
     final = out / "model"
     staging = out / ".model.tmp"
     if staging.exists():
@@ -382,9 +393,20 @@ def describe_changes(changed: dict[str, tuple]) -> str:
 
 
 def train(config: TrainConfig, progress: bool = True) -> Path:
-    """Run one method; return the folder of the resulting sentence-transformers model."""
+    """Run one method; return the folder of the resulting sentence-transformers model.
+
+    The run folder is locked for the whole run: a second process training into it waits
+    (or stops, with ``--no-wait``) and then resumes or retrains, never writes beside it.
+    """
     config.validate()
     out = Path(config.out)
+    if int(os.environ.get("RANK", "0")) != 0:  # one data-parallel job: its rank 0 holds the lock for all ranks
+        return _train_locked(config, out, progress)
+    with folder_lock(out, "the model folder"):
+        return _train_locked(config, out, progress)
+
+
+def _train_locked(config: TrainConfig, out: Path, progress: bool) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     changed = {key: values for key, values in options_changed_since(out, config).items() if key not in RESUME_MAY_CHANGE}
     if changed:
@@ -413,7 +435,8 @@ def train(config: TrainConfig, progress: bool = True) -> Path:
     prune_texts = [p.lr for p in pairs] if config.prune_vocabulary else None
     model = build_distillation_model(
         config.teacher, student_init, student_side=config.student_side,
-        truncate_student_layers=config.truncate_layers, prune_vocabulary_texts=prune_texts, max_seq_length=config.max_seq_length,
+        truncate_student_layers=config.truncate_layers, prune_vocabulary_texts=prune_texts,
+        student_max_seq_length=config.student_max_seq_length,
     )
 
     if config.vocabulary_transfer:
@@ -497,7 +520,7 @@ def _train_student(config: TrainConfig, model, pairs, bitext_source: str, out: P
     from sentence_transformers.sentence_transformer.losses import MSELoss
 
     from optical_bench.losses import OptimalTransportLoss
-    from optical_bench.models import other_side, student_modules
+    from optical_bench.models import cut_at, other_side, route_lengths, student_modules, training_lengths
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     budget = config.max_steps * config.batch_size * world
@@ -513,78 +536,81 @@ def _train_student(config: TrainConfig, model, pairs, bitext_source: str, out: P
         embeddings = student_modules(model, student_side)[0].auto_model.get_input_embeddings()
         embeddings.weight.requires_grad_(False)
 
-    if config.method == "mse":
-        teacher_encode = model.encode_document if teacher_side == "document" else model.encode_query
-        labels = teacher_encode([p.en for p in chosen], prompt=prompt, batch_size=64, convert_to_numpy=True, show_progress_bar=progress)
-        dataset = Dataset.from_dict({"lr": [p.lr for p in chosen], "label": [row.tolist() for row in labels]})
-        loss = MSELoss(model)
-        router_mapping = {"lr": student_side}
-        prompts = {"lr": prompt} if prompt else None
-    else:
-        dataset = Dataset.from_dict({"lr": [p.lr for p in chosen], "en": [p.en for p in chosen]})
-        idf = {}
-        if config.ot_idf:
-            from optical_bench.ot import compute_idf
-
-            for side, texts in ((student_side, [p.lr for p in pairs]), (teacher_side, [p.en for p in pairs])):
-                tokenizer = model[0].sub_modules[side][0].tokenizer
-                idf[side] = compute_idf(tokenizer(texts[:20000], add_special_tokens=True)["input_ids"], len(tokenizer))
-        loss = OptimalTransportLoss(
-            model, ot_weight=ot_weight, mse_weight=mse_weight, contrastive_weight=contrastive_weight, anchor_weight=config.anchor_weight,
-            cost=config.ot_cost, epsilon=config.ot_epsilon, n_iters=config.ot_iters, tol=config.ot_tol, grad=config.ot_grad,
-            drop_special_tokens=config.ot_drop_special_tokens, student_idf=idf.get(student_side), teacher_idf=idf.get(teacher_side),
-            temperature=config.temperature, student_route=student_side, teacher_route=teacher_side,
-        )
-        router_mapping = {"lr": student_side, "en": teacher_side}
-        prompts = {"lr": prompt, "en": prompt} if prompt else None
-
-    guard_finite_loss(loss, config.batch_size)
-    evaluator = None
-    eval_steps = config.eval_steps or max(1, config.max_steps // 3)
-    if config.dev and config.student_side == "query":
-        if config.dev_collection:
-            dev = DevRetrievalEvaluator(Path(config.dev_collection))
+    test_lengths = route_lengths(model)
+    # training batches are cut at the training length; the saved model keeps the encoders' own limits
+    with cut_at(model, training_lengths(model, config.max_seq_length)):
+        if config.method == "mse":
+            teacher_encode = model.encode_document if teacher_side == "document" else model.encode_query
+            labels = teacher_encode([p.en for p in chosen], prompt=prompt, batch_size=64, convert_to_numpy=True, show_progress_bar=progress)
+            dataset = Dataset.from_dict({"lr": [p.lr for p in chosen], "label": [row.tolist() for row in labels]})
+            loss = MSELoss(model)
+            router_mapping = {"lr": student_side}
+            prompts = {"lr": prompt} if prompt else None
         else:
-            from optical_bench.data.collections import build_collections
+            dataset = Dataset.from_dict({"lr": [p.lr for p in chosen], "en": [p.en for p in chosen]})
+            idf = {}
+            if config.ot_idf:
+                from optical_bench.ot import compute_idf
 
-            dev = DevRetrievalEvaluator(build_collections().folder("bible-dev"))
-        evaluator = _st_dev_evaluator(dev)
-    checkpoints = out / "checkpoints"
-    use_best = evaluator is not None and config.save_checkpoints
-    args = SentenceTransformerTrainingArguments(
-        output_dir=str(checkpoints),
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        learning_rate=config.learning_rate,
-        warmup_steps=max(0, math.ceil(config.warmup_ratio * config.max_steps)),
-        lr_scheduler_type="linear",
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
-        seed=config.seed,
-        data_seed=config.seed,
-        logging_steps=max(1, config.max_steps // 20),
-        eval_strategy="steps" if evaluator is not None else "no",
-        eval_steps=eval_steps if evaluator is not None else None,
-        save_strategy="steps" if config.save_checkpoints else "no",
-        save_steps=eval_steps,
-        save_total_limit=2,
-        save_only_model=False,
-        load_best_model_at_end=use_best,
-        metric_for_best_model="eval_dev_mrr@10" if use_best else None,
-        greater_is_better=True,
-        router_mapping=router_mapping,
-        prompts=prompts,
-        report_to=[],
-        disable_tqdm=not progress,
-        dataloader_drop_last=True,
-        use_cpu=not torch.cuda.is_available(),
-        ddp_backend="gloo" if not torch.cuda.is_available() and world > 1 else None,
-    )
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator)
-    resume_from = last_complete_checkpoint(checkpoints)
-    if resume_from:
-        print(f"Resuming from {resume_from}", flush=True)
-    trainer.train(resume_from_checkpoint=resume_from)
+                for side, texts in ((student_side, [p.lr for p in pairs]), (teacher_side, [p.en for p in pairs])):
+                    tokenizer = model[0].sub_modules[side][0].tokenizer
+                    idf[side] = compute_idf(tokenizer(texts[:20000], add_special_tokens=True)["input_ids"], len(tokenizer))
+            loss = OptimalTransportLoss(
+                model, ot_weight=ot_weight, mse_weight=mse_weight, contrastive_weight=contrastive_weight, anchor_weight=config.anchor_weight,
+                cost=config.ot_cost, epsilon=config.ot_epsilon, n_iters=config.ot_iters, tol=config.ot_tol, grad=config.ot_grad,
+                drop_special_tokens=config.ot_drop_special_tokens, student_idf=idf.get(student_side), teacher_idf=idf.get(teacher_side),
+                temperature=config.temperature, student_route=student_side, teacher_route=teacher_side,
+            )
+            router_mapping = {"lr": student_side, "en": teacher_side}
+            prompts = {"lr": prompt, "en": prompt} if prompt else None
+
+        guard_finite_loss(loss, config.batch_size)
+        evaluator = None
+        eval_steps = config.eval_steps or max(1, config.max_steps // 3)
+        if config.dev and config.student_side == "query":
+            if config.dev_collection:
+                dev = DevRetrievalEvaluator(Path(config.dev_collection))
+            else:
+                from optical_bench.data.collections import build_collections
+
+                dev = DevRetrievalEvaluator(build_collections().folder("bible-dev"))
+            evaluator = _st_dev_evaluator(dev, test_lengths)
+        checkpoints = out / "checkpoints"
+        use_best = evaluator is not None and config.save_checkpoints
+        args = SentenceTransformerTrainingArguments(
+            output_dir=str(checkpoints),
+            max_steps=config.max_steps,
+            per_device_train_batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            warmup_steps=max(0, math.ceil(config.warmup_ratio * config.max_steps)),
+            lr_scheduler_type="linear",
+            weight_decay=config.weight_decay,
+            max_grad_norm=config.max_grad_norm,
+            seed=config.seed,
+            data_seed=config.seed,
+            logging_steps=max(1, config.max_steps // 20),
+            eval_strategy="steps" if evaluator is not None else "no",
+            eval_steps=eval_steps if evaluator is not None else None,
+            save_strategy="steps" if config.save_checkpoints else "no",
+            save_steps=eval_steps,
+            save_total_limit=2,
+            save_only_model=False,
+            load_best_model_at_end=use_best,
+            metric_for_best_model="eval_dev_mrr@10" if use_best else None,
+            greater_is_better=True,
+            router_mapping=router_mapping,
+            prompts=prompts,
+            report_to=[],
+            disable_tqdm=not progress,
+            dataloader_drop_last=True,
+            use_cpu=not torch.cuda.is_available(),
+            ddp_backend="gloo" if not torch.cuda.is_available() and world > 1 else None,
+        )
+        trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator)
+        resume_from = last_complete_checkpoint(checkpoints)
+        if resume_from:
+            print(f"Resuming from {resume_from}", flush=True)
+        trainer.train(resume_from_checkpoint=resume_from)
     history = [row for row in trainer.state.log_history]
     dev_history = [{"step": row["step"], "mrr@10": row.get("eval_dev_mrr@10"), "r@1": row.get("eval_dev_r@1")} for row in history if "eval_dev_mrr@10" in row]
     losses = [row["loss"] for row in history if "loss" in row]

@@ -102,6 +102,22 @@ def test_killing_the_runner_at_several_points_loses_nothing_and_gives_the_same_r
     assert time.perf_counter() - started < 120
 
 
+def test_two_runners_on_one_folder_lose_nothing_and_mix_nothing(tiny_experiment, tmp_path):
+    command = [sys.executable, "-m", "optical_bench.cli", "run", str(tiny_experiment), "--out", str(tmp_path / "shared"), "--quiet"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for _ in range(2)]
+    outputs = [process.communicate(timeout=600) for process in processes]
+    assert [process.returncode for process in processes] == [0, 0], [err[-3000:] for _, err in outputs]
+    reference = _run(tiny_experiment, tmp_path / "alone")
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    assert _final_rows(tmp_path / "shared") == _final_rows(tmp_path / "alone")
+    models = sorted(p.name for p in (tmp_path / "shared" / "models").iterdir() if p.is_dir())
+    assert len(models) == 3 and not any("superseded" in name for name in models)  # one folder per run, none set aside
+    for path in (tmp_path / "shared").rglob("*.json"):
+        json.loads(path.read_text(encoding="utf-8"))
+    assert not list((tmp_path / "shared").rglob("*.tmp"))
+
+
 def test_a_corrupted_document_embedding_is_detected_and_recomputed(tiny_model, tiny_beir, tmp_path, monkeypatch):
     from sentence_transformers import SentenceTransformer
 

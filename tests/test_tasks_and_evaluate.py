@@ -183,7 +183,8 @@ def test_truncation_is_counted_and_recorded(tiny_model, tmp_path):
     result = evaluate_model(model, [beir_task(folder)], tmp_path / "out", name="tiny", revision="t1", show_progress_bar=False, cache_embeddings=False)
     (counts,) = result.truncation.values()
     entry = counts["default/test"]
-    assert entry["max_seq_length"] == 32 and entry["queries_truncated"] == 1 and entry["corpus_truncated"] == 1
+    assert entry["query_max_seq_length"] == 32 and entry["document_max_seq_length"] == 32
+    assert entry["queries_truncated"] == 1 and entry["corpus_truncated"] == 1
     summary = json.loads(next((tmp_path / "out").glob("*/*/optical_bench/summary.json")).read_text())
     assert summary["truncation"]
 

@@ -1,0 +1,257 @@
+"""The document-embedding cache: keyed by everything that changes an embedding, verified on use.
+
+Encoding is over 99% of an evaluation's time, and every student of one teacher encodes
+its documents with the same frozen document route, so document embeddings are cached on
+disk. A cached score must be a pure function of (model, task, settings), so the key of an
+entry hashes *everything* that changes the embedding of a text:
+
+- every module of the document route, in order: its class, its saved configuration
+  (``get_config_dict()``), its ``max_seq_length`` and ``do_lower_case``, the backbone's
+  configuration, the complete tokenizer (the serialised ``tokenizer.json`` of a fast
+  tokenizer, else its vocabulary and special tokens), and every weight with its dtype
+  and shape;
+- the model's ``truncate_dim``; the encode options that change values (precision,
+  normalisation, output value);
+- the prompt text actually applied to the documents (as sentence-transformers' own
+  ``encode_document`` resolves it);
+- the scoring mode, the cache format version, and the versions of torch, transformers
+  and sentence-transformers;
+- the exact texts, in order.
+
+Layout: ``<home>/embeddings/v2/<encoder key>/<texts key>.npy`` with ``.json`` (what the key
+was made of, for people) and ``.sha256`` (written last: marks the entry complete). Entries
+of the first format (``<home>/embeddings/<16 hex>/``, keyed by weights only) are never read.
+
+Each hit is *verified*: a few of its texts (the longest, where a length limit bites, and
+some drawn at random) are re-encoded and compared with the stored rows; an entry that
+disagrees is refused with :class:`StaleEmbeddingCacheError`, never used. Each entry is
+written under a lock, so two processes never compute or write one entry at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import random
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+from optical_bench.io import atomic_write_bytes, atomic_write_json, folder_lock, home
+
+logger = logging.getLogger(__name__)
+
+CACHE_FORMAT = 2
+DEFAULT_VERIFY_SAMPLE = 4
+VERIFY_MIN_COSINE = 0.999  # re-encoding one text alone vs in a padded batch differs by ~1e-6 in float32
+_ENCODE_OPTIONS_THAT_CHANGE_VALUES = ("precision", "normalize_embeddings", "output_value", "truncate_dim")
+
+
+class StaleEmbeddingCacheError(RuntimeError):
+    """A cached document embedding no longer matches what the model computes for its text."""
+
+
+def cache_root() -> Path:
+    return home() / "embeddings" / f"v{CACHE_FORMAT}"
+
+
+def document_route_modules(model) -> list:
+    """The modules that encode documents: the Router's document route (plus any modules
+    after the Router), else the whole model."""
+    from sentence_transformers.models import Router
+
+    first = model[0] if len(model) else None
+    if isinstance(first, Router):
+        route = "document" if "document" in first.sub_modules else first.default_route
+        return list(first.sub_modules[route]) + list(model)[1:]
+    return list(model)
+
+
+def _tokenizer_identity(tokenizer) -> bytes:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        # the backend's truncation and padding state is set by each call (from max_seq_length,
+        # hashed apart): leaving it in would make the key depend on what was encoded before
+        serialised = json.loads(backend.to_str())
+        serialised.pop("truncation", None)
+        serialised.pop("padding", None)
+        text = json.dumps(serialised, sort_keys=True, ensure_ascii=False)
+    else:
+        text = json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False)
+    extra = {
+        "class": type(tokenizer).__name__,
+        "special_tokens": getattr(tokenizer, "special_tokens_map", {}),
+        "padding_side": getattr(tokenizer, "padding_side", None),
+        "truncation_side": getattr(tokenizer, "truncation_side", None),
+        "do_lower_case": getattr(tokenizer, "do_lower_case", None),
+    }
+    return text.encode() + json.dumps(extra, sort_keys=True, default=str).encode()
+
+
+def update_with_modules(digest, modules: Iterable[Any]) -> list[dict]:
+    """Feed a module list's identity into ``digest``; return a readable summary of it."""
+    summary = []
+    for index, module in enumerate(modules):
+        kind = f"{type(module).__module__}.{type(module).__qualname__}"
+        digest.update(f"{index}:{kind}".encode())
+        config = module.get_config_dict() if callable(getattr(module, "get_config_dict", None)) else {}
+        settings = {"config": config, "max_seq_length": getattr(module, "max_seq_length", None),
+                    "do_lower_case": getattr(module, "do_lower_case", None)}
+        digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+        backbone = getattr(getattr(module, "auto_model", None), "config", None)
+        if backbone is not None:
+            digest.update(backbone.to_json_string(use_diff=False).encode())
+        tokenizer = getattr(module, "tokenizer", None)
+        if tokenizer is not None:
+            digest.update(_tokenizer_identity(tokenizer))
+        for name, tensor in sorted(module.state_dict().items()):
+            digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
+            digest.update(tensor.detach().cpu().contiguous().view(-1).view(dtype=torch.uint8).numpy().tobytes())
+        summary.append({"module": type(module).__name__, "max_seq_length": settings["max_seq_length"]})
+    return summary
+
+
+def applied_document_prompt(model, prompt: str | None) -> str | None:
+    """The prompt ``model.encode_document(texts, prompt=prompt)`` applies: ``prompt`` if
+    given, else the model's ``document``, ``passage`` or ``corpus`` prompt (in that order),
+    else its default prompt (sentence-transformers' own resolution)."""
+    if prompt is not None:
+        return prompt
+    prompts = getattr(model, "prompts", None) or {}
+    for name in ("document", "passage", "corpus"):
+        if name in prompts:
+            return prompts[name]
+    default = getattr(model, "default_prompt_name", None)
+    return prompts.get(default) if default else None
+
+
+def encoder_key(model, *, prompt: str | None, scoring: str = "cosine", encode_options: dict | None = None) -> tuple[str, dict]:
+    """The key of the document encoder (everything but the texts) and a readable record of it."""
+    import sentence_transformers
+    import transformers
+
+    digest = hashlib.sha256(f"optical-bench embedding cache v{CACHE_FORMAT}".encode())
+    modules = update_with_modules(digest, document_route_modules(model))
+    options = {k: (encode_options or {}).get(k) for k in _ENCODE_OPTIONS_THAT_CHANGE_VALUES}
+    record = {
+        "format": CACHE_FORMAT,
+        "modules": modules,
+        "truncate_dim": getattr(model, "truncate_dim", None),
+        "prompt": applied_document_prompt(model, prompt),
+        "scoring": scoring,
+        "encode_options": options,
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
+                     "sentence_transformers": sentence_transformers.__version__},
+    }
+    digest.update(json.dumps({k: v for k, v in record.items() if k != "modules"}, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:24], record
+
+
+def texts_key(texts: Sequence[str]) -> str:
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(str(text).encode())
+        digest.update(b"\0")
+    return digest.hexdigest()[:24]
+
+
+def verification_sample(texts: Sequence[str], size: int, seed: int = 0) -> list[int]:
+    """Indices to re-encode: the longest half (where a length limit bites) and the rest at random."""
+    if size <= 0 or not texts:
+        return []
+    size = min(size, len(texts))
+    longest = sorted(range(len(texts)), key=lambda i: (-len(texts[i]), i))[: (size + 1) // 2]
+    rest = [i for i in range(len(texts)) if i not in set(longest)]
+    drawn = random.Random(seed).sample(rest, min(size - len(longest), len(rest)))
+    return sorted(longest + drawn)
+
+
+def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    norms = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return (a * b).sum(axis=1) / np.maximum(norms, 1e-12)
+
+
+class DocumentEmbeddingCache:
+    """Cached document embeddings of one encoder (see the module docstring)."""
+
+    def __init__(self, model, *, prompt: str | None, scoring: str = "cosine", encode_options: dict | None = None,
+                 verify_sample: int = DEFAULT_VERIFY_SAMPLE, root: Path | None = None):
+        self.key, self.record = encoder_key(model, prompt=prompt, scoring=scoring, encode_options=encode_options)
+        self.folder = Path(root or cache_root()) / self.key
+        self.verify_sample = verify_sample
+        self.stats = {"document_hits": 0, "document_misses": 0, "document_verified": 0}
+        warn_about_old_entries()
+
+    def get_or_compute(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
+        """The embeddings of ``texts``: from the cache (verified) or from ``encode`` (then stored)."""
+        path = self.folder / f"{texts_key(texts)}.npy"
+        with folder_lock(path.parent, "the embedding cache entry", lock_file=path.with_suffix(".lock")):
+            cached = self._read(path)
+            if cached is not None:
+                self._verify(path, cached, texts, encode)
+                self.stats["document_hits"] += 1
+                return cached
+            array = np.asarray(encode(list(texts)), dtype=np.float32)
+            buffer = io.BytesIO()
+            np.save(buffer, array, allow_pickle=False)
+            atomic_write_bytes(path, buffer.getvalue())
+            atomic_write_json(path.with_suffix(".json"), {**self.record, "texts": len(texts), "shape": list(array.shape),
+                                                          "written": time.strftime("%Y-%m-%d %H:%M:%S")})
+            atomic_write_bytes(path.with_suffix(".sha256"), hashlib.sha256(buffer.getvalue()).hexdigest().encode())  # last: complete
+            self.stats["document_misses"] += 1
+            return array
+
+    @staticmethod
+    def _read(path: Path) -> np.ndarray | None:
+        checksum = path.with_suffix(".sha256")
+        if not (path.exists() and checksum.exists()):
+            return None
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != checksum.read_text().strip():
+            logger.warning("Corrupted embedding cache entry %s (checksum mismatch): recomputing", path)
+            return None
+        return np.load(io.BytesIO(data), allow_pickle=False)
+
+    def _verify(self, path: Path, cached: np.ndarray, texts: Sequence[str], encode) -> None:
+        indices = verification_sample(texts, self.verify_sample)
+        if not indices:
+            return
+        fresh = np.asarray(encode([texts[i] for i in indices]), dtype=np.float32)
+        cosines = _cosines(cached[indices], fresh)
+        self.stats["document_verified"] += len(indices)
+        worst = int(np.argmin(cosines))
+        if cosines[worst] < VERIFY_MIN_COSINE:
+            raise StaleEmbeddingCacheError(
+                f"The cached document embeddings {path} do not match this model: text {indices[worst]} "
+                f"({texts[indices[worst]][:60]!r}...) re-encodes at cosine {cosines[worst]:.4f} to its cached row "
+                f"(at least {VERIFY_MIN_COSINE} expected). The cache key misses something that changes embeddings. "
+                f"Fix: delete {path.parent} and rerun (or pass --no-cache), and report the model that did this."
+            )
+
+
+_warned_old = False
+
+
+def warn_about_old_entries() -> None:
+    """Say once that entries of the first cache format exist and are ignored."""
+    global _warned_old
+    if _warned_old:
+        return
+    _warned_old = True
+    base = home() / "embeddings"
+    if not base.is_dir():
+        return
+    old = [p for p in base.iterdir() if p.is_dir() and not p.name.startswith("v")]
+    if old:
+        size = sum(f.stat().st_size for folder in old for f in folder.rglob("*") if f.is_file())
+        logger.warning(
+            "Ignoring %d folders of document embeddings cached by an older optical-bench (their key left out "
+            "sequence lengths, prompts and tokenizers, so they may hold another model's embeddings); "
+            "delete them to free %.0f MB: %s/<16 hex digits>", len(old), size / 2**20, base,
+        )
