@@ -49,6 +49,7 @@ logger = logging.getLogger(__name__)
 CACHE_FORMAT = 2
 DEFAULT_VERIFY_SAMPLE = 4
 VERIFY_MIN_COSINE = 0.999  # re-encoding one text alone vs in a padded batch differs by ~1e-6 in float32
+_BACKBONE_KEYS_THAT_NAME_A_PLACE = ("_name_or_path", "name_or_path", "_commit_hash", "transformers_version")
 _ENCODE_OPTIONS_THAT_CHANGE_VALUES = ("precision", "normalize_embeddings", "output_value", "truncate_dim")
 
 
@@ -104,8 +105,9 @@ def update_with_modules(digest, modules: Iterable[Any]) -> list[dict]:
                     "do_lower_case": getattr(module, "do_lower_case", None)}
         digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
         backbone = getattr(getattr(module, "auto_model", None), "config", None)
-        if backbone is not None:
-            digest.update(backbone.to_json_string(use_diff=False).encode())
+        if backbone is not None:  # where it was loaded from is not part of what it computes
+            settings_of_backbone = {k: v for k, v in backbone.to_dict().items() if k not in _BACKBONE_KEYS_THAT_NAME_A_PLACE}
+            digest.update(json.dumps(settings_of_backbone, sort_keys=True, default=str).encode())
         tokenizer = getattr(module, "tokenizer", None)
         if tokenizer is not None:
             digest.update(_tokenizer_identity(tokenizer))

@@ -138,3 +138,36 @@ def test_vocabulary_transfer_lets_the_english_minilm_read_chichewa(build):
     after = dev.scores(model)["r@1"]
     assert record["words_added"] > 3000 and record["examples"]["mulungu"] == ["god"]
     assert before < 0.05 and after > 0.25, (before, after)
+
+
+def test_the_teachers_udhr_score_does_not_depend_on_its_students_evaluation(tmp_path, monkeypatch):
+    """The bug that made one model score 0.1292 in a fresh cache and 0.1366 after its student:
+    teacher, then student, then teacher again with one shared cache; the student alone with a
+    fresh cache; a saved student keeps the teacher's 256 tokens on the document route."""
+    from sentence_transformers import SentenceTransformer
+
+    from optical_bench.cli import evaluate_one
+    from optical_bench.models import route_lengths
+    from optical_bench.tasks import get_tasks
+    from optical_bench.train import TrainConfig, train
+
+    config = TrainConfig(method="mse", teacher="all-minilm-l6-v2", bitext_size=250, max_steps=2, batch_size=8, dev=False,
+                         save_checkpoints=False, out=str(tmp_path / "student"))
+    student = train(config, progress=False)
+    assert route_lengths(SentenceTransformer(str(student), device="cpu")) == {"query": 256, "document": 256}
+
+    def ndcg(spec, out):
+        result = evaluate_one(spec, get_tasks(["OpticalUDHRRetrieval"]), tmp_path / out, progress=False, overwrite="always")
+        return result.scores["OpticalUDHRRetrieval"]["test"][0]["ndcg_at_10"], result
+
+    import optical_bench.embedding_cache as embedding_cache
+
+    monkeypatch.setattr(embedding_cache, "cache_root", lambda: tmp_path / "shared-cache")
+    teacher_before, _ = ndcg("all-minilm-l6-v2", "a")
+    student_shared, result = ndcg(str(student), "b")
+    assert result.cache_stats["document_hits"] == 1  # its document route is the teacher's, 256 tokens and all
+    teacher_after, _ = ndcg("all-minilm-l6-v2", "c")
+    monkeypatch.setattr(embedding_cache, "cache_root", lambda: tmp_path / "fresh-cache")
+    student_fresh, result = ndcg(str(student), "d")
+    assert result.cache_stats["document_misses"] == 1
+    assert teacher_before == teacher_after and student_shared == student_fresh

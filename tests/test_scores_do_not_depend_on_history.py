@@ -320,3 +320,15 @@ def test_a_held_lock_names_its_holder_and_no_wait_stops(tmp_path, monkeypatch):
     with folder_lock(tmp_path / "folder", "the results folder"):  # released when its holder died
         with folder_lock(tmp_path / "folder", "the results folder"):  # re-entrant within a process
             pass
+
+
+def test_the_key_does_not_depend_on_where_a_model_was_loaded_from(tiny_model, tmp_path):
+    import shutil
+
+    shutil.copytree(tiny_model, tmp_path / "elsewhere")
+    here = SentenceTransformer(str(tiny_model), device="cpu")
+    there = SentenceTransformer(str(tmp_path / "elsewhere"), device="cpu")
+    assert _key(here) == _key(there)
+    student = build_distillation_model(str(tiny_model))
+    student.save(str(tmp_path / "student"))
+    assert _key(SentenceTransformer(str(tmp_path / "student"), device="cpu")) == _key(here)  # the saved teacher route
