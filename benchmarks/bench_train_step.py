@@ -37,11 +37,12 @@ def main() -> None:
     from optical_bench.data.bitext import read_bitext
     from optical_bench.data.collections import build_collections
     from optical_bench.losses import OptimalTransportLoss
-    from optical_bench.models import build_distillation_model
+    from optical_bench.models import build_distillation_model, training_lengths
 
     pairs = read_bitext(build_collections().bitext(4000))
-    model = build_distillation_model(args.model, max_seq_length=args.max_seq_length,
-                                     prune_vocabulary_texts=[p.lr for p in pairs] if args.prune_vocabulary else None)
+    model = build_distillation_model(args.model, prune_vocabulary_texts=[p.lr for p in pairs] if args.prune_vocabulary else None)
+    for route, length in training_lengths(model, args.max_seq_length).items():  # training batches, cut as train() cuts them
+        model[0].sub_modules[route][0].max_seq_length = length
     prompt = (model.prompts or {}).get("query", "")
     variants = {
         "mse (teacher on the fly)": OptimalTransportLoss(model, ot_weight=0.0, mse_weight=1.0),

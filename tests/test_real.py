@@ -132,7 +132,7 @@ def test_vocabulary_transfer_lets_the_english_minilm_read_chichewa(build):
     from optical_bench.vocabulary import transfer_vocabulary
 
     dev = DevRetrievalEvaluator(build.folder("bible-dev"))
-    model = build_distillation_model("all-minilm-l6-v2", max_seq_length=64)
+    model = build_distillation_model("all-minilm-l6-v2")
     before = dev.scores(model)["r@1"]
     record = transfer_vocabulary(student_modules(model, "query")[0], [(p.lr, p.en) for p in read_bitext(build.bitext(4000))])
     after = dev.scores(model)["r@1"]
