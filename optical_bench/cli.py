@@ -97,6 +97,8 @@ def cmd_tasks(args) -> int:
         if args.kind and card.kind not in args.kind:
             continue
         rows.append([card.name, card.kind, ", ".join(sorted(card.subsets)), card.main_score, card.source["type"], card.low_resource_side])
+    if not rows:
+        raise ValueError(f"No task of kind {', '.join(args.kind)}; the kinds are those of `optical-bench tasks`.")
     print(_table(rows, ["task", "kind", "subsets", "main score", "source", "low-resource side"]))
     return 0
 
@@ -137,7 +139,7 @@ def cmd_evaluate(args) -> int:
     for spec in args.model:
         result = evaluate_one(spec, tasks, out, name=args.name, check_beir=args.check_beir, overwrite=args.overwrite, batch_size=args.batch_size,
                               progress=not args.quiet, scoring=args.scoring, verify_cache=args.verify_cache, cache_embeddings=args.cache)
-        lengths = ", ".join(f"{side}s {length}" for side, length in result.lengths.items())
+        lengths = f"queries {result.lengths.get('query')}, documents {result.lengths.get('document')}"
         print(f"\n{result.model_name} (revision {result.revision}) in {result.seconds:.1f} s; token limits: {lengths}; document cache {result.cache_stats}")
         print(_table(result.summary_rows(), ["task", "subset", "split", "nDCG@10", "MRR@10", "R@1"]))
         for task_name, counts in result.truncation.items():
@@ -268,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--force", action="store_true")
     build.set_defaults(func=cmd_build)
 
-    tasks = sub.add_parser("tasks", help="list the MTEB tasks (task cards in tasks/)")
+    tasks = sub.add_parser("tasks", help="list the MTEB tasks (task cards in optical_bench/task_cards/ and $OPTICAL_BENCH_TASKS)")
     tasks.add_argument("--kind", nargs="*")
     tasks.set_defaults(func=cmd_tasks)
 
@@ -321,7 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     seeds.set_defaults(func=cmd_seeds)
 
     run = sub.add_parser("run", help="run an experiment (default: the embedded default experiment)")
-    run.add_argument("config", nargs="?", help="experiment config (TOML); default: configs/default.toml")
+    run.add_argument("config", nargs="?", help="experiment config: a TOML file or a shipped name (default, comparison, rq1, rq2, studies/...; default: default)")
     run.add_argument("--out", default="runs/default", help="output folder (default: %(default)s)")
     run.add_argument("--quiet", action="store_true")
     run.set_defaults(func=cmd_run)

@@ -1,6 +1,6 @@
 """Experiment grids: train (or build) every run of a config, evaluate each, write a table.
 
-A config (``configs/*.toml``) is data::
+A config (a TOML file; the shipped ones are in ``optical_bench/configs/``) is data::
 
     [experiment]
     name = "default"
@@ -39,14 +39,36 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+def configs_dir() -> Path:
+    """The experiment configs shipped inside the package (``optical_bench/configs/``)."""
+    return Path(__file__).resolve().parent / "configs"
+
+
 def default_config_path() -> Path:
-    return Path(__file__).resolve().parent.parent / "configs" / "default.toml"
+    return configs_dir() / "default.toml"
+
+
+def packaged_configs() -> list[str]:
+    """Names of the shipped configs, as ``optical-bench run NAME`` takes them (``rq1``, ``studies/...``)."""
+    return sorted(p.relative_to(configs_dir()).with_suffix("").as_posix() for p in configs_dir().rglob("*.toml"))
+
+
+def resolve_config(spec: Path | str | None) -> Path:
+    """A config path, or the name of a shipped config (``default``, ``rq1``, ``studies/ablation_dev``)."""
+    if not spec:
+        return default_config_path()
+    path = Path(spec)
+    if path.exists() or path.suffix == ".toml":
+        return path
+    packaged = configs_dir() / f"{spec}.toml"
+    return packaged if packaged.exists() else path
 
 
 def load_experiment(path: Path | str | None) -> dict:
-    path = Path(path) if path else default_config_path()
+    path = resolve_config(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such experiment config. Fix: pass a TOML file such as configs/default.toml.")
+        raise FileNotFoundError(f"{path}: no such experiment config. Fix: pass a TOML file, or the name of a shipped one "
+                                f"({', '.join(packaged_configs())}).")
     try:
         config = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as error:

@@ -430,7 +430,7 @@ class RobustnessConfig:
             of other benchmarks: ``{"MyInDomain": "in-domain"}``).
         oracle_of: oracle task -> cross-lingual task, overriding/adding to the cards.
         min_languages: a task needs this many subsets to count as multi-language.
-        cards_folder: folder of task cards (default: the bundled ``tasks/``).
+        cards_folder: folder of task cards (default: the bundled cards and ``$OPTICAL_BENCH_TASKS``).
     """
 
     measures: Sequence[RobustnessMeasure | str] | None = None

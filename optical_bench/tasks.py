@@ -1,4 +1,4 @@
-"""MTEB retrieval tasks built from declarative task cards (``tasks/*.toml``).
+"""MTEB retrieval tasks built from declarative task cards (``optical_bench/task_cards/*.toml``).
 
 A task card is data, never code: name, kind, description, languages (one subset per
 language pair, ISO 639-3 + script), domains, licence, citation, main score, and a
@@ -52,11 +52,23 @@ class TaskCardError(ValueError):
     """A malformed task card; the message names the file, the key and the fix."""
 
 
+ENV_TASKS = "OPTICAL_BENCH_TASKS"
+
+
 def cards_dir() -> Path:
-    """Folder of the bundled task cards (``tasks/`` at the repository root)."""
-    if os.environ.get("OPTICAL_BENCH_TASKS"):
-        return Path(os.environ["OPTICAL_BENCH_TASKS"])
-    return Path(__file__).resolve().parent.parent / "tasks"
+    """Folder of the bundled task cards (``optical_bench/task_cards/``: inside the package,
+    so that a wheel ships them)."""
+    return Path(__file__).resolve().parent / "task_cards"
+
+
+def card_folders() -> list[Path]:
+    """The bundled cards, then every folder named in ``$OPTICAL_BENCH_TASKS`` (separated by
+    ``os.pathsep``, ``:`` on Linux): a user's own cards sit beside ours."""
+    extra = [Path(part).expanduser() for part in os.environ.get(ENV_TASKS, "").split(os.pathsep) if part]
+    for folder in extra:
+        if not folder.is_dir():
+            raise TaskCardError(f"${ENV_TASKS} names {folder}, which is not a folder. Fix: point it at a folder of task cards (*.toml).")
+    return [cards_dir(), *extra]
 
 
 @dataclass
@@ -99,7 +111,7 @@ def load_card(path: Path | str) -> TaskCard:
         raise TaskCardError(f"{path}: not valid TOML ({error}). Fix: correct the syntax at that line.") from None
     for key in _REQUIRED:
         if key not in raw:
-            raise _card_error(path, key, "missing", f"add `{key} = ...` (see tasks/OpticalBibleRetrieval.toml)")
+            raise _card_error(path, key, "missing", f"add `{key} = ...` (see optical_bench/task_cards/OpticalBibleRetrieval.toml)")
     if raw["kind"] not in KINDS:
         raise _card_error(path, "kind", f"{raw['kind']!r} is not a known kind", f"use one of {', '.join(KINDS)}")
     if raw.get("low_resource_side", "query") not in ("query", "document", "none"):
@@ -128,13 +140,20 @@ def load_card(path: Path | str) -> TaskCard:
 
 
 def load_cards(folder: Path | None = None) -> dict[str, TaskCard]:
-    folder = folder or cards_dir()
+    """Every task card of ``folder`` (default: :func:`card_folders`); none at all is an error."""
+    folders = [Path(folder)] if folder else card_folders()
     cards = {}
-    for path in sorted(Path(folder).glob("*.toml")):
-        card = load_card(path)
-        if card.name in cards:
-            raise TaskCardError(f"{path}: the task name {card.name!r} is also used by {cards[card.name].path}. Fix: rename one.")
-        cards[card.name] = card
+    for place in folders:
+        for path in sorted(place.glob("*.toml")):
+            card = load_card(path)
+            if card.name in cards:
+                raise TaskCardError(f"{path}: the task name {card.name!r} is also used by {cards[card.name].path}. Fix: rename one.")
+            cards[card.name] = card
+    if not cards:
+        raise TaskCardError(
+            f"No task cards (*.toml) in {', '.join(str(p) for p in folders)}. Fix: reinstall optical-bench (its wheel ships "
+            f"optical_bench/task_cards/), or point ${ENV_TASKS} at a folder of cards."
+        )
     return cards
 
 

@@ -214,3 +214,35 @@ def test_the_revision_is_a_hash_of_the_weights_even_under_a_dot_cache_folder(tin
     (copy / "config.json").write_text((tiny_model / "config.json").read_text(), encoding="utf-8")
     (copy / "optical_bench_provenance.json").write_text('{"train_seconds": 12.3}', encoding="utf-8")
     assert folder_fingerprint(copy) == folder_fingerprint(tiny_model), "timings and paths do not change the revision"
+
+
+def test_user_card_folders_are_listed_beside_the_shipped_cards(tmp_path, monkeypatch):
+    from optical_bench.tasks import ENV_TASKS
+
+    mine = tmp_path / "my-cards"
+    mine.mkdir()
+    text = (cards_dir() / "OpticalUDHRRetrieval.toml").read_text(encoding="utf-8")
+    (mine / "MyUDHRRetrieval.toml").write_text(text.replace('name = "OpticalUDHRRetrieval"', 'name = "MyUDHRRetrieval"'), encoding="utf-8")
+    monkeypatch.setenv(ENV_TASKS, str(mine))
+    cards = load_cards()
+    assert "MyUDHRRetrieval" in cards and "OpticalBibleRetrieval" in cards
+    monkeypatch.setenv(ENV_TASKS, str(tmp_path / "missing"))
+    with pytest.raises(TaskCardError, match="not a folder"):
+        load_cards()
+    monkeypatch.delenv(ENV_TASKS)
+    with pytest.raises(TaskCardError, match="No task cards"):
+        load_cards(tmp_path / "my-empty-folder")
+
+
+def test_the_shipped_cards_and_configs_live_inside_the_package():
+    import optical_bench
+    from optical_bench.experiment import load_experiment, packaged_configs, resolve_config
+
+    package = Path(optical_bench.__file__).parent
+    assert cards_dir().parent == package and len(list(cards_dir().glob("*.toml"))) >= 7
+    assert resolve_config(None) == package / "configs" / "default.toml"
+    assert resolve_config("rq1") == package / "configs" / "rq1.toml"
+    assert {"default", "rq1", "rq2", "comparison"} <= set(packaged_configs())
+    assert load_experiment("rq2")["runs"]
+    with pytest.raises(FileNotFoundError, match="shipped one.*rq1"):
+        load_experiment("no-such-config")
