@@ -19,7 +19,8 @@ from the defaults), so a rerun skips finished runs and an interrupted run resume
 resumes from its last checkpoint; mteb's ``only-missing`` strategy skips evaluated tasks of
 the same model revision). A folder trained under a default that has since changed is set
 aside (``<folder>.superseded-N``) and the run trained afresh. Results land in MTEB's layout
-under ``<out>/results``.
+under ``<out>/results``. Several processes can share one grid: each run is claimed by its
+model-folder lock, and a process skips a run another one holds, coming back to it at the end.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from optical_bench.io import atomic_write_json, atomic_write_text, folder_lock, sha256_json
+from optical_bench.io import LockHeldError, atomic_write_json, atomic_write_text, folder_lock, sha256_json
 from optical_bench.models import PROVENANCE_FILE
 
 if sys.version_info >= (3, 11):
@@ -153,12 +154,32 @@ def is_the_teacher_itself(config) -> bool:
     return config.method == "zero-shot" and unchanged
 
 
+def _train_and_evaluate(config, name: str, tasks, results_dir: Path, progress: bool, wait: bool):
+    """Train (or build) one run unless its folder is finished, then evaluate it; returns the
+    evaluation and the stage times. With ``wait=False`` a run another process holds raises
+    :class:`LockHeldError` at once."""
+    from optical_bench.cli import evaluate_one
+    from optical_bench.train import train
+
+    started = time.perf_counter()
+    if is_the_teacher_itself(config):
+        spec = config.teacher  # no folder to build
+    else:
+        with folder_lock(config.out, "the model folder", wait=wait):
+            set_aside_if_stale(config)
+            folder = Path(config.out) / "model"
+            if not (folder / PROVENANCE_FILE).exists():
+                train(config, progress=progress)
+        spec = str(folder)
+    trained = time.perf_counter()
+    result = evaluate_one(spec, tasks, results_dir, name=name, progress=progress)
+    return result, {"train_s": round(trained - started, 1), "evaluate_s": round(time.perf_counter() - trained, 1)}
+
+
 def run_experiment(config_path, out: Path, progress: bool = True) -> int:
     from tabulate import tabulate
 
-    from optical_bench.cli import evaluate_one
     from optical_bench.tasks import beir_task, get_tasks
-    from optical_bench.train import train
 
     experiment = load_experiment(config_path)
     out.mkdir(parents=True, exist_ok=True)
@@ -171,29 +192,33 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
     timings: dict[str, dict[str, float]] = {}
     rows = []
     total_started = time.perf_counter()
-    for index, run in enumerate(experiment["runs"], start=1):
-        config = _run_config(experiment, run, out)
-        print(f"[{index}/{len(experiment['runs'])}] {run['name']}: {config.method} (teacher {config.teacher})", flush=True)
-        started = time.perf_counter()
-        if is_the_teacher_itself(config):
-            spec = config.teacher  # no folder to build
-        else:
-            # the run is claimed by its lock: a second process on this config waits, then finds it finished
-            with folder_lock(config.out, "the model folder"):
-                set_aside_if_stale(config)
-                folder = Path(config.out) / "model"
-                if not (folder / PROVENANCE_FILE).exists():
-                    train(config, progress=progress)
-            spec = str(folder)
-        trained = time.perf_counter()
-        result = evaluate_one(spec, tasks, results_dir, name=run["name"], progress=progress)
-        timings[run["name"]] = {"train_s": round(trained - started, 1), "evaluate_s": round(time.perf_counter() - trained, 1)}
-        for task, splits in result.scores.items():
-            for split, entries in splits.items():
-                main = sum(entry["main_score"] for entry in entries) / len(entries)
-                r1 = sum(entry.get("recall_at_1", float("nan")) for entry in entries) / len(entries)
-                mrr = sum(entry.get("mrr_at_10", float("nan")) for entry in entries) / len(entries)
-                rows.append({"run": run["name"], "task": task, "split": split, "ndcg_at_10": main, "mrr_at_10": mrr, "recall_at_1": r1})
+    # Several processes may run one config (on several GPUs or nodes, e.g. a SLURM array): each
+    # run is claimed by its model-folder lock; a run another process holds is skipped on the first
+    # pass and taken up on the second, when it is finished (or still being trained: then we wait).
+    total = len(experiment["runs"])
+    deferred = []
+    for first_pass in (True, False):
+        for index, run in (list(enumerate(experiment["runs"], start=1)) if first_pass else deferred):
+            config = _run_config(experiment, run, out)
+            print(f"[{index}/{total}] {run['name']}: {config.method} (teacher {config.teacher})", flush=True)
+            try:
+                result, timing = _train_and_evaluate(config, run["name"], tasks, results_dir, progress, wait=not first_pass)
+            except LockHeldError:
+                if not first_pass:
+                    raise
+                print(f"  {run['name']} is being trained by another process: coming back to it", flush=True)
+                deferred.append((index, run))
+                continue
+            timings[run["name"]] = timing
+            for task, splits in result.scores.items():
+                for split, entries in splits.items():
+                    main = sum(entry["main_score"] for entry in entries) / len(entries)
+                    r1 = sum(entry.get("recall_at_1", float("nan")) for entry in entries) / len(entries)
+                    mrr = sum(entry.get("mrr_at_10", float("nan")) for entry in entries) / len(entries)
+                    rows.append({"run": run["name"], "task": task, "split": split, "ndcg_at_10": main, "mrr_at_10": mrr, "recall_at_1": r1})
+    order = {run["name"]: index for index, run in enumerate(experiment["runs"])}
+    rows.sort(key=lambda row: order[row["run"]])
+    timings = dict(sorted(timings.items(), key=lambda item: order[item[0]]))
     table_rows: dict[str, dict[str, dict]] = {}
     task_order = [task.metadata.name for task in tasks]
     for row in rows:

@@ -141,11 +141,13 @@ class folder_lock:
     process prints one line naming the holder (pid, host, command, start time) and waits; with
     ``OPTICAL_BENCH_NO_WAIT=1`` (``--no-wait``) it raises :class:`LockHeldError` with that line
     instead. The operating system drops the lock when its holder exits, killed or not, so a
-    crash never leaves a stale lock behind. Re-entrant within one process.
+    crash never leaves a stale lock behind. Re-entrant within one process. ``wait=False``
+    raises at once too (the experiment runner uses it to take another run meanwhile).
     """
 
-    def __init__(self, folder: str | os.PathLike, what: str = "folder", lock_file: str | os.PathLike | None = None):
+    def __init__(self, folder: str | os.PathLike, what: str = "folder", lock_file: str | os.PathLike | None = None, wait: bool = True):
         folder = Path(folder)
+        self.wait = wait
         self.path = Path(lock_file) if lock_file else folder.parent / f".{folder.name}.lock"
         self.what = what
 
@@ -166,7 +168,7 @@ class folder_lock:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             line = f"{self.what} {self.path.with_name(self.path.name.removeprefix('.').removesuffix('.lock'))} is in use by {_describe_holder(self.path)}"
-            if os.environ.get(ENV_NO_WAIT) == "1":
+            if not self.wait or os.environ.get(ENV_NO_WAIT) == "1":
                 os.close(fd)
                 raise LockHeldError(f"{line}; run again when it has finished, or leave out --no-wait to wait.") from None
             print(f"optical-bench: waiting: {line}", file=sys.stderr, flush=True)

@@ -118,6 +118,29 @@ def test_two_runners_on_one_folder_lose_nothing_and_mix_nothing(tiny_experiment,
     assert not list((tmp_path / "shared").rglob("*.tmp"))
 
 
+def test_a_runner_takes_the_next_free_run_while_another_process_holds_one(tiny_experiment, tmp_path, capsys):
+    from optical_bench.experiment import _run_config, load_experiment, run_experiment
+
+    experiment = load_experiment(tiny_experiment)
+    out = tmp_path / "grid"
+    folders = [Path(_run_config(experiment, run, out).out) for run in experiment["runs"]]
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; from optical_bench.io import folder_lock\n"
+         f"with folder_lock({str(folders[0])!r}, 'the model folder'):\n    print('held', flush=True); time.sleep(4)"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert run_experiment(tiny_experiment, out, progress=False) == 0
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "centering is being trained by another process: coming back to it" in capsys.readouterr().out
+    finished = [(folder / "model" / "optical_bench_provenance.json").stat().st_mtime for folder in folders]
+    assert finished[0] > max(finished[1:]), "the held run was taken up after the free ones"
+    assert [row["run"] for row in json.loads((out / "summary.json").read_text())["rows"]] == ["centering", "optical", "mse"]
+
+
 def test_a_corrupted_document_embedding_is_detected_and_recomputed(tiny_model, tiny_beir, tmp_path, monkeypatch):
     from sentence_transformers import SentenceTransformer
 
