@@ -6,6 +6,7 @@ sentences (seconds on 2 cores). Tests marked ``real`` use the packaged models an
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -138,3 +139,22 @@ def tiny_bitext(tmp_path) -> Path:
         for index, (lr, en) in enumerate(zip(LOW_RESOURCE * 4, ENGLISH * 4)):
             handle.write(json.dumps({"id": str(index), "lr": lr, "en": en}) + "\n")
     return path
+
+
+@contextlib.contextmanager
+def lock_held_by_another_process(folder: Path, what: str, seconds: float = 60):
+    """Another process holding ``folder_lock(folder, what)`` for ``seconds`` (killed on exit); yields its pid."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; from optical_bench.io import folder_lock\n"
+         f"with folder_lock({str(folder)!r}, {what!r}):\n    print('held', flush=True); time.sleep({seconds})"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()

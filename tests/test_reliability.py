@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import ENGLISH, LOW_RESOURCE, write_beir
+from conftest import ENGLISH, LOW_RESOURCE, lock_held_by_another_process, write_beir
 
 
 @pytest.fixture
@@ -124,17 +124,8 @@ def test_a_runner_takes_the_next_free_run_while_another_process_holds_one(tiny_e
     experiment = load_experiment(tiny_experiment)
     out = tmp_path / "grid"
     folders = [Path(_run_config(experiment, run, out).out) for run in experiment["runs"]]
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import time; from optical_bench.io import folder_lock\n"
-         f"with folder_lock({str(folders[0])!r}, 'the model folder'):\n    print('held', flush=True); time.sleep(4)"],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_by_another_process(folders[0], "the model folder", seconds=4):
         assert run_experiment(tiny_experiment, out, progress=False) == 0
-    finally:
-        holder.kill()
-        holder.wait()
     assert "centering is being trained by another process: coming back to it" in capsys.readouterr().out
     finished = [(folder / "model" / "optical_bench_provenance.json").stat().st_mtime for folder in folders]
     assert finished[0] > max(finished[1:]), "the held run was taken up after the free ones"

@@ -15,7 +15,7 @@ import pytest
 import torch
 from sentence_transformers import SentenceTransformer
 
-from conftest import ENGLISH, LOW_RESOURCE, write_beir
+from conftest import ENGLISH, LOW_RESOURCE, lock_held_by_another_process, write_beir
 from optical_bench.embedding_cache import (
     DocumentEmbeddingCache,
     StaleEmbeddingCacheError,
@@ -303,20 +303,12 @@ def test_two_trainings_into_one_folder_give_one_complete_model(tiny_model, tiny_
 def test_a_held_lock_names_its_holder_and_no_wait_stops(tmp_path, monkeypatch):
     from optical_bench.io import ENV_NO_WAIT, LockHeldError, folder_lock
 
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from optical_bench.io import folder_lock\n"
-         f"with folder_lock({str(tmp_path / 'folder')!r}, 'the results folder'):\n    print('held', flush=True); time.sleep(60)"],
-        stdout=subprocess.PIPE, text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_by_another_process(tmp_path / "folder", "the results folder") as pid:
         monkeypatch.setenv(ENV_NO_WAIT, "1")
-        with pytest.raises(LockHeldError, match=rf"the results folder .*folder is in use by pid {holder.pid} "):
+        with pytest.raises(LockHeldError, match=rf"the results folder .*folder is in use by pid {pid} "):
             with folder_lock(tmp_path / "folder", "the results folder"):
                 pass
-    finally:
-        holder.kill()
-        holder.wait()
+    monkeypatch.delenv(ENV_NO_WAIT)
     with folder_lock(tmp_path / "folder", "the results folder"):  # released when its holder died
         with folder_lock(tmp_path / "folder", "the results folder"):  # re-entrant within a process
             pass
