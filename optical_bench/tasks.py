@@ -7,7 +7,9 @@ language pair, ISO 639-3 + script), domains, licence, citation, main score, and 
 - ``builtin``: a collection built by ``optical-bench build`` (offline, the embedded
   default). The dataset revision is the content hash of the built folders.
 - ``hub-files``: TREC-style query/qrels files in a Hugging Face dataset repository
-  and a corpus loaded with ``datasets`` (CIRAL, AfriCLIRMatrix). With ``hub_dir``
+  and a corpus, raw JSONL files downloaded with ``hf_hub_download`` (``corpus = "..."``:
+  CIRAL, whose repositories' loading scripts ``datasets`` refuses) or a dataset loaded with
+  ``datasets`` (``corpus_config``). With ``hub_dir``
   (``--hub-dir``) the same files are read from a local mirror laid out as
   ``<hub_dir>/<repo>/<file>``.
 
@@ -245,7 +247,10 @@ def load_hub_subset(card: TaskCard, subset: str, split: str, hub_dir: Path | Non
     qrels = _read_trec_qrels(_hub_file(source["repo"], source["qrels"].format(**variables), revision, hub_dir))
     fields = source.get("corpus_fields", {"id": "docid", "title": "title", "text": "text"})
     config = source.get("corpus_config", "").format(**variables) or None
-    if hub_dir is not None:
+    if source.get("corpus"):  # raw files in the corpus repository: the same path for the hub and a mirror
+        names = [source["corpus"]] if isinstance(source["corpus"], str) else list(source["corpus"])
+        records = _read_corpus_records([_hub_file(source["corpus_repo"], name.format(**variables), revision, hub_dir) for name in names])
+    elif hub_dir is not None:
         folder = Path(hub_dir) / source["corpus_repo"] / (config or "")
         paths = sorted(p for p in folder.rglob("*") if p.is_file() and re.search(r"\.(jsonl|jsonl\.gz|parquet)$", p.name))
         if not paths:

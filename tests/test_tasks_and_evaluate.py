@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import shutil
 from pathlib import Path
@@ -102,35 +101,73 @@ def test_beir_scores_match_pytrec_eval_definitions():
     assert scores["mrr_at_10"] == pytest.approx(0.75)
 
 
-def _write_hub_mirror(root: Path) -> Path:
-    """A tiny local mirror in the layout of the CIRAL repositories on the hub."""
-    repo = root / "CIRAL" / "ciral" / "ciral-hausa"
-    (repo / "topics").mkdir(parents=True)
-    (repo / "qrels").mkdir(parents=True)
-    (repo / "topics" / "topics.ciral-v1.0-ha-test-a.tsv").write_text("1\twater shortage in the city\n2\tfootball match results\n", encoding="utf-8")
-    (repo / "qrels" / "qrels.ciral-v1.0-ha-test-a.tsv").write_text("1 Q0 doc#1 1\n1 Q0 doc#2 0\n2 Q0 doc#3 2\n", encoding="utf-8")
-    corpus = root / "CIRAL" / "ciral-corpus" / "hausa"
-    corpus.mkdir(parents=True)
-    with gzip.open(corpus / "passages.jsonl.gz", "wt", encoding="utf-8") as handle:
-        for did, text in [("doc#1", "babu ruwa a birni"), ("doc#2", "ruwan sama"), ("doc#3", "sakamakon wasan kwallon kafa")]:
-            handle.write(json.dumps({"docid": did, "title": "", "text": text, "url": "https://example.org"}) + "\n")
+def _write_ciral_mirror(root: Path) -> Path:
+    """The CIRAL repositories' trees as they are on the hub (December 2026), file for file for
+    Hausa, loading scripts included, with tiny contents."""
+    ciral = root / "CIRAL" / "ciral"
+    (ciral / "ciral.py").parent.mkdir(parents=True)
+    (ciral / "ciral.py").write_text("import datasets  # a loading script: must be ignored\n", encoding="utf-8")
+    (ciral / "README.md").write_text("# CIRAL\n", encoding="utf-8")
+    language = ciral / "ciral-hausa"
+    (language / "topics").mkdir(parents=True)
+    (language / "qrels").mkdir(parents=True)
+    for split in ("dev", "test-a", "test-b"):
+        (language / "topics" / f"topics.ciral-v1.0-ha-{split}.tsv").write_text(
+            "1\twater shortage in the city\n2\tfootball match results\n", encoding="utf-8")
+    for split in ("dev", "test-a", "test-a-pools", "test-b"):
+        (language / "qrels" / f"qrels.ciral-v1.0-ha-{split}.tsv").write_text("1 Q0 doc#1 1\n1 Q0 doc#2 0\n2 Q0 doc#3 1\n", encoding="utf-8")
+    corpus = root / "CIRAL" / "ciral-corpus"
+    (corpus / "passages-v1.0").mkdir(parents=True)
+    (corpus / "translated-passages-v1.0").mkdir(parents=True)
+    (corpus / "ciral-corpus.py").write_text("import datasets  # a loading script: must be ignored\n", encoding="utf-8")
+    passages = [("doc#1", "babu ruwa a birni"), ("doc#2", "ruwan sama"), ("doc#3", "sakamakon wasan kwallon kafa")]
+    with open(corpus / "passages-v1.0" / "hausa_passages.jsonl", "w", encoding="utf-8") as handle:
+        for did, text in passages:
+            handle.write(json.dumps({"docid": did, "title": "Labarai", "text": text, "url": "https://example.org"}) + "\n")
+    with open(corpus / "translated-passages-v1.0" / "hausa_passages.jsonl", "w", encoding="utf-8") as handle:
+        handle.write(json.dumps({"docid": "doc#1", "title": "News", "text": "no water in the city", "url": "https://example.org"}) + "\n")
     return root
 
 
-def test_hub_backed_card_loads_a_local_mirror_in_the_hubs_format(tiny_model, tmp_path):
-    from sentence_transformers import SentenceTransformer
-
-    mirror = _write_hub_mirror(tmp_path / "hub")
+def _ciral_hausa():
     card = load_card(cards_dir() / "CIRALRetrieval.toml")
     card.subsets = {"eng-hau": card.subsets["eng-hau"]}
-    task = make_task(card, hub_dir=mirror)
+    return card
+
+
+def test_ciral_loads_through_hf_hub_download_from_the_real_tree_and_reports_its_measures(tiny_model, tmp_path, monkeypatch):
+    import huggingface_hub
+    from sentence_transformers import SentenceTransformer
+
+    mirror = _write_ciral_mirror(tmp_path / "hub")
+    calls = []
+
+    def fake_download(repo_id, filename, repo_type=None, revision=None, **kwargs):
+        calls.append((repo_id, filename, repo_type, revision))
+        path = mirror / repo_id / filename
+        if not path.exists():
+            raise huggingface_hub.errors.EntryNotFoundError(f"{repo_id}/{filename}")
+        return str(path)
+
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
+    task = make_task(_ciral_hausa())  # no --hub-dir: the hub's code path
     task.load_data()
+    assert {call[1] for call in calls} == {"ciral-hausa/topics/topics.ciral-v1.0-ha-test-a.tsv",
+                                           "ciral-hausa/qrels/qrels.ciral-v1.0-ha-test-a.tsv", "passages-v1.0/hausa_passages.jsonl"}
+    assert all(call[2] == "dataset" and call[3] == "main" for call in calls)
     split = task.dataset["eng-hau"]["testA"]
     assert split["corpus"].num_rows == 3 and split["queries"].num_rows == 2
     assert split["relevant_docs"]["1"] == {"doc#1": 1, "doc#2": 0}
     model = SentenceTransformer(str(tiny_model), device="cpu")
     result = evaluate_model(model, [task], tmp_path / "out", name="tiny", revision="h1", show_progress_bar=False, cache_embeddings=False)
-    assert result.scores["CIRALRetrieval"]["testA"][0]["main_score"] >= 0
+    scores = result.scores["CIRALRetrieval"]["testA"][0]
+    assert scores["main_score"] == scores["ndcg_at_20"] and "recall_at_100" in scores  # CIRAL's official measures
+
+
+def test_ciral_reads_a_local_mirror_of_the_same_tree(tiny_model, tmp_path):
+    task = make_task(_ciral_hausa(), hub_dir=_write_ciral_mirror(tmp_path / "hub"))
+    task.load_data()
+    assert task.dataset["eng-hau"]["testA"]["corpus"].num_rows == 3
 
 
 def test_missing_hub_mirror_files_are_explained(tmp_path):
