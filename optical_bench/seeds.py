@@ -24,8 +24,8 @@ _SEED = re.compile(r"^(?P<config>.+)-s(?P<seed>\d+)$")
 
 def collect(results_dirs: list[str], metric: str, tasks: list[str] | None = None) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
     """``{task: {configuration: {seed: {query: score}}}}`` from MTEB results folders."""
-    from optical_bench.report import default_qrels_loader
-    from optical_bench.robustness import load_runs
+    from optical_bench.report.context import default_qrels_loader
+    from optical_bench.results import load_runs
     from optical_bench.significance import per_query_from_predictions
 
     runs = load_runs([Path(d) for d in results_dirs])

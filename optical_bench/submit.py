@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from optical_bench.io import atomic_write_bytes
-from optical_bench.robustness import MTEB_KEY_PREFIX, RunResults, load_runs
+from optical_bench.results import RunResults, load_runs
+from optical_bench.robustness.summary import strip_robustness_entries
 
 __all__ = ["Submission", "add_submit_arguments", "build_submission", "model_meta_template", "run_submit"]
 
@@ -119,12 +120,70 @@ def _tasks_unknown_to_mteb(tasks: list[str]) -> list[str]:
     return unknown
 
 
-def _strip_robustness(data: dict[str, Any]) -> dict[str, Any]:
-    for entries in data.get("scores", {}).values():
-        for entry in entries:
-            for key in [k for k in entry if k.startswith(MTEB_KEY_PREFIX)]:
-                del entry[key]
-    return data
+def _model_meta(run: RunResults):
+    """The run's ``model_meta.json`` as mteb's ``ModelMeta`` (a ValueError names what is wrong)."""
+    from mteb.models.model_meta import ModelMeta
+
+    if not run.meta:
+        raise ValueError(f"{run.path}: no model_meta.json. Fix: evaluate with `optical-bench evaluate` (or mteb), which writes it; "
+                         "the results repository needs it to identify the model.")
+    try:
+        return ModelMeta.model_validate_json_resolved(json.dumps({k: v for k, v in run.meta.items() if k != "is_cross_encoder"}))
+    except Exception as error:
+        raise ValueError(f"{run.path / 'model_meta.json'}: mteb's ModelMeta rejects it ({error}).") from error
+
+
+def _copy_task_files(run: RunResults, dest: Path, strip_robustness: bool, submission: Submission) -> None:
+    """Copy the run's task files (each checked with mteb's ``TaskResult`` first)."""
+    from mteb.results import TaskResult
+
+    for task, source in sorted(run.task_files.items()):
+        try:
+            TaskResult.from_disk(source)
+        except Exception as error:
+            raise ValueError(f"{source}: mteb's TaskResult cannot load it ({error}). Fix: re-run the evaluation of {task}.") from error
+        if strip_robustness:
+            data = strip_robustness_entries(json.loads(source.read_text(encoding="utf-8")))
+            payload = (json.dumps(data, indent=2) + "\n").encode("utf-8")
+        else:
+            payload = source.read_bytes()
+        submission.files.append(atomic_write_bytes(dest / source.name, payload))
+
+
+def _copy_run(run: RunResults, dest: Path, strip_robustness: bool, submission: Submission) -> None:
+    """Copy what mteb reads of one revision folder to ``dest``, note what stays behind, check the copies."""
+    from mteb.results import TaskResult
+
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    _copy_task_files(run, dest, strip_robustness, submission)
+    submission.files.append(atomic_write_bytes(dest / "model_meta.json", (run.path / "model_meta.json").read_bytes()))
+    if (run.path / "run_settings.jsonl").exists():
+        submission.files.append(atomic_write_bytes(dest / "run_settings.jsonl", (run.path / "run_settings.jsonl").read_bytes()))
+    for path in sorted(run.path.iterdir()):
+        if path.is_dir():
+            submission.skipped.append((path, "optical-bench side files (summary, provenance, robustness)"))
+        elif not (dest / path.name).exists():
+            submission.skipped.append((path, "not an mteb task result" if path.suffix == ".json" else "not part of mteb's layout"))
+    for path in dest.glob("*.json"):
+        if path.name != "model_meta.json":
+            TaskResult.from_disk(path)
+
+
+def _check_with_result_cache(out: Path, runs: list[RunResults], submission: Submission) -> None:
+    """Load the submission folder with mteb's ``ResultCache`` (offline); every copied task must load."""
+    from mteb import ResultCache
+
+    cache = ResultCache(cache_path=out)
+    loaded = cache.load_results(models=[run.model for run in runs], include_remote=False, require_model_meta=True, validate_and_filter=False)
+    for model_result in loaded.model_results:
+        submission.loaded[model_result.model_name] = sorted(r.task_name for r in model_result.task_results)
+    for folder in submission.folders:
+        expected = {p.stem for p in folder.glob("*.json") if p.name != "model_meta.json"}
+        got = {task for tasks in submission.loaded.values() for task in tasks}
+        if not expected <= got:
+            raise ValueError(f"{folder}: mteb's ResultCache did not load {sorted(expected - got)}.")
 
 
 def build_submission(
@@ -151,60 +210,17 @@ def build_submission(
         ValueError: a file that mteb cannot load (named, with the error).
         KeyError: no results of ``model``.
     """
-    from mteb import ResultCache
-    from mteb.models.model_meta import ModelMeta
-    from mteb.results import TaskResult
-
     out = Path(out_dir)
     runs = _select(load_runs(results_dir), model, revision)
     submission = Submission(out_dir=out)
     for run in runs:
-        if not run.meta:
-            raise ValueError(f"{run.path}: no model_meta.json. Fix: evaluate with `optical-bench evaluate` (or mteb), which writes it; "
-                             "the results repository needs it to identify the model.")
-        try:
-            meta = ModelMeta.model_validate_json_resolved(json.dumps({k: v for k, v in run.meta.items() if k != "is_cross_encoder"}))
-        except Exception as error:
-            raise ValueError(f"{run.path / 'model_meta.json'}: mteb's ModelMeta rejects it ({error}).") from error
+        meta = _model_meta(run)
         dest = out / "results" / _model_name_as_path(meta.name or run.model) / str(meta.revision or run.revision)
-        if dest.exists():
-            shutil.rmtree(dest)
-        dest.mkdir(parents=True)
-        for task, source in sorted(run.task_files.items()):
-            try:
-                TaskResult.from_disk(source)
-            except Exception as error:
-                raise ValueError(f"{source}: mteb's TaskResult cannot load it ({error}). Fix: re-run the evaluation of {task}.") from error
-            if strip_robustness:
-                data = _strip_robustness(json.loads(source.read_text(encoding="utf-8")))
-                payload = (json.dumps(data, indent=2) + "\n").encode("utf-8")
-            else:
-                payload = source.read_bytes()
-            submission.files.append(atomic_write_bytes(dest / source.name, payload))
-        submission.files.append(atomic_write_bytes(dest / "model_meta.json", (run.path / "model_meta.json").read_bytes()))
-        if (run.path / "run_settings.jsonl").exists():
-            submission.files.append(atomic_write_bytes(dest / "run_settings.jsonl", (run.path / "run_settings.jsonl").read_bytes()))
-        for path in sorted(run.path.iterdir()):
-            if path.is_dir():
-                submission.skipped.append((path, "optical-bench side files (summary, provenance, robustness)"))
-            elif not (dest / path.name).exists():
-                submission.skipped.append((path, "not an mteb task result" if path.suffix == ".json" else "not part of mteb's layout"))
-        for path in dest.glob("*.json"):
-            if path.name != "model_meta.json":
-                TaskResult.from_disk(path)
+        _copy_run(run, dest, strip_robustness, submission)
         submission.folders.append(dest)
         submission.tasks_unknown_to_mteb[meta.name] = _tasks_unknown_to_mteb(sorted(run.task_files))
         submission.model_meta_code[meta.name] = model_meta_template(run.meta, run.provenance)
-
-    cache = ResultCache(cache_path=out)
-    loaded = cache.load_results(models=[run.model for run in runs], include_remote=False, require_model_meta=True, validate_and_filter=False)
-    for model_result in loaded.model_results:
-        submission.loaded[model_result.model_name] = sorted(r.task_name for r in model_result.task_results)
-    for folder in submission.folders:
-        expected = {p.stem for p in folder.glob("*.json") if p.name != "model_meta.json"}
-        got = {task for tasks in submission.loaded.values() for task in tasks}
-        if not expected <= got:
-            raise ValueError(f"{folder}: mteb's ResultCache did not load {sorted(expected - got)}.")
+    _check_with_result_cache(out, runs, submission)
     submission.steps = _steps(submission)
     if verbose:
         print(submission.instructions())

@@ -7,11 +7,12 @@ language pair, ISO 639-3 + script), domains, licence, citation, main score, and 
 - ``builtin``: a collection built by ``optical-bench build`` (offline, the embedded
   default). The dataset revision is the content hash of the built folders.
 - ``hub-files``: TREC-style query/qrels files in a Hugging Face dataset repository
-  and a corpus, raw JSONL files downloaded with ``hf_hub_download`` (``corpus = "..."``:
-  CIRAL, whose repositories' loading scripts ``datasets`` refuses) or a dataset loaded with
-  ``datasets`` (``corpus_config``). With ``hub_dir``
-  (``--hub-dir``) the same files are read from a local mirror laid out as
-  ``<hub_dir>/<repo>/<file>``.
+  (``repo``) or a GitHub repository (``github_repo``: AfriCLIRMatrix), and a corpus, raw
+  JSONL files downloaded with ``hf_hub_download`` (``corpus = "..."``: CIRAL and
+  AfriCLIRMatrix, whose repositories' loading scripts ``datasets`` refuses) or a dataset
+  loaded with ``datasets`` (``corpus_config``). With ``hub_dir`` (``--hub-dir``) the same
+  files are read from a local mirror laid out as ``<hub_dir>/<repo>/<file>`` for the hub
+  and ``<hub_dir>/github.com/<github_repo>/<file>`` (a clone) for GitHub.
 
 Any BEIR folder becomes an ad-hoc task with :func:`beir_task`. Adding a collection
 means adding one card; :func:`get_tasks` selects tasks by name, language or kind and
@@ -23,12 +24,15 @@ from __future__ import annotations
 import difflib
 import gzip
 import json
+import logging
 import os
 import re
 import sys
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,7 +40,9 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from optical_bench.data.beir import BeirCollection, read_beir_folder
-from optical_bench.io import sha256_folder
+from optical_bench.io import atomic_write_bytes, home, sha256_folder
+
+logger = logging.getLogger(__name__)
 
 KINDS = ("in-domain", "domain-shift", "new-languages", "oracle", "hub", "beir")
 DEFAULT_TASKS = (
@@ -210,62 +216,177 @@ def _read_topics(path: Path) -> dict[str, str]:
 
 
 def _hub_file(repo: str, filename: str, revision: str, hub_dir: Path | None) -> Path:
+    """One file of the Hugging Face dataset repository ``repo``: ``<hub_dir>/<repo>/<filename>``
+    in a local mirror, else downloaded (and cached) by ``hf_hub_download``."""
     if hub_dir is not None:
         path = Path(hub_dir) / repo / filename
         if not path.exists():
             raise FileNotFoundError(f"{path}: not in the local hub mirror. Fix: copy {filename} of the dataset {repo} there, or drop --hub-dir to use the hub.")
         return path
-    from huggingface_hub import hf_hub_download
+    import huggingface_hub
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
-    return Path(hf_hub_download(repo_id=repo, filename=filename, repo_type="dataset", revision=revision))
+    try:
+        return Path(huggingface_hub.hf_hub_download(repo_id=repo, filename=filename, repo_type="dataset", revision=revision))
+    except LocalEntryNotFoundError as error:
+        raise FileNotFoundError(
+            f"https://huggingface.co/datasets/{repo}/blob/{revision}/{filename}: not in the hub cache and the hub cannot be "
+            f"reached ({error}). Fix: go online (OPTICAL_BENCH_ONLINE=1 with optical-bench), or give --hub-dir a mirror "
+            f"holding {repo}/{filename}."
+        ) from error
+    except EntryNotFoundError as error:
+        raise FileNotFoundError(
+            f"https://huggingface.co/datasets/{repo}/blob/{revision}/{filename}: no such file in the dataset repository. "
+            f"Fix: correct the path in the task card's [source]."
+        ) from error
 
 
-def _read_corpus_records(paths: list[Path]) -> list[dict]:
-    records = []
-    for path in paths:
-        if path.suffix == ".parquet":
-            import pyarrow.parquet as pq
+GITHUB_RAW = "https://raw.githubusercontent.com"
+_TRUE = ("1", "on", "yes", "true")
 
-            records.extend(pq.read_table(path).to_pylist())
-            continue
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as handle:
-            for line in handle:
-                if line.strip():
-                    records.append(json.loads(line))
-    return records
+
+def _github_file(repo: str, filename: str, revision: str, hub_dir: Path | None) -> Path:
+    """One file of the GitHub repository ``repo`` (files that are not on the Hugging Face hub,
+    such as AfriCLIRMatrix's queries and qrels).
+
+    With ``hub_dir`` it is read from a clone there, ``<hub_dir>/github.com/<repo>/<filename>``.
+    Otherwise it is downloaded once from ``raw.githubusercontent.com`` into the optical-bench
+    cache folder (``<home>/github/<repo>/<revision>/<filename>``, an atomic write) and read
+    from there afterwards. Downloads obey the hub's offline switch (``HF_HUB_OFFLINE``, which
+    ``optical-bench`` sets unless ``OPTICAL_BENCH_ONLINE=1``). Either way the caller reads a
+    local file, with the same readers.
+    """
+    clone_fix = f"git clone https://github.com/{repo} <hub_dir>/github.com/{repo}"
+    if hub_dir is not None:
+        path = Path(hub_dir) / "github.com" / repo / filename
+        if not path.exists():
+            raise FileNotFoundError(
+                f"{path}: not in the local hub mirror. Fix: `{clone_fix.replace('<hub_dir>', str(hub_dir))}` "
+                f"(checkout {revision}), or drop --hub-dir to download it."
+            )
+        return path
+    path = home() / "github" / repo / revision / filename
+    if path.exists():
+        return path
+    url = f"{GITHUB_RAW}/{repo}/{revision}/{filename}"
+    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE:
+        raise FileNotFoundError(
+            f"{url}: not downloaded yet, and downloads are off (HF_HUB_OFFLINE=1). Fix: go online "
+            f"(OPTICAL_BENCH_ONLINE=1 with optical-bench, or unset HF_HUB_OFFLINE), or clone the repository "
+            f"(`{clone_fix}`) and pass --hub-dir."
+        )
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            data = response.read()
+    except urllib.error.HTTPError as error:
+        raise FileNotFoundError(f"{url}: HTTP {error.code}. Fix: correct github_repo, github_revision or the path in the task card's [source].") from error
+    except (urllib.error.URLError, OSError) as error:
+        raise ConnectionError(
+            f"{url}: cannot be downloaded ({getattr(error, 'reason', error)}). Fix: check the network, or clone the repository "
+            f"(`{clone_fix}`) and pass --hub-dir."
+        ) from error
+    return atomic_write_bytes(path, data)
+
+
+def _corpus_file_records(path: Path) -> Iterator[tuple[int, dict]]:
+    """(line number, record) for each line of a JSONL file (``.jsonl`` or ``.jsonl.gz``) or each
+    row of a parquet file, read as a stream. Nothing is skipped: an empty or malformed line is an
+    error that names the file and the line."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        number = 0
+        for batch in pq.ParquetFile(path).iter_batches():
+            for record in batch.to_pylist():
+                number += 1
+                yield number, record
+        return
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                raise TaskCardError(f"{path}, line {number}: empty line. Fix: delete it (JSON lines: one JSON object per line), or re-download the file.")
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise TaskCardError(
+                    f"{path}, line {number}: not JSON ({error.msg}, column {error.colno}). Fix: re-download the file "
+                    f"(a cut download?) or mend that line."
+                ) from None
+            if not isinstance(record, dict):
+                raise TaskCardError(f"{path}, line {number}: a JSON {type(record).__name__}, not an object. Fix: write one JSON object per line.")
+            yield number, record
+
+
+def _read_corpus(numbered_records: Iterable[tuple[str, int, dict]], fields: dict[str, str]) -> dict[str, dict[str, str]]:
+    """The corpus ``{docid: {"title", "text"}}`` from ``(where, number, record)`` triples, with the
+    card's ``corpus_fields`` (``id``, ``text``, optional ``title``). A record without the id or text
+    field, or with an id already read, is an error naming ``where`` and the line."""
+    id_field, text_field, title_field = fields["id"], fields["text"], fields.get("title") or ""
+    corpus: dict[str, dict[str, str]] = {}
+    for where, number, record in numbered_records:
+        missing = [name for name in (id_field, text_field) if name not in record]
+        if missing:
+            raise TaskCardError(
+                f"{where}, line {number}: no field {', '.join(map(repr, missing))} (fields: {', '.join(sorted(record))}). "
+                f"Fix: set corpus_fields in the task card's [source] to this file's field names."
+            )
+        did = str(record[id_field])
+        if did in corpus:
+            raise TaskCardError(f"{where}, line {number}: document id {did!r} was already read. Fix: give each document its own id.")
+        corpus[did] = {"title": str(record.get(title_field, "") or "") if title_field else "", "text": str(record[text_field])}
+    return corpus
 
 
 def load_hub_subset(card: TaskCard, subset: str, split: str, hub_dir: Path | None = None) -> BeirCollection:
-    """Load one subset/split of a ``hub-files`` card (from the hub, or a local mirror)."""
+    """Load one subset/split of a ``hub-files`` card (from the hub, or a local mirror).
+
+    Queries and qrels are files of the hub dataset ``repo`` or, when the card names a
+    ``github_repo``, of that GitHub repository (:func:`_github_file`); the corpus is raw
+    files of ``corpus_repo`` (:func:`_hub_file`, the ``corpus`` paths) or a ``datasets``
+    dataset (``corpus_config``). Every file is read by the same functions wherever it came from.
+    """
     source = card.source
     variables = dict(card.subsets[subset].get("vars", {}))
     variables["split_file"] = source.get("split_files", {}).get(split, split)
     variables["split"] = split
     revision = source.get("revision", "main")
-    queries = _read_topics(_hub_file(source["repo"], source["queries"].format(**variables), revision, hub_dir))
-    qrels = _read_trec_qrels(_hub_file(source["repo"], source["qrels"].format(**variables), revision, hub_dir))
+    if source.get("github_repo"):
+        github_revision = source.get("github_revision", "main")
+        queries_path = _github_file(source["github_repo"], source["queries"].format(**variables), github_revision, hub_dir)
+        qrels_path = _github_file(source["github_repo"], source["qrels"].format(**variables), github_revision, hub_dir)
+    else:
+        queries_path = _hub_file(source["repo"], source["queries"].format(**variables), revision, hub_dir)
+        qrels_path = _hub_file(source["repo"], source["qrels"].format(**variables), revision, hub_dir)
+    queries = _read_topics(queries_path)
+    qrels = _read_trec_qrels(qrels_path)
     fields = source.get("corpus_fields", {"id": "docid", "title": "title", "text": "text"})
     config = source.get("corpus_config", "").format(**variables) or None
     if source.get("corpus"):  # raw files in the corpus repository: the same path for the hub and a mirror
         names = [source["corpus"]] if isinstance(source["corpus"], str) else list(source["corpus"])
-        records = _read_corpus_records([_hub_file(source["corpus_repo"], name.format(**variables), revision, hub_dir) for name in names])
+        paths = [_hub_file(source["corpus_repo"], name.format(**variables), revision, hub_dir) for name in names]
     elif hub_dir is not None:
         folder = Path(hub_dir) / source["corpus_repo"] / (config or "")
         paths = sorted(p for p in folder.rglob("*") if p.is_file() and re.search(r"\.(jsonl|jsonl\.gz|parquet)$", p.name))
         if not paths:
             raise FileNotFoundError(f"{folder}: no corpus files (*.jsonl, *.jsonl.gz, *.parquet) in the local hub mirror.")
-        records = _read_corpus_records(paths)
+    else:
+        paths = None
+    if paths is not None:
+        corpus = _read_corpus(((str(path), number, record) for path in paths for number, record in _corpus_file_records(path)), fields)
     else:
         from datasets import load_dataset
 
-        records = load_dataset(source["corpus_repo"], config, split=source.get("corpus_split", "train"))
-    corpus = {}
-    for record in records:
-        did = str(record[fields["id"]])
-        corpus[did] = {"title": str(record.get(fields.get("title") or "", "") or ""), "text": str(record[fields["text"]])}
+        dataset = load_dataset(source["corpus_repo"], config, split=source.get("corpus_split", "train"))
+        where = f"dataset {source['corpus_repo']} ({config}), row"
+        corpus = _read_corpus(((where, number, record) for number, record in enumerate(dataset, start=1)), fields)
+    judged = sum(len(docs) for docs in qrels.values())
     qrels = {qid: {did: rel for did, rel in docs.items() if did in corpus} for qid, docs in qrels.items() if qid in queries}
     qrels = {qid: docs for qid, docs in qrels.items() if docs}
+    kept = sum(len(docs) for docs in qrels.values())
+    if kept < judged:
+        logger.warning("%s %s/%s: %d of %d judgements in %s name a query missing from %s or a document missing from the corpus; "
+                       "they are left out.", card.name, subset, split, judged - kept, judged, qrels_path, queries_path)
     return BeirCollection(corpus, queries, {split: qrels})
 
 

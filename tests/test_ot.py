@@ -10,7 +10,8 @@ import ot as pot
 import pytest
 import torch
 
-import optical_bench.ot as ot_module
+import optical_bench.ot.costs as ot_costs
+import optical_bench.ot.sinkhorn as ot_sinkhorn
 from optical_bench.ot import (
     compute_idf,
     idf_weights,
@@ -363,6 +364,7 @@ def test_invalid_arguments_raise_clear_errors():
         ot_alignment(torch.rand(2, 3, 4), torch.rand(2, 5, 4), torch.ones(2, 4), torch.ones(2, 5))
 
 
-def test_module_doctests_pass():
-    result = doctest.testmod(ot_module, optionflags=doctest.NORMALIZE_WHITESPACE)
+@pytest.mark.parametrize("module", [ot_costs, ot_sinkhorn], ids=lambda module: module.__name__)
+def test_module_doctests_pass(module):
+    result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0

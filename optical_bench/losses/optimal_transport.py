@@ -1,9 +1,8 @@
-"""OPTICAL's distillation loss in the shape of a sentence-transformers loss."""
+"""OPTICAL's distillation loss in the shape of a sentence-transformers loss: :class:`OptimalTransportLoss`."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any, Literal
@@ -12,10 +11,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sentence_transformers.base.modules.router import Router
 from sentence_transformers.sentence_transformer.losses import MSELoss
 from sentence_transformers.sentence_transformer.model import SentenceTransformer
 
+from optical_bench.losses.routing import feature_batch_size, find_router, route_tokenizer, same_tokenizer
 from optical_bench.ot import idf_weights, ot_alignment
 
 logger = logging.getLogger(__name__)
@@ -200,22 +199,7 @@ class OptimalTransportLoss(nn.Module):
         """
         super().__init__()
         weights = {"ot": ot_weight, "mse": mse_weight, "contrastive": contrastive_weight, "anchor": anchor_weight}
-        for name, value in weights.items():
-            if value < 0:
-                raise ValueError(f"OptimalTransportLoss: {name}_weight must be >= 0, got {value}.")
-        if not any(value > 0 for value in weights.values()):
-            raise ValueError(
-                "OptimalTransportLoss: every term has weight 0; set at least one of ot_weight, mse_weight, "
-                "contrastive_weight, anchor_weight > 0."
-            )
-        if cost not in ("cosine", "sqeuclidean"):
-            raise ValueError(f"OptimalTransportLoss: cost must be 'cosine' or 'sqeuclidean', got {cost!r}.")
-        if grad not in ("envelope", "autodiff"):
-            raise ValueError(f"OptimalTransportLoss: grad must be 'envelope' or 'autodiff', got {grad!r}.")
-        if not epsilon > 0:
-            raise ValueError(f"OptimalTransportLoss: epsilon must be > 0, got {epsilon}.")
-        if not temperature > 0:
-            raise ValueError(f"OptimalTransportLoss: temperature must be > 0, got {temperature}.")
+        self._check_arguments(weights, cost, grad, epsilon, temperature)
 
         self.model = model
         self.ot_weight = float(ot_weight)
@@ -234,7 +218,43 @@ class OptimalTransportLoss(nn.Module):
         self.teacher_route = teacher_route
         self.return_components = return_components
 
-        self.router = _find_router(model)
+        self.router = find_router(model)
+        self._check_routes()
+        student_tokenizer, teacher_tokenizer = self._route_tokenizers()
+        self._register_special_ids(student_tokenizer, teacher_tokenizer)
+        self._register_idf(student_idf, teacher_idf, student_tokenizer, teacher_tokenizer)
+
+        # sentence-transformers' own MSE, reused for the MSE and anchor terms.
+        self._mse = MSELoss(model) if (self.mse_weight > 0 or self.anchor_weight > 0) else None
+        self._last_terms: dict[str, Tensor] = {}
+
+    # ------------------------------------------------------------------
+    # construction helpers
+    # ------------------------------------------------------------------
+
+    @staticmethod
+    def _check_arguments(weights: dict[str, float], cost: str, grad: str, epsilon: float, temperature: float) -> None:
+        """Refuses negative weights, all-zero weights, unknown options and non-positive scales."""
+        for name, value in weights.items():
+            if value < 0:
+                raise ValueError(f"OptimalTransportLoss: {name}_weight must be >= 0, got {value}.")
+        if not any(value > 0 for value in weights.values()):
+            raise ValueError(
+                "OptimalTransportLoss: every term has weight 0; set at least one of ot_weight, mse_weight, "
+                "contrastive_weight, anchor_weight > 0."
+            )
+        if cost not in ("cosine", "sqeuclidean"):
+            raise ValueError(f"OptimalTransportLoss: cost must be 'cosine' or 'sqeuclidean', got {cost!r}.")
+        if grad not in ("envelope", "autodiff"):
+            raise ValueError(f"OptimalTransportLoss: grad must be 'envelope' or 'autodiff', got {grad!r}.")
+        if not epsilon > 0:
+            raise ValueError(f"OptimalTransportLoss: epsilon must be > 0, got {epsilon}.")
+        if not temperature > 0:
+            raise ValueError(f"OptimalTransportLoss: temperature must be > 0, got {temperature}.")
+
+    def _check_routes(self) -> None:
+        """Both routes are routes of the Router, and differ; warns when the teacher is trainable."""
+        student_route, teacher_route = self.student_route, self.teacher_route
         for role, route in (("student", student_route), ("teacher", teacher_route)):
             if route not in self.router.sub_modules:
                 raise ValueError(
@@ -253,25 +273,34 @@ class OptimalTransportLoss(nn.Module):
                 teacher_route,
             )
 
-        student_tokenizer = _route_tokenizer(self.router, student_route)
-        teacher_tokenizer = _route_tokenizer(self.router, teacher_route)
-        if self.anchor_weight > 0 and not _same_tokenizer(student_tokenizer, teacher_tokenizer):
+    def _route_tokenizers(self) -> tuple[Any, Any]:
+        """The student's and the teacher's tokenizers; one shared tokenizer when ``anchor_weight > 0``."""
+        teacher_route = self.teacher_route
+        student_tokenizer = route_tokenizer(self.router, self.student_route)
+        teacher_tokenizer = route_tokenizer(self.router, teacher_route)
+        if self.anchor_weight > 0 and not same_tokenizer(student_tokenizer, teacher_tokenizer):
             raise ValueError(
                 "OptimalTransportLoss: anchor_weight > 0 makes the student encode the English column, which was "
                 f"tokenized for the teacher route {teacher_route!r}; this needs both routes to share one tokenizer, "
                 "but they differ. Set anchor_weight=0, or give the student the teacher's tokenizer."
             )
+        return student_tokenizer, teacher_tokenizer
 
-        # Special-token ids per route (used when drop_special_tokens and no special_tokens_mask feature).
+    def _register_special_ids(self, student_tokenizer: Any, teacher_tokenizer: Any) -> None:
+        """Registers each route's special-token ids, used when drop_special_tokens and no special_tokens_mask feature."""
         for role, tokenizer in (("student", student_tokenizer), ("teacher", teacher_tokenizer)):
             ids = sorted(set(getattr(tokenizer, "all_special_ids", []) or [])) if tokenizer is not None else []
-            if drop_special_tokens and self.ot_weight > 0 and not ids:
+            if self.drop_special_tokens and self.ot_weight > 0 and not ids:
                 raise ValueError(
                     f"OptimalTransportLoss: drop_special_tokens=True but the {role} route has no tokenizer with "
                     "special token ids. Set drop_special_tokens=False."
                 )
             self.register_buffer(f"_{role}_special_ids", torch.tensor(ids, dtype=torch.long), persistent=False)
 
+    def _register_idf(
+        self, student_idf: Tensor | None, teacher_idf: Tensor | None, student_tokenizer: Any, teacher_tokenizer: Any
+    ) -> None:
+        """Registers the IDF tables (checked against the tokenizers) as ``student_idf``, ``teacher_idf``."""
         for role, table, tokenizer in (
             ("student", student_idf, student_tokenizer),
             ("teacher", teacher_idf, teacher_tokenizer),
@@ -286,10 +315,6 @@ class OptimalTransportLoss(nn.Module):
                         f"{len(tokenizer)} tokens; build it with compute_idf(..., vocab_size=len(tokenizer))."
                     )
             self.register_buffer(f"{role}_idf", table, persistent=False)
-
-        # sentence-transformers' own MSE, reused for the MSE and anchor terms.
-        self._mse = MSELoss(model) if (self.mse_weight > 0 or self.anchor_weight > 0) else None
-        self._last_terms: dict[str, Tensor] = {}
 
     # ------------------------------------------------------------------
     # forward
@@ -407,9 +432,9 @@ class OptimalTransportLoss(nn.Module):
                 f"Fix router_mapping, e.g. {{'lr': {self.student_route!r}, 'en': {self.teacher_route!r}}}."
             )
         student, teacher = features_list if routes[0] == self.student_route else features_list[::-1]
-        if _batch_size(student) != _batch_size(teacher):
+        if feature_batch_size(student) != feature_batch_size(teacher):
             raise ValueError(
-                f"{type(self).__name__}: {_batch_size(student)} student rows but {_batch_size(teacher)} teacher rows."
+                f"{type(self).__name__}: {feature_batch_size(student)} student rows but {feature_batch_size(teacher)} teacher rows."
             )
         return student, teacher
 
@@ -455,84 +480,6 @@ class OptimalTransportLoss(nn.Module):
         return _OPTICAL_CITATION
 
 
-class InBatchContrastiveLoss(OptimalTransportLoss):
-    def __init__(
-        self,
-        model: SentenceTransformer,
-        temperature: float = 0.05,
-        student_route: str = "query",
-        teacher_route: str = "document",
-    ) -> None:
-        r"""
-        Contrastive-only distillation: in-batch InfoNCE between the student's embedding of the
-        low-resource sentence and the frozen teacher's embeddings of the batch's English
-        sentences (its own translation is the positive, the others are negatives).
-
-        .. math::
-            \mathcal{L} = \frac1B\sum_k -\log\frac{\exp(\cos(s_k,t_k)/\tau)}{\sum_j \exp(\cos(s_k,t_j)/\tau)}
-
-        It is :class:`OptimalTransportLoss` with ``ot_weight=0, contrastive_weight=1``; see
-        there for the model layout and the training arguments.
-
-        Args:
-            model: A SentenceTransformer whose Router holds the student and the frozen teacher.
-            temperature: :math:`\tau`. Defaults to 0.05.
-            student_route: Route name of the student. Defaults to ``"query"``.
-            teacher_route: Route name of the teacher. Defaults to ``"document"``.
-
-        References:
-            - van den Oord, Li & Vinyals. Representation Learning with Contrastive Predictive
-              Coding. 2018. https://arxiv.org/abs/1807.03748
-
-        Requirements:
-            1. A Router model with a student route and a frozen teacher route of equal width.
-            2. Bitext pairs mapped with ``router_mapping={"lr": "query", "en": "document"}``.
-
-        Inputs:
-            +------------------------------------------------------+--------+
-            | Texts                                                | Labels |
-            +======================================================+========+
-            | (low-resource sentence, English translation) pairs   | none   |
-            +------------------------------------------------------+--------+
-
-        Relations:
-            - :class:`~sentence_transformers.sentence_transformer.losses.MultipleNegativesRankingLoss`
-              computes the same objective with ``scale = 1 / temperature`` when both sides are
-              trained; here the teacher side is frozen.
-
-        Example:
-            ::
-
-                loss = InBatchContrastiveLoss(model, temperature=0.05)
-        """
-        super().__init__(
-            model,
-            ot_weight=0.0,
-            contrastive_weight=1.0,
-            temperature=temperature,
-            student_route=student_route,
-            teacher_route=teacher_route,
-        )
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {
-            "temperature": self.temperature,
-            "student_route": self.student_route,
-            "teacher_route": self.teacher_route,
-        }
-
-    @property
-    def citation(self) -> str:
-        return """
-@article{oord2018cpc,
-    title = {Representation Learning with Contrastive Predictive Coding},
-    author = {van den Oord, Aaron and Li, Yazhe and Vinyals, Oriol},
-    journal = {arXiv preprint arXiv:1807.03748},
-    year = {2018},
-}
-"""
-
-
 # ----------------------------------------------------------------------
 # module-level helpers
 # ----------------------------------------------------------------------
@@ -542,50 +489,3 @@ def _info_nce(student_emb: Tensor, teacher_emb: Tensor, temperature: float) -> T
     logits = F.normalize(student_emb, dim=-1) @ F.normalize(teacher_emb, dim=-1).T / temperature
     targets = torch.arange(logits.shape[0], device=logits.device)
     return F.cross_entropy(logits, targets)
-
-
-def _find_router(model: nn.Module) -> Router:
-    for module in model.modules():
-        if isinstance(module, Router):
-            return module
-    raise ValueError(
-        "OptimalTransportLoss needs a SentenceTransformer holding a Router with a student and a teacher route, "
-        "e.g. SentenceTransformer(modules=[Router.for_query_document(query_modules=[student, Pooling(d), "
-        "Normalize()], document_modules=[teacher, Pooling(d), Normalize()])]); the given model has no Router."
-    )
-
-
-def _route_tokenizer(router: Router, route: str):
-    first = router.sub_modules[route][0]
-    return getattr(first, "tokenizer", None)
-
-
-def _tokenizer_fingerprint(tokenizer) -> Any:
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        state = json.loads(backend.to_str())
-        state.pop("truncation", None)
-        state.pop("padding", None)
-        return state
-    return tokenizer.get_vocab()
-
-
-def _same_tokenizer(first, second) -> bool:
-    if first is None or second is None:
-        return False
-    if first is second:
-        return True
-    if type(first) is not type(second):
-        return False
-    try:
-        return _tokenizer_fingerprint(first) == _tokenizer_fingerprint(second)
-    except Exception:  # a tokenizer without a serialisable state cannot be shown equal
-        return False
-
-
-def _batch_size(features: dict[str, Any]) -> int:
-    for key in ("input_ids", "attention_mask"):
-        value = features.get(key)
-        if isinstance(value, Tensor):
-            return value.shape[0]
-    return -1

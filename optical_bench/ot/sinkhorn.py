@@ -1,236 +1,24 @@
-r"""Batched, masked entropic optimal transport between token sets, in torch.
+r"""Batched log-domain Sinkhorn solver and token alignment for :mod:`optical_bench.ot`.
 
-This module holds the numerical core of OPTICAL (Huang, Yu & Allan, WSDM 2023):
-the cost between the student's and the teacher's token embeddings, the token
-marginals (uniform or IDF-weighted, with padding and optionally special tokens
-carrying no mass), and a log-domain Sinkhorn solver that runs a whole batch of
-problems of different sizes as one padded tensor program.
-
-Conventions used throughout:
-
-- ``B`` problems in a batch; problem ``k`` transports a source of ``m`` tokens
-  (the student's, padded) onto a target of ``n`` tokens (the teacher's, padded).
-- Padding is expressed through the marginals: a position with zero mass takes
-  no part in the problem. The solver never reads the cost at such positions
-  (they may hold anything finite or not) and the plan is exactly 0 there.
-- All solver arithmetic is done in float32 at least (float64 stays float64),
-  whatever the dtype of the cost: half precision is too coarse for
-  :math:`C / \varepsilon` with small :math:`\varepsilon`.
+:func:`sinkhorn_log` solves a padded batch of entropic OT problems; :func:`ot_alignment`
+chains it with the cost and the marginals of :mod:`optical_bench.ot.costs`. See the package
+docstring for the conventions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from typing import Literal, NamedTuple
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = [
-    "OTAlignment",
-    "compute_idf",
-    "idf_weights",
-    "ot_alignment",
-    "pairwise_cost",
-    "sinkhorn_log",
-    "token_marginals",
-]
+from optical_bench.ot.costs import CostKind, pairwise_cost, token_marginals
 
-CostKind = Literal["cosine", "sqeuclidean"]
+__all__ = ["GradMode", "OTAlignment", "ot_alignment", "sinkhorn_log"]
+
 GradMode = Literal["envelope", "autodiff"]
 
-_COST_KINDS = ("cosine", "sqeuclidean")
 _GRAD_MODES = ("envelope", "autodiff")
-
-
-# ---------------------------------------------------------------------------
-# Costs
-# ---------------------------------------------------------------------------
-
-
-def pairwise_cost(x: Tensor, y: Tensor, kind: CostKind = "cosine", normalize: bool = False) -> Tensor:
-    r"""Ground cost between every token of ``x`` and every token of ``y``.
-
-    .. math::
-        \text{cosine:}\quad C_{ij} = 1 - \frac{\langle x_i, y_j\rangle}{\|x_i\|\,\|y_j\|}
-        \in [0, 2]
-
-        \text{sqeuclidean:}\quad C_{ij} = \|x_i - y_j\|_2^2
-        \quad(\text{of } x_i/\|x_i\|,\ y_j/\|y_j\| \text{ when } \texttt{normalize})
-
-    Args:
-            x: Source vectors, shape ``(B, m, d)`` (or ``(m, d)``).
-            y: Target vectors, shape ``(B, n, d)`` (or ``(n, d)``).
-            kind: ``"cosine"`` (the default; vectors are always L2-normalised) or
-                ``"sqeuclidean"``.
-            normalize: For ``"sqeuclidean"`` only: L2-normalise the vectors first, which
-                makes the cost ``2 * (1 - cos)``. Ignored by ``"cosine"``.
-
-    Returns:
-        Cost tensor of shape ``(B, m, n)`` (or ``(m, n)``), dtype of the inputs (autocast is
-        disabled inside: cast half-precision inputs up first, as :func:`ot_alignment` does).
-        Zero vectors (e.g. zeroed padding) get a cosine cost of 1, never NaN.
-
-    Example:
-        >>> x = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])
-        >>> pairwise_cost(x, x)
-        tensor([[[0., 1.],
-                 [1., 0.]]])
-        >>> pairwise_cost(x, 2 * x, kind="sqeuclidean")
-        tensor([[[1., 5.],
-                 [5., 1.]]])
-    """
-    if kind not in _COST_KINDS:
-        raise ValueError(f"pairwise_cost: unknown kind {kind!r}; choose one of {_COST_KINDS}.")
-    if x.shape[-1] != y.shape[-1]:
-        raise ValueError(
-            f"pairwise_cost: x and y must have the same vector width, got {tuple(x.shape)} and {tuple(y.shape)}. "
-            "A student and a teacher of different widths need a projection first."
-        )
-    # Autocast would run the matmul in half precision: too coarse once divided by a small epsilon.
-    with torch.autocast(device_type=x.device.type, enabled=False):
-        if kind == "cosine" or normalize:
-            x = F.normalize(x, p=2, dim=-1)
-            y = F.normalize(y, p=2, dim=-1)
-        inner = x @ y.transpose(-1, -2)
-        if kind == "cosine":
-            return 1.0 - inner
-        x_sq = (x * x).sum(-1).unsqueeze(-1)
-        y_sq = (y * y).sum(-1).unsqueeze(-2)
-        # The expansion can dip a hair below 0 through rounding: clamp, it is a squared norm.
-        return (x_sq + y_sq - 2.0 * inner).clamp_min(0.0)
-
-
-# ---------------------------------------------------------------------------
-# Marginals
-# ---------------------------------------------------------------------------
-
-
-def token_marginals(
-    attention_mask: Tensor,
-    special_tokens_mask: Tensor | None = None,
-    weights: Tensor | None = None,
-    dtype: torch.dtype | None = None,
-) -> Tensor:
-    r"""Probability vectors over the tokens of each sequence.
-
-    .. math::
-        a_i \propto \mathbb{1}[\text{mask}_i = 1]\;
-        \mathbb{1}[\text{special}_i = 0]\; w_i, \qquad \textstyle\sum_i a_i = 1
-
-    Padding (``attention_mask == 0``) always gets zero mass. With
-    ``special_tokens_mask`` the flagged positions get zero mass too; with ``weights``
-    (non-negative, e.g. IDF from :func:`idf_weights`) each remaining token's mass is
-    proportional to its weight. A row left with no mass (only special tokens, or all
-    weights 0) falls back to uniform over its real tokens. A row with no real token at
-    all stays all-zero; :func:`sinkhorn_log` treats such a problem as empty (plan 0, cost 0).
-
-    Args:
-        attention_mask: ``(B, m)``, 1 (or True) on real tokens, 0 on padding.
-        special_tokens_mask: Optional ``(B, m)``, 1 on positions to drop ([CLS], [SEP], ...).
-        weights: Optional ``(B, m)`` non-negative per-token weights. Negative values are
-            clamped to 0.
-        dtype: Floating dtype of the result; defaults to ``weights.dtype`` when given and
-            floating, else ``torch.float32``.
-
-    Returns:
-        ``(B, m)`` tensor whose rows sum to 1 (rows without real tokens: 0).
-
-    Example:
-        >>> mask = torch.tensor([[1, 1, 1, 1, 0]])
-        >>> token_marginals(mask)
-        tensor([[0.2500, 0.2500, 0.2500, 0.2500, 0.0000]])
-        >>> token_marginals(mask, special_tokens_mask=torch.tensor([[1, 0, 0, 1, 0]]))
-        tensor([[0.0000, 0.5000, 0.5000, 0.0000, 0.0000]])
-    """
-    if dtype is None:
-        dtype = weights.dtype if weights is not None and weights.is_floating_point() else torch.float32
-    real = (attention_mask > 0).to(dtype)
-    mass = real
-    if special_tokens_mask is not None:
-        if special_tokens_mask.shape != attention_mask.shape:
-            raise ValueError(
-                f"token_marginals: special_tokens_mask has shape {tuple(special_tokens_mask.shape)}, "
-                f"attention_mask {tuple(attention_mask.shape)}; they must match."
-            )
-        mass = mass * (special_tokens_mask <= 0).to(dtype)
-    if weights is not None:
-        if weights.shape != attention_mask.shape:
-            raise ValueError(
-                f"token_marginals: weights has shape {tuple(weights.shape)}, "
-                f"attention_mask {tuple(attention_mask.shape)}; they must match."
-            )
-        mass = mass * weights.to(dtype).clamp_min(0.0)
-    total = mass.sum(-1, keepdim=True)
-    mass = torch.where(total > 0, mass, real)
-    total = mass.sum(-1, keepdim=True)
-    return mass / total.clamp_min(torch.finfo(dtype).tiny)
-
-
-def compute_idf(token_id_lists: Iterable[Sequence[int]], vocab_size: int) -> Tensor:
-    r"""Smoothed inverse document frequency of every token id over a corpus.
-
-    .. math::
-        \mathrm{idf}(t) = \log\frac{N + 1}{\mathrm{df}(t) + 1} + 1
-
-    where :math:`N` is the number of documents (token-id lists) and
-    :math:`\mathrm{df}(t)` the number of them that contain ``t`` (scikit-learn's
-    ``smooth_idf`` formula). Ids never seen get the largest value, :math:`\log(N+1)+1`;
-    every value is at least 1, so no token is ever weighted to zero.
-
-    Args:
-        token_id_lists: One sequence of token ids per document (e.g. the ``input_ids``
-            of the tokenizer over the training side of the bitext).
-        vocab_size: Length of the table; every id must be in ``[0, vocab_size)``.
-
-    Returns:
-        ``(vocab_size,)`` float32 tensor, to be passed to :func:`idf_weights`.
-
-    Example:
-        >>> compute_idf([[0, 1], [1, 1]], vocab_size=3)
-        tensor([1.4055, 1.0000, 2.0986])
-    """
-    df = torch.zeros(vocab_size, dtype=torch.float64)
-    n_docs = 0
-    for ids in token_id_lists:
-        n_docs += 1
-        unique = torch.unique(torch.as_tensor(list(ids), dtype=torch.long))
-        if unique.numel() == 0:
-            continue
-        if int(unique.min()) < 0 or int(unique.max()) >= vocab_size:
-            raise ValueError(
-                f"compute_idf: document {n_docs - 1} holds token id {int(unique.max())} outside "
-                f"[0, {vocab_size}); pass vocab_size=len(tokenizer)."
-            )
-        df[unique] += 1.0
-    idf = torch.log((n_docs + 1.0) / (df + 1.0)) + 1.0
-    return idf.to(torch.float32)
-
-
-def idf_weights(input_ids: Tensor, idf_table: Tensor) -> Tensor:
-    """Per-token IDF weights for a batch of token ids.
-
-    Args:
-        input_ids: ``(B, m)`` token ids.
-        idf_table: ``(V,)`` IDF per token id, e.g. from :func:`compute_idf`.
-
-    Returns:
-        ``(B, m)`` weights (dtype of ``idf_table``), on ``input_ids``' device; pass them
-        to :func:`token_marginals` as ``weights``.
-
-    Example:
-        >>> idf_weights(torch.tensor([[2, 0, 2]]), torch.tensor([1.0, 1.5, 3.0]))
-        tensor([[3., 1., 3.]])
-    """
-    if idf_table.dim() != 1:
-        raise ValueError(f"idf_weights: idf_table must be 1-D (vocab_size,), got shape {tuple(idf_table.shape)}.")
-    if input_ids.numel() and int(input_ids.max()) >= idf_table.numel():
-        raise ValueError(
-            f"idf_weights: token id {int(input_ids.max())} is outside the IDF table of size {idf_table.numel()}; "
-            "build the table with compute_idf(..., vocab_size=len(tokenizer)) for this tokenizer."
-        )
-    return idf_table.to(input_ids.device)[input_ids]
 
 
 # ---------------------------------------------------------------------------
@@ -360,6 +148,28 @@ def sinkhorn_log(
         >>> sinkhorn_log(torch.ones(1, 3, 1), a, b)[0].squeeze(-1)
         tensor([[0.5000, 0.5000, 0.0000]])
     """
+    _check_options(grad, epsilon, n_iters, check_every)
+    unbatched = cost.dim() == 2
+    cost, a, b = _batched_problem(cost, a, b)
+    cost, a, log_a, log_b, col_live, live = _mask_problems(cost, a, b)
+    plan, u, v, done = _solve(cost, a, log_a, log_b, col_live, epsilon, grad, n_iters, tol, check_every)
+
+    if not bool(live.all()):
+        plan = plan * live[:, None, None].to(cost.dtype)
+    transport_cost = (plan * cost).sum(dim=(-2, -1))
+
+    info = _log_info(plan, a, live, u, v, epsilon, done) if log else None
+    if unbatched:
+        plan = plan.squeeze(0)
+        transport_cost = transport_cost.squeeze(0)
+        if info is not None:
+            info = {k: (t.squeeze(0) if isinstance(t, Tensor) else t) for k, t in info.items()}
+    if log:
+        return plan, transport_cost, info
+    return plan, transport_cost
+
+
+def _check_options(grad: str, epsilon: float, n_iters: int, check_every: int) -> None:
     if grad not in _GRAD_MODES:
         raise ValueError(f"sinkhorn_log: unknown grad mode {grad!r}; choose one of {_GRAD_MODES}.")
     if not epsilon > 0:
@@ -369,8 +179,11 @@ def sinkhorn_log(
     if check_every < 1:
         raise ValueError(f"sinkhorn_log: check_every must be >= 1, got {check_every!r}.")
 
-    unbatched = cost.dim() == 2
-    if unbatched:
+
+def _batched_problem(cost: Tensor, a: Tensor | None, b: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+    """``cost`` as ``(B, m, n)`` in the compute dtype, with detached ``(B, m)``, ``(B, n)``
+    marginals of that dtype (uniform when not given)."""
+    if cost.dim() == 2:
         cost = cost.unsqueeze(0)
         a = None if a is None else a.unsqueeze(0)
         b = None if b is None else b.unsqueeze(0)
@@ -386,9 +199,14 @@ def sinkhorn_log(
             f"sinkhorn_log: marginals of shape {tuple(a.shape)} and {tuple(b.shape)} do not fit "
             f"a cost of shape {(batch, m, n)}; expected {(batch, m)} and {(batch, n)}."
         )
-    a = a.detach()
-    b = b.detach()
+    return cost, a.detach(), b.detach()
 
+
+def _mask_problems(cost: Tensor, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """Masking: returns ``(cost, a, log_a, log_b, col_live, live)``, the cost zeroed at masked
+    pairs, ``a`` with the stand-in marginals of empty problems, and ``live`` ``(B,)``, False
+    for an empty problem."""
+    _, m, n = cost.shape
     # Empty problems get stand-in uniform marginals so that every log-sum-exp has at least
     # one finite term; their plan and cost are zeroed at the end.
     row_live = a > 0
@@ -404,58 +222,77 @@ def sinkhorn_log(
     log_b = _safe_log(b)
     # Costs at masked pairs are never used; make them finite so no NaN can leak in.
     cost = cost.masked_fill(~pair_live, 0.0)
+    return cost, a, log_a, log_b, col_live, live
 
-    def neg_cost_scaled(c: Tensor) -> Tensor:
-        return -c / epsilon
 
-    def iterate(kernel: Tensor) -> tuple[Tensor, Tensor, int]:
-        # Scaled potentials u = f/eps, v = g/eps; P = exp(kernel + u_i + v_j).
-        u = torch.zeros_like(log_a)
-        v = torch.where(col_live, 0.0, float("-inf")).to(dtype)
-        done = 0
-        for it in range(n_iters):
-            row_lse = torch.logsumexp(kernel + v[:, None, :], dim=-1)  # (B, m)
-            if tol is not None and it > 0 and it % check_every == 0:
-                err = (torch.exp(u + row_lse) - a).abs().sum(-1)
-                if float(err.max()) < tol:
-                    break
-            u = log_a - row_lse
-            v = log_b - torch.logsumexp(kernel + u[:, :, None], dim=-2)
-            done = it + 1
-        return u, v, done
-
+def _solve(
+    cost: Tensor,
+    a: Tensor,
+    log_a: Tensor,
+    log_b: Tensor,
+    col_live: Tensor,
+    epsilon: float,
+    grad: GradMode,
+    n_iters: int,
+    tol: float | None,
+    check_every: int,
+) -> tuple[Tensor, Tensor, Tensor, int]:
+    """The plan and the scaled potentials ``(plan, u, v, iterations run)``, with the gradient
+    path of ``grad``: ``"envelope"`` iterates without autograd (plan detached),
+    ``"autodiff"`` records every iteration."""
     if grad == "envelope":
         with torch.no_grad():
-            kernel = neg_cost_scaled(cost.detach())
-            u, v, done = iterate(kernel)
+            kernel = _neg_cost_scaled(cost.detach(), epsilon)
+            u, v, done = _iterate(kernel, a, log_a, log_b, col_live, n_iters, tol, check_every)
             plan = torch.exp(kernel + u[:, :, None] + v[:, None, :])
     else:
-        kernel = neg_cost_scaled(cost)
-        u, v, done = iterate(kernel)
+        kernel = _neg_cost_scaled(cost, epsilon)
+        u, v, done = _iterate(kernel, a, log_a, log_b, col_live, n_iters, tol, check_every)
         plan = torch.exp(kernel + u[:, :, None] + v[:, None, :])
+    return plan, u, v, done
 
-    if not bool(live.all()):
-        plan = plan * live[:, None, None].to(dtype)
-    transport_cost = (plan * cost).sum(dim=(-2, -1))
 
-    info = None
-    if log:
-        with torch.no_grad():
-            err = (plan.sum(-1) - a * live[:, None].to(dtype)).abs().sum(-1)
-        info = {
-            "n_iters": done,
-            "marginal_error": err,
-            "f": (epsilon * u).detach(),
-            "g": (epsilon * v).detach(),
-        }
-    if unbatched:
-        plan = plan.squeeze(0)
-        transport_cost = transport_cost.squeeze(0)
-        if info is not None:
-            info = {k: (t.squeeze(0) if isinstance(t, Tensor) else t) for k, t in info.items()}
-    if log:
-        return plan, transport_cost, info
-    return plan, transport_cost
+def _neg_cost_scaled(c: Tensor, epsilon: float) -> Tensor:
+    return -c / epsilon
+
+
+def _iterate(
+    kernel: Tensor,
+    a: Tensor,
+    log_a: Tensor,
+    log_b: Tensor,
+    col_live: Tensor,
+    n_iters: int,
+    tol: float | None,
+    check_every: int,
+) -> tuple[Tensor, Tensor, int]:
+    """Sinkhorn's iterations from ``g = 0`` until ``n_iters`` or convergence within ``tol``."""
+    # Scaled potentials u = f/eps, v = g/eps; P = exp(kernel + u_i + v_j).
+    u = torch.zeros_like(log_a)
+    v = torch.where(col_live, 0.0, float("-inf")).to(log_a.dtype)
+    done = 0
+    for it in range(n_iters):
+        row_lse = torch.logsumexp(kernel + v[:, None, :], dim=-1)  # (B, m)
+        if tol is not None and it > 0 and it % check_every == 0:
+            err = (torch.exp(u + row_lse) - a).abs().sum(-1)
+            if float(err.max()) < tol:
+                break
+        u = log_a - row_lse
+        v = log_b - torch.logsumexp(kernel + u[:, :, None], dim=-2)
+        done = it + 1
+    return u, v, done
+
+
+def _log_info(plan: Tensor, a: Tensor, live: Tensor, u: Tensor, v: Tensor, epsilon: float, done: int) -> dict:
+    """The ``log=True`` dict of :func:`sinkhorn_log` (batched)."""
+    with torch.no_grad():
+        err = (plan.sum(-1) - a * live[:, None].to(plan.dtype)).abs().sum(-1)
+    return {
+        "n_iters": done,
+        "marginal_error": err,
+        "f": (epsilon * u).detach(),
+        "g": (epsilon * v).detach(),
+    }
 
 
 # ---------------------------------------------------------------------------
@@ -550,20 +387,8 @@ def ot_alignment(
             f"ot_alignment: {student_tokens.shape[0]} student sequences but {teacher_tokens.shape[0]} teacher "
             "sequences; the batch must pair them one to one."
         )
-    if student_mask is None:
-        student_mask = torch.ones(student_tokens.shape[:2], dtype=torch.long, device=student_tokens.device)
-    if teacher_mask is None:
-        teacher_mask = torch.ones(teacher_tokens.shape[:2], dtype=torch.long, device=teacher_tokens.device)
-    for name, tokens, mask in (
-        ("student", student_tokens, student_mask),
-        ("teacher", teacher_tokens, teacher_mask),
-    ):
-        if tuple(mask.shape) != tuple(tokens.shape[:2]):
-            raise ValueError(
-                f"ot_alignment: {name} mask of shape {tuple(mask.shape)} does not fit {name} tokens of shape "
-                f"{tuple(tokens.shape)}; padded token embeddings with their attention_mask are required "
-                "(unpadded/flattened batches are not supported)."
-            )
+    student_mask = _token_mask("student", student_tokens, student_mask)
+    teacher_mask = _token_mask("teacher", teacher_tokens, teacher_mask)
 
     dtype = _compute_dtype(student_tokens.dtype)
     cost_matrix = pairwise_cost(student_tokens.to(dtype), teacher_tokens.to(dtype), kind=cost, normalize=normalize)
@@ -574,3 +399,15 @@ def ot_alignment(
         return OTAlignment(plan[0], transport_cost[0], cost_matrix[0], source[0], target[0])
     return OTAlignment(plan, transport_cost, cost_matrix, source, target)
 
+
+def _token_mask(name: str, tokens: Tensor, mask: Tensor | None) -> Tensor:
+    """``mask`` (all ones when None), checked to fit the ``(B, len, d)`` ``tokens``."""
+    if mask is None:
+        mask = torch.ones(tokens.shape[:2], dtype=torch.long, device=tokens.device)
+    if tuple(mask.shape) != tuple(tokens.shape[:2]):
+        raise ValueError(
+            f"ot_alignment: {name} mask of shape {tuple(mask.shape)} does not fit {name} tokens of shape "
+            f"{tuple(tokens.shape)}; padded token embeddings with their attention_mask are required "
+            "(unpadded/flattened batches are not supported)."
+        )
+    return mask

@@ -1,0 +1,333 @@
+r"""Comparison tables from MTEB results folders (``tabulate``; ``md``, ``github`` or ``latex``).
+
+Models are the columns:
+
+(a) :func:`main_table`: tasks x models, one table for the main score and one per chosen metric;
+(b) :func:`languages_table`: languages x models for every task with several subsets;
+(c) :func:`robustness_table`: robustness measures x models (:mod:`optical_bench.robustness`).
+
+:func:`build_report` puts them together. Significance against a baseline model: where
+mteb's rankings (``.predictions``) and the task's qrels are available, per-query scores
+come from ``pytrec_eval`` (:mod:`optical_bench.significance`) and a cell gets ``†`` when
+the paired randomization test (default 10,000 samples) gives a Holm-corrected p < 0.05,
+the family being every comparison of that table. Without rankings or qrels: no mark
+(never a guess). ``ci=True`` adds the half-width of a 95% bootstrap interval over
+queries: ``0.812 ±0.031``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from optical_bench.report.context import QrelsLoader, ReportContext
+from optical_bench.results import RunResults
+from optical_bench.robustness.summary import RobustnessConfig, robustness_summary
+
+__all__ = ["DAGGER", "FORMATS", "METRIC_LABELS", "REPORT_METRICS", "build_report", "languages_table", "main_table", "metric_label", "robustness_table"]
+
+FORMATS = {"github": "github", "md": "pipe", "latex": "latex_raw"}
+REPORT_METRICS = ("mrr_at_10", "recall_at_1")  # the tables after the main score
+DAGGER = "†"
+METRIC_LABELS = {
+    "main_score": "main score",
+    "ndcg_at_10": "nDCG@10",
+    "ndcg_at_20": "nDCG@20",
+    "mrr_at_10": "MRR@10",
+    "recall_at_1": "R@1",
+    "recall_at_10": "R@10",
+    "recall_at_100": "R@100",
+    "map_at_10": "MAP@10",
+    "hit_rate_at_1": "Success@1",
+}
+
+
+# =========================================================================== cells
+
+
+def _escape_latex(text: str) -> str:
+    replacements = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    return "".join(replacements.get(ch, ch) for ch in str(text))
+
+
+def _text(text: str, fmt: str) -> str:
+    return _escape_latex(text) if fmt == "latex" else str(text)
+
+
+def _number(value: float | None, fmt: str, mark: bool = False, half_width: float | None = None, digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isnan(value):
+        return "NaN"
+    text = f"{value:.{digits}f}"
+    if mark:
+        text += r"$^\dagger$" if fmt == "latex" else DAGGER
+    if half_width is not None and not math.isnan(half_width):
+        text += (r" $\pm$" if fmt == "latex" else " ±") + f"{half_width:.{digits}f}"
+    return text
+
+
+def _table(rows: list[list[str]], headers: list[str], fmt: str) -> str:
+    from tabulate import tabulate
+
+    if fmt not in FORMATS:
+        raise ValueError(f"Unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    if fmt == "latex":
+        headers = [h if h.startswith("\\") or "$" in h else _escape_latex(h) for h in headers]
+    return tabulate(rows, headers=headers, tablefmt=FORMATS[fmt], disable_numparse=True)
+
+
+def _heading(title: str, fmt: str) -> str:
+    return f"% {title}" if fmt == "latex" else f"### {title}"
+
+
+def _note(text: str, fmt: str) -> str:
+    if fmt == "latex":
+        body = _escape_latex(text).replace(DAGGER, r"$^\dagger$").replace("±", r"$\pm$").replace("<", "$<$").replace(">", "$>$")
+        return "\\smallskip\\noindent{\\footnotesize " + body + "}"
+    return text
+
+
+def metric_label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric)
+
+
+# =========================================================================== tables
+
+
+def _context(results, qrels=None, build_root=None, **kwargs) -> ReportContext:
+    return results if isinstance(results, ReportContext) else ReportContext.from_dirs(results, qrels=qrels, build_root=build_root, **kwargs)
+
+
+Cell = tuple[int, str, "str | None"]  # (run index, task, subset or None for the whole task)
+
+
+def _cells_with_significance(
+    ctx: ReportContext, cells: list[Cell], metric: str, baseline: int | None, ci: bool
+) -> tuple[dict[Cell, bool], dict[Cell, float], int]:
+    """Holm-corrected marks (one family: every cell of the table) and CI half-widths."""
+    from optical_bench.significance import (
+        align, bootstrap_ci, bootstrap_macro_ci, holm, paired_randomization_test, paired_t_test,
+    )
+
+    def pooled(index: int, task: str, subset: str | None) -> dict[str, float] | None:
+        per_query = ctx.per_query(index, task, metric)
+        if per_query is None:
+            return None
+        subsets = [subset] if subset else list(per_query)
+        if any(s not in per_query for s in subsets):
+            return None
+        return {f"{s}/{q}": v for s in subsets for q, v in per_query[s].items()}
+
+    raw: dict[Cell, float] = {}
+    if baseline is not None:
+        for cell in cells:
+            index, task, subset = cell
+            if index == baseline:
+                continue
+            a_scores, b_scores = pooled(index, task, subset), pooled(baseline, task, subset)
+            if not a_scores or not b_scores:
+                continue
+            a, b, _ = align(a_scores, b_scores)
+            if a.size == 0:
+                continue
+            raw[cell] = (paired_randomization_test(a, b, n_samples=ctx.n_samples, seed=ctx.seed)
+                         if ctx.test == "randomization" else paired_t_test(a, b))
+    adjusted = holm(raw) if raw else {}
+    marks = {cell: p < ctx.alpha for cell, p in adjusted.items()}
+    half: dict[Cell, float] = {}
+    if ci:
+        for cell in cells:
+            index, task, subset = cell
+            per_query = ctx.per_query(index, task, metric)
+            if not per_query:
+                continue
+            if subset:
+                if per_query.get(subset):
+                    half[cell] = bootstrap_ci(list(per_query[subset].values()), n_samples=ctx.n_samples, seed=ctx.seed).half_width
+            else:
+                groups = [list(v.values()) for v in per_query.values() if v]
+                if groups:
+                    half[cell] = bootstrap_macro_ci(groups, n_samples=ctx.n_samples, seed=ctx.seed).half_width
+    return marks, half, len(raw)
+
+
+def _significance_note(ctx: ReportContext, baseline: int | None, family: int, ci: bool, fmt: str) -> str:
+    parts = []
+    if baseline is not None:
+        test = f"two-sided paired randomization test, {ctx.n_samples:,} samples" if ctx.test == "randomization" else "two-sided paired t-test"
+        if family:
+            parts.append(f"{DAGGER} p < {ctx.alpha} against {ctx.labels[baseline]}: {test}, on per-query scores, "
+                         f"Holm-corrected over the {family} comparison{'s' if family != 1 else ''} of this table.")
+        else:
+            parts.append(f"No significance marks: no rankings or qrels to compare with {ctx.labels[baseline]}.")
+    if ci:
+        parts.append("± half-width of the 95% bootstrap interval over queries (stratified by subset).")
+    return _note(" ".join(parts), fmt) if parts else ""
+
+
+def main_table(
+    results: ReportContext | Iterable[Path | str] | Sequence[RunResults],
+    metric: str = "main_score",
+    *,
+    baseline: str | None = None,
+    fmt: str = "github",
+    tasks: Sequence[str] | None = None,
+    ci: bool = False,
+    significance: bool = True,
+    qrels: QrelsLoader | Mapping[str, Any] | None = None,
+    build_root: Path | str | None = None,
+    title: bool = True,
+) -> str:
+    """Table (a): tasks (rows) x models (columns) of ``metric`` (mean over the subsets).
+
+    ``metric="main_score"`` shows each task's own main score. With ``baseline`` (a model
+    name) significant differences get ``†`` (see the module docstring).
+    """
+    ctx = _context(results, qrels=qrels, build_root=build_root)
+    tasks = list(tasks) if tasks else ctx.tasks()
+    base = ctx.index(baseline) if baseline else None
+    cells: list[Cell] = [(i, task, None) for task in tasks for i in range(len(ctx.runs)) if task in ctx.runs[i].tasks]
+    marks, half, family = _cells_with_significance(ctx, cells, metric, base if significance else None, ci)
+    rows = []
+    for task in tasks:
+        row = [_text(task, fmt)]
+        for i, run in enumerate(ctx.runs):
+            value = run.score(task, metric) if task in run.tasks else None
+            row.append(_number(value, fmt, marks.get((i, task, None), False), half.get((i, task, None))))
+        rows.append(row)
+    headers = ["task"] + [label + (" (baseline)" if i == base else "") for i, label in enumerate(ctx.labels)]
+    parts = [_heading(f"Tasks: {metric_label(metric)}", fmt)] if title else []
+    parts.append(_table(rows, headers, fmt))
+    note = _significance_note(ctx, base if significance else None, family, ci, fmt)
+    if note:
+        parts.append(note)
+    return "\n\n".join(parts)
+
+
+def languages_table(
+    results: ReportContext | Iterable[Path | str] | Sequence[RunResults],
+    task: str,
+    metric: str = "main_score",
+    *,
+    baseline: str | None = None,
+    fmt: str = "github",
+    ci: bool = False,
+    significance: bool = True,
+    qrels: QrelsLoader | Mapping[str, Any] | None = None,
+    build_root: Path | str | None = None,
+) -> str:
+    """Table (b): subsets (languages) x models of a multi-subset task, plus mean and worst rows."""
+    ctx = _context(results, qrels=qrels, build_root=build_root)
+    base = ctx.index(baseline) if baseline else None
+    subsets = sorted({s for run in ctx.runs if task in run.tasks for s in run.subset_entries(task)})
+    cells: list[Cell] = [(i, task, subset) for subset in subsets for i, run in enumerate(ctx.runs) if subset in run.subset_entries(task)]
+    marks, half, family = _cells_with_significance(ctx, cells, metric, base if significance else None, ci)
+    rows = []
+    for subset in subsets:
+        row = [_text(subset, fmt)]
+        for i, run in enumerate(ctx.runs):
+            value = run.scores(task, metric).get(subset) if task in run.tasks else None
+            row.append(_number(value, fmt, marks.get((i, task, subset), False), half.get((i, task, subset))))
+        rows.append(row)
+    for label, reduce in (("mean", np.mean), ("worst", np.min)):
+        row = [_text(label, fmt)]
+        for run in ctx.runs:
+            values = list(run.scores(task, metric).values()) if task in run.tasks else []
+            row.append(_number(float(reduce(values)) if values else None, fmt))
+        rows.append(row)
+    headers = ["language"] + [label + (" (baseline)" if i == base else "") for i, label in enumerate(ctx.labels)]
+    parts = [_heading(f"Languages of {task}: {metric_label(metric)}", fmt), _table(rows, headers, fmt)]
+    note = _significance_note(ctx, base if significance else None, family, ci, fmt)
+    if note:
+        parts.append(note.replace(" (stratified by subset)", ""))
+    return "\n\n".join(parts)
+
+
+def robustness_table(
+    results: ReportContext | Iterable[Path | str] | Sequence[RunResults],
+    metric: str = "main_score",
+    *,
+    fmt: str = "github",
+    config: RobustnessConfig | None = None,
+) -> str:
+    """Table (c): robustness measures (rows, ``key/task``) x models."""
+    ctx = _context(results)
+    summaries = [robustness_summary(run.results_by_task(metric), metric=metric, config=config) for run in ctx.runs]
+    keys: list[str] = []
+    directions: dict[str, bool] = {}
+    for summary in summaries:
+        for entry in summary["measures"]:
+            key = f"{entry['key']}/{entry['task']}"
+            if key not in keys:
+                keys.append(key)
+                directions[key] = entry["higher_is_better"]
+    if not keys:
+        return "\n\n".join([_heading(f"Robustness: {metric_label(metric)}", fmt),
+                            _note("No robustness measure applies: the results hold no in-domain/domain-shift pair, oracle or multi-language task.", fmt)])
+    rows = []
+    for key in keys:
+        measure, task = key.split("/", 1)
+        arrow = ("↑" if directions[key] else "↓") if fmt != "latex" else (r"$\uparrow$" if directions[key] else r"$\downarrow$")
+        row = [f"{_text(measure, fmt)} {arrow}", _text(task, fmt)]
+        for summary in summaries:
+            row.append(_number(summary["values"].get(key), fmt))
+        rows.append(row)
+    headers = ["measure", "task"] + list(ctx.labels)
+    return "\n\n".join([_heading(f"Robustness: {metric_label(metric)}", fmt), _table(rows, headers, fmt),
+                        _note("↑ higher is better, ↓ lower is better; definitions in optical_bench.robustness.", fmt).replace("↑", r"$\uparrow$" if fmt == "latex" else "↑").replace("↓", r"$\downarrow$" if fmt == "latex" else "↓")])
+
+
+def build_report(
+    results_dirs: Iterable[Path | str] | Path | str,
+    baseline: str | None = None,
+    metrics: Sequence[str] = REPORT_METRICS,
+    fmt: str = "github",
+    *,
+    ci: bool = False,
+    significance: bool = True,
+    test: str = "randomization",
+    n_samples: int = 10_000,
+    seed: int = 0,
+    alpha: float = 0.05,
+    qrels: QrelsLoader | Mapping[str, Any] | None = None,
+    build_root: Path | str | None = None,
+    languages: bool = True,
+    robustness: bool = True,
+    robustness_config: RobustnessConfig | None = None,
+) -> str:
+    """The whole report: (a) the main score and each of ``metrics`` per task, (b) the
+    languages of multi-subset tasks, (c) the robustness measures.
+
+    Args:
+        results_dirs: MTEB results folders (several are merged).
+        baseline: model the others are tested against (name, short name or NAME@REVISION).
+        metrics: metrics shown after the main score (one table each).
+        fmt: ``github``, ``md`` (pipe tables) or ``latex``.
+        ci: add ``±`` half-widths of 95% bootstrap intervals (needs rankings and qrels).
+        significance: mark significant differences with the baseline.
+        test: ``randomization`` or ``t-test``.
+        qrels: ``{task: {subset: {split: qrels}}}`` or ``loader(task, dataset_revision)``
+            (default: :func:`default_qrels_loader`, which reads existing builds).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"Unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    if isinstance(results_dirs, (str, Path)):
+        results_dirs = [results_dirs]
+    ctx = ReportContext.from_dirs(list(results_dirs), qrels=qrels, build_root=build_root, test=test, n_samples=n_samples, seed=seed, alpha=alpha)
+    if baseline:
+        ctx.index(baseline)  # fail early on a typo
+    sections = [_heading("optical-bench report", fmt).replace("###", "##"),
+                _note(f"Models: {', '.join(ctx.labels)}. Scores are means over each task's subsets (mteb's convention).", fmt)]
+    for metric in dict.fromkeys(["main_score", *metrics]):
+        sections.append(main_table(ctx, metric, baseline=baseline, fmt=fmt, ci=ci, significance=significance))
+    if languages:
+        for task in ctx.tasks():
+            if max((len(run.subset_entries(task)) for run in ctx.runs), default=0) >= 2:
+                sections.append(languages_table(ctx, task, "main_score", baseline=baseline, fmt=fmt, ci=ci, significance=significance))
+    if robustness:
+        sections.append(robustness_table(ctx, "main_score", fmt=fmt, config=robustness_config))
+    return "\n\n".join(sections) + "\n"

@@ -1,0 +1,275 @@
+"""The tolerant reader of MTEB results folders.
+
+A results folder has MTEB's layout, ``<root>/<org>__<model>/<revision>/<Task>.json`` next
+to ``model_meta.json``, with the rankings under ``<root>/.predictions/...`` and
+optical-bench's side files in a ``optical_bench/`` subfolder of each revision folder
+(mteb reads every ``*/*/*.json`` as a task result). :func:`load_runs` reads ours, other
+models', an mteb cache or a clone of the public results repository into
+:class:`RunResults`, one per model revision; :mod:`optical_bench.robustness`,
+:mod:`optical_bench.report`, :mod:`optical_bench.submit` and :mod:`optical_bench.seeds` use it.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "ROBUSTNESS_FILE",
+    "RUN_PROVENANCE_FILE",
+    "RunResults",
+    "finite_mean",
+    "is_side_file",
+    "is_task_result",
+    "load_runs",
+    "pick_split",
+    "read_run",
+    "subset_scores",
+]
+
+SIDE_FOLDER = "optical_bench"  # a subfolder: mteb reads every */*/*.json as a task result
+ROBUSTNESS_FILE = f"{SIDE_FOLDER}/robustness.json"
+# a run's provenance, in its revision folder (a model folder's is models.PROVENANCE_FILE)
+RUN_PROVENANCE_FILE = f"{SIDE_FOLDER}/provenance.json"
+# names of files that are never task results, wherever they lie in a revision folder
+# (our side files also sit next to the task files in older folders or with another filename)
+NOT_TASK_FILES = frozenset({"model_meta.json", Path(ROBUSTNESS_FILE).name, Path(RUN_PROVENANCE_FILE).name})
+PREDICTIONS_SUFFIX = "_predictions.json"
+
+
+def finite_mean(values: Iterable[float]) -> float:
+    """Mean of the values (NaN for none; NaN values make it NaN)."""
+    values = [float(v) for v in values]
+    return float(np.mean(values)) if values else math.nan
+
+
+def subset_scores(value: Any, metric: str) -> dict[str, float]:
+    """{subset: score} from {subset: score} or {subset: {metric: score}} (NaN when missing)."""
+    out = {}
+    for subset, entry in (value or {}).items():
+        if isinstance(entry, Mapping):
+            entry = entry.get(metric)
+        try:
+            out[subset] = float(entry) if entry is not None else math.nan
+        except (TypeError, ValueError):
+            out[subset] = math.nan
+    return out
+
+
+def _read_json(path: Path) -> Any:
+    """JSON that may hold bare ``NaN``/``Infinity`` (as mteb writes them)."""
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def is_task_result(data: Any) -> bool:
+    return isinstance(data, dict) and "task_name" in data and isinstance(data.get("scores"), dict)
+
+
+def is_side_file(path: Path | str) -> bool:
+    """Whether ``path`` is a file of a revision folder that is never a task result:
+    ``model_meta.json``, rankings (``*_predictions.json``), our robustness and provenance files."""
+    name = Path(path).name
+    return name in NOT_TASK_FILES or name.endswith(PREDICTIONS_SUFFIX)
+
+
+def pick_split(splits: Iterable[str], preferred: Sequence[str] = ("test",)) -> str | None:
+    """The split to report: the first of ``preferred`` present, else the first in sorted order."""
+    splits = list(splits)
+    for name in preferred:
+        if name in splits:
+            return name
+    return sorted(splits)[0] if splits else None
+
+
+@dataclass
+class RunResults:
+    """The results of one model revision, read from ``<org>__<model>/<revision>/``."""
+
+    model: str
+    revision: str
+    path: Path
+    tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> TaskResult JSON
+    task_files: dict[str, Path] = field(default_factory=dict)
+    predictions: dict[str, Path] = field(default_factory=dict)  # task -> <Task>_predictions.json
+    meta: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] | None = None
+
+    @property
+    def short_name(self) -> str:
+        return self.model.split("/", 1)[-1]
+
+    def split(self, task: str, preferred: Sequence[str] = ("test",)) -> str | None:
+        return pick_split(self.tasks.get(task, {}).get("scores", {}), preferred)
+
+    def subset_entries(self, task: str, split: str | None = None) -> dict[str, dict[str, Any]]:
+        """{subset: score dict} of ``task`` in ``split`` (default: :func:`pick_split`)."""
+        data = self.tasks.get(task)
+        if not data:
+            return {}
+        split = split or self.split(task)
+        entries = data["scores"].get(split) or []
+        return {str(entry.get("hf_subset", "default")): entry for entry in entries if isinstance(entry, dict)}
+
+    def scores(self, task: str, metric: str = "main_score", split: str | None = None) -> dict[str, float]:
+        """{subset: metric} (NaN where a value is missing or not a number)."""
+        return subset_scores(self.subset_entries(task, split), metric)
+
+    def score(self, task: str, metric: str = "main_score", split: str | None = None) -> float:
+        """Mean of ``metric`` over the subsets (mteb's ``get_score`` convention)."""
+        scores = self.scores(task, metric, split)
+        return finite_mean(scores.values()) if scores else math.nan
+
+    def results_by_task(self, metric: str = "main_score") -> dict[str, dict[str, float]]:
+        return {task: self.scores(task, metric) for task in self.tasks}
+
+    def main_metric(self, task: str) -> str | None:
+        """The metric behind ``main_score``: the card's, else the key with the same value."""
+        card_metric = _card_main_scores().get(task)
+        if card_metric:
+            return card_metric
+        for entry in self.subset_entries(task).values():
+            main = entry.get("main_score")
+            for key in ("ndcg_at_10", "ndcg_at_20", "mrr_at_10", "recall_at_1", "map_at_10", "recall_at_100"):
+                if isinstance(main, (int, float)) and isinstance(entry.get(key), (int, float)) and abs(entry[key] - main) < 1e-9:
+                    return key
+            break
+        return None
+
+
+@functools.lru_cache(maxsize=1)
+def _card_main_scores() -> dict[str, str]:
+    try:
+        from optical_bench.tasks import load_cards
+
+        return {name: card.main_score for name, card in load_cards().items()}
+    except Exception:  # no cards: fall back to matching values
+        return {}
+
+
+def _revision_folders(root: Path, max_depth: int = 4) -> list[Path]:
+    """Folders under ``root`` (itself included) that hold MTEB task result files."""
+    found = []
+
+    def visit(folder: Path, depth: int) -> None:
+        try:
+            children = sorted(folder.iterdir())
+        except OSError:
+            return
+        if any(p.is_file() and p.suffix == ".json" and p.name != "model_meta.json" for p in children) and (
+            (folder / "model_meta.json").exists() or any(_looks_like_task_file(p) for p in children if p.suffix == ".json")
+        ):
+            found.append(folder)
+            return
+        if depth >= max_depth:
+            return
+        for child in children:
+            if child.is_dir() and not child.name.startswith(".") and child.name != "experiments":
+                visit(child, depth + 1)
+
+    visit(root, 0)
+    return found
+
+
+def _looks_like_task_file(path: Path) -> bool:
+    if not path.is_file() or is_side_file(path):
+        return False
+    try:
+        return is_task_result(_read_json(path))
+    except (OSError, ValueError):
+        return False
+
+
+def _predictions_folder(revision_folder: Path) -> list[Path]:
+    model_folder = revision_folder.parent
+    candidates = [
+        model_folder.parent / ".predictions" / model_folder.name / revision_folder.name,
+        model_folder.parent.parent / ".predictions" / model_folder.name / revision_folder.name,
+        revision_folder / ".predictions",
+        revision_folder,
+    ]
+    return [c for c in candidates if c.is_dir()]
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    if not (folder / "model_meta.json").exists():
+        return {}
+    try:
+        return _read_json(folder / "model_meta.json")
+    except (OSError, ValueError) as error:
+        logger.warning("%s: unreadable model_meta.json (%s); using the folder names.", folder, error)
+        return {}
+
+
+def _read_task_files(run: RunResults) -> None:
+    for path in sorted(run.path.glob("*.json")):
+        if is_side_file(path):
+            continue
+        try:
+            data = _read_json(path)
+        except (OSError, ValueError) as error:
+            logger.warning("%s: not readable JSON (%s); skipped.", path, error)
+            continue
+        if not is_task_result(data):
+            continue
+        run.tasks[str(data["task_name"])] = data
+        run.task_files[str(data["task_name"])] = path
+
+
+def _read_predictions(run: RunResults) -> None:
+    for predictions in _predictions_folder(run.path):
+        for path in predictions.glob(f"*{PREDICTIONS_SUFFIX}"):
+            task = path.name[: -len(PREDICTIONS_SUFFIX)]
+            if task in run.tasks:
+                run.predictions.setdefault(task, path)
+
+
+def read_run(revision_folder: Path | str) -> RunResults | None:
+    """Read one revision folder; files that are not task results are skipped (with a note)."""
+    folder = Path(revision_folder)
+    meta = _read_meta(folder)
+    model = meta.get("name") or folder.parent.name.replace("__", "/")
+    revision = meta.get("revision") or folder.name
+    run = RunResults(model=str(model), revision=str(revision), path=folder, meta=meta)
+    _read_task_files(run)
+    _read_predictions(run)
+    if (folder / RUN_PROVENANCE_FILE).exists():
+        try:
+            run.provenance = _read_json(folder / RUN_PROVENANCE_FILE)
+        except (OSError, ValueError):
+            run.provenance = None
+    return run if run.tasks else None
+
+
+def load_runs(paths: Path | str | Iterable[Path | str]) -> list[RunResults]:
+    """Every model revision under the given folders.
+
+    Accepts a results root (``<root>/<org>__<model>/<revision>/``), an mteb cache or a clone
+    of the public results repository (``<root>/results/...``), a model folder or a revision
+    folder. Task files of tasks optical-bench does not know are read too; bare ``NaN`` is
+    fine; files that are not task results (``robustness.json``, summaries) are skipped.
+    """
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    runs: list[RunResults] = []
+    seen: set[Path] = set()
+    for root in paths:
+        root = Path(root)
+        if not root.exists():
+            raise FileNotFoundError(f"{root}: no such results folder. Fix: pass the --out folder of `optical-bench evaluate` (MTEB layout).")
+        for folder in _revision_folders(root):
+            if folder.resolve() in seen:
+                continue
+            seen.add(folder.resolve())
+            run = read_run(folder)
+            if run is not None:
+                runs.append(run)
+    return runs
