@@ -9,8 +9,10 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 .venv/bin/python -m pip wheel -q --no-deps -w "$work/dist" .
 wheel=$(ls "$work"/dist/optical_bench-*.whl)
+# the listing is read whole first: `grep -q` stops reading early, and under pipefail the broken pipe fails the check
+listing=$(.venv/bin/python -m zipfile -l "$wheel")
 for member in task_cards/OpticalBibleRetrieval.toml configs/default.toml configs/studies; do
-  .venv/bin/python -m zipfile -l "$wheel" | grep -q "optical_bench/$member" || { echo "the wheel lacks optical_bench/$member"; exit 1; }
+  grep -q "optical_bench/$member" <<<"$listing" || { echo "the wheel lacks optical_bench/$member"; exit 1; }
 done
 python3 -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install -q --upgrade pip
