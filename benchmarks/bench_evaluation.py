@@ -67,8 +67,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from optical_bench.data.beir import read_beir_folder
-    from optical_bench.evaluate import load_sentence_transformer
-    from optical_bench.models import add_centering, build_distillation_model
+    from optical_bench.models import add_centering, build_distillation_model, load_sentence_transformer
 
     work = Path(tempfile.mkdtemp(prefix="bench-eval-"))
     model = load_sentence_transformer(args.model)
@@ -88,7 +87,9 @@ def main() -> None:
     model.encode_document([d["text"] for d in collection.corpus.values()], batch_size=64)
     raw = time.perf_counter() - started
     harness = _evaluate(model, folder, work / "out-overhead", "overhead", cache=False)
-    lines.append(f"| evaluation overhead: harness / raw encoding ({sizes[1]} docs, {args.queries} queries) | {harness:.1f} s / {raw:.1f} s | **{harness / raw:.2f}x** | <= 1.10x |")
+    lines.append(
+        f"| evaluation overhead: harness / raw encoding ({sizes[1]} docs, {args.queries} queries) | {harness:.1f} s / {raw:.1f} s | **{harness / raw:.2f}x** | <= 1.10x |"
+    )
 
     # 2. five students sharing the teacher, with the document cache, versus one
     folder = _collection(work / "cache", sizes[-1], args.queries)
@@ -105,7 +106,9 @@ def main() -> None:
     for index, student in enumerate(students):
         _evaluate(student, folder, work / "out-five", f"s{index}-{time.time_ns()}", cache=True)
     five = time.perf_counter() - started
-    lines.append(f"| five students with the document cache / one student ({sizes[-1]} docs, {args.queries} queries) | {five:.1f} s / {one:.1f} s | **{five / one:.2f}x** | <= 1.5x |")
+    lines.append(
+        f"| five students with the document cache / one student ({sizes[-1]} docs, {args.queries} queries) | {five:.1f} s / {one:.1f} s | **{five / one:.2f}x** | <= 1.5x |"
+    )
 
     if bible_home:
         os.environ["OPTICAL_BENCH_HOME"] = bible_home
@@ -116,7 +119,9 @@ def main() -> None:
     for size in sizes:
         folder = _collection(work / f"scale-{size}", size, min(args.queries, size))
         seconds = _evaluate(model, folder, work / f"out-{size}", f"scale{size}", cache=False)
-        lines.append(f"| evaluation time, {size} docs + {min(args.queries, size)} queries | {seconds:.1f} s | {seconds / size * 1000:.2f} ms/doc | |")
+        lines.append(
+            f"| evaluation time, {size} docs + {min(args.queries, size)} queries | {seconds:.1f} s | {seconds / size * 1000:.2f} ms/doc | |"
+        )
 
     print("| measure | times | ratio | goal |\n|---|---|---|---|")
     print("\n".join(lines))

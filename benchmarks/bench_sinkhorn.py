@@ -60,10 +60,7 @@ def _loop_sinkhorn2(method: str, epsilon: float, n_iters: int):
         batch, m, n = cost.shape
         a = torch.full((m,), 1.0 / m, dtype=cost.dtype, device=cost.device)
         b = torch.full((n,), 1.0 / n, dtype=cost.dtype, device=cost.device)
-        values = [
-            ot.sinkhorn2(a, b, cost[k], epsilon, method=method, numItermax=n_iters, stopThr=0.0)
-            for k in range(batch)
-        ]
+        values = [ot.sinkhorn2(a, b, cost[k], epsilon, method=method, numItermax=n_iters, stopThr=0.0) for k in range(batch)]
         return torch.stack(values)
 
     return run
@@ -119,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         x, y = _problem(args.batch, m, n, args.dim, seed=m * 1000 + n, device=args.device)
         reference = sinkhorn_log(pairwise_cost(x.double(), y.double()), epsilon=eps, n_iters=2000)[1]
 
-        def error_of(solver) -> float:
+        def error_of(solver, x=x, y=y, reference=reference) -> float:
             with torch.no_grad():
                 return (solver(pairwise_cost(x, y)).double() - reference).abs().max().item()
 
@@ -154,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         "each solver runs the fewest iterations (no early stop) whose transport cost is within 1.05x of "
         f"our error after {iters} iterations, against a float64 reference (ours, 2000 iterations)."
     )
-    print("Command: OMP_NUM_THREADS=%d python %s" % (args.threads, " ".join([sys.argv[0], *sys.argv[1:]])))
+    print(f"Command: OMP_NUM_THREADS={args.threads} python {' '.join([sys.argv[0], *sys.argv[1:]])}")
 
 
 if __name__ == "__main__":

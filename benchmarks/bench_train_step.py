@@ -72,11 +72,13 @@ def main() -> None:
             if step:  # the first step warms up
                 times[name].append(time.perf_counter() - started)
     base = statistics.median(times["mse (teacher on the fly)"])
-    print(f"| variant | median step (s) | ratio |\n|---|---|---|")
+    print("| variant | median step (s) | ratio |\n|---|---|---|")
     for name, values in times.items():
         print(f"| {name} | {statistics.median(values):.3f} | {statistics.median(values) / base:.3f} |")
-    print(f"\nmodel {args.model}, batch {args.batch_size} x {args.max_seq_length} tokens, {args.steps} steps, {args.threads} threads"
-          f"{', pruned vocabulary' if args.prune_vocabulary else ''}")
+    print(
+        f"\nmodel {args.model}, batch {args.batch_size} x {args.max_seq_length} tokens, {args.steps} steps, {args.threads} threads"
+        f"{', pruned vocabulary' if args.prune_vocabulary else ''}"
+    )
 
 
 if __name__ == "__main__":

@@ -20,10 +20,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _run(arguments: list[str]) -> str:
     print("$", " ".join(arguments), flush=True)
-    result = subprocess.run([sys.executable, *arguments], cwd=ROOT, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"})
+    result = subprocess.run(
+        [sys.executable, *arguments], cwd=ROOT, capture_output=True, text=True, env={**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    )
     if result.returncode != 0:
         raise SystemExit(f"{' '.join(arguments)} failed:\n{result.stderr[-3000:]}")
-    table = "\n".join(line for line in result.stdout.splitlines() if line.startswith("|") or line.startswith("model ") or line.startswith("Command"))
+    table = "\n".join(
+        line for line in result.stdout.splitlines() if line.startswith("|") or line.startswith("model ") or line.startswith("Command")
+    )
     print(table, flush=True)
     return table
 
@@ -34,15 +38,25 @@ def _training_scaling(sizes=(250, 1000, 4000)) -> str:
 
     sys.path.insert(0, str(ROOT))
     from optical_bench.data.collections import build_collections
-    from optical_bench.train import TrainConfig, train
+    from optical_bench.training import TrainConfig, train
 
     build_collections()
     lines = ["| bitext pairs | steps (1 epoch, batch 32) | wall time (s) | s/step |", "|---|---|---|---|"]
     for size in sizes:
         steps = size // 32
         with tempfile.TemporaryDirectory() as out:
-            config = TrainConfig(method="optical", teacher="all-minilm-l6-v2", bitext_size=size, max_steps=steps, batch_size=32, dev=False,
-                                 save_checkpoints=False, out=out)
+            config = TrainConfig.from_dict(
+                dict(
+                    method="optical",
+                    teacher="all-minilm-l6-v2",
+                    bitext_size=size,
+                    max_steps=steps,
+                    batch_size=32,
+                    dev=False,
+                    save_checkpoints=False,
+                    out=out,
+                )
+            )
             started = time.perf_counter()
             train(config, progress=False)
             seconds = time.perf_counter() - started
@@ -54,9 +68,18 @@ def main() -> None:
     started = time.perf_counter()
     sections = [
         ("Sinkhorn: ours vs POT (forward + backward)", ["benchmarks/bench_sinkhorn.py", "--threads", "2", "--repeats", "5"]),
-        ("Training step: OPTICAL over MSE, multilingual-e5-small-q4", ["benchmarks/bench_train_step.py", "--model", "multilingual-e5-small-q4", "--steps", "10"]),
-        ("Training step: OPTICAL over MSE, all-MiniLM-L6-v2", ["benchmarks/bench_train_step.py", "--model", "all-minilm-l6-v2", "--steps", "16"]),
-        ("Evaluation: overhead, document cache, corpus-size scaling (all-MiniLM-L6-v2)", ["benchmarks/bench_evaluation.py", "--model", "all-minilm-l6-v2"]),
+        (
+            "Training step: OPTICAL over MSE, multilingual-e5-small-q4",
+            ["benchmarks/bench_train_step.py", "--model", "multilingual-e5-small-q4", "--steps", "10"],
+        ),
+        (
+            "Training step: OPTICAL over MSE, all-MiniLM-L6-v2",
+            ["benchmarks/bench_train_step.py", "--model", "all-minilm-l6-v2", "--steps", "16"],
+        ),
+        (
+            "Evaluation: overhead, document cache, corpus-size scaling (all-MiniLM-L6-v2)",
+            ["benchmarks/bench_evaluation.py", "--model", "all-minilm-l6-v2"],
+        ),
     ]
     parts = [
         "# Benchmarks\n",

@@ -32,14 +32,14 @@ class RoutedBEIRModel:
     """BEIR's model interface over any sentence-transformers model, Router or not.
 
     Args:
-        model: a loaded ``SentenceTransformer`` or anything :func:`optical_bench.evaluate.load_sentence_transformer`
+        model: a loaded ``SentenceTransformer`` or anything :func:`optical_bench.models.load_sentence_transformer`
             accepts (a packaged name, a model folder, a Hugging Face id).
         sep: what joins a document's title and text (BEIR's and mteb's default: a space).
     """
 
     def __init__(self, model: Any, sep: str = " ", device: str | None = None):
         if isinstance(model, (str, os.PathLike)):
-            from optical_bench.evaluate import load_sentence_transformer
+            from optical_bench.models import load_sentence_transformer
 
             model = load_sentence_transformer(model, device=device)
         self.model = model

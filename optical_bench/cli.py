@@ -1,4 +1,4 @@
-"""The ``optical-bench`` command line.
+"""The ``optical-bench`` command line: it parses, calls the Python API, and prints.
 
 ::
 
@@ -9,19 +9,33 @@
     optical-bench train --method optical    distil a student (or build a baseline)
     optical-bench run                       the default experiment: baselines and OPTICAL, then a table
     optical-bench report RESULTS...         comparison tables with significance marks, robustness, plots
+    optical-bench seeds RESULTS...          multi-seed means and differences with 95% intervals
     optical-bench submit --results DIR      a folder for the MTEB leaderboard (results repository layout)
+
+Every command is a thin layer over a function of the package (``evaluate.evaluate_one``,
+``training.train``, ``experiment.run_experiment``, ``report.write_report``,
+``submit.build_submission``, ``seeds.collect``/``seeds.summarise``). The training flags are
+derived from :mod:`optical_bench.config`'s option groups, help text included. The modules a
+command needs are imported when it runs: they load mteb, torch and sentence-transformers
+(about ten seconds), which ``--help``, ``tasks`` or a typo should not wait for.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 import time
-from dataclasses import fields
+from dataclasses import MISSING
 from pathlib import Path
+
+from tabulate import tabulate
+
+from optical_bench import __version__
+from optical_bench.config import RECIPES, TrainConfig, option_groups, read_toml, resolve_options
+from optical_bench.embedding_cache import StaleEmbeddingCacheError
+from optical_bench.io import ENV_NO_WAIT, LockHeldError
 
 
 def _offline_defaults() -> None:
@@ -43,8 +57,6 @@ def _quiet_libraries() -> None:
 
 
 def _table(rows, headers) -> str:
-    from tabulate import tabulate
-
     return tabulate(rows, headers=headers, tablefmt="github", floatfmt=".4f")
 
 
@@ -65,8 +77,17 @@ def cmd_fetch(args) -> int:
         for key, path in provision_texts(force=args.force).items():
             print(f"text {key}: {path}", flush=True)
     manifest = read_manifest()
-    rows = [[section, key, entry.get("source") or entry.get("source_package", ""), (entry.get("sha256") or "")[:12], entry.get("licence", "")[:60]]
-            for section, entries in manifest.items() for key, entry in entries.items()]
+    rows = [
+        [
+            section,
+            key,
+            entry.get("source") or entry.get("source_package", ""),
+            (entry.get("sha256") or "")[:12],
+            entry.get("licence", "")[:60],
+        ]
+        for section, entries in manifest.items()
+        for key, entry in entries.items()
+    ]
     print(_table(rows, ["section", "asset", "source", "sha256", "licence"]))
     print(f"manifest: {home() / 'manifest.json'} ({time.perf_counter() - started:.1f} s)")
     return 0
@@ -78,8 +99,10 @@ def cmd_build(args) -> int:
     started = time.perf_counter()
     result = build_collections(out=Path(args.out) if args.out else None, force=args.force)
     sizes = result.info["sizes"]
-    rows = [["bible-test", sizes["bible-test"]["queries"], sizes["bible-test"]["documents"]],
-            ["bible-dev", sizes["bible-dev"]["queries"], sizes["bible-dev"]["documents"]]]
+    rows = [
+        ["bible-test", sizes["bible-test"]["queries"], sizes["bible-test"]["documents"]],
+        ["bible-dev", sizes["bible-dev"]["queries"], sizes["bible-dev"]["documents"]],
+    ]
     for language, stats in sizes["udhr"].items():
         if isinstance(stats, dict):
             rows.append([f"udhr-{language}", stats["queries"], sizes["udhr"]["documents"]])
@@ -111,49 +134,69 @@ def _select_tasks(args):
 
     tasks = []
     if args.tasks or not args.beir:
-        tasks += get_tasks(args.tasks or None, languages=args.languages, kinds=args.kinds,
-                           hub_dir=Path(args.hub_dir) if args.hub_dir else None,
-                           eval_splits=[args.split] if args.split else None)
+        tasks += get_tasks(
+            args.tasks or None,
+            languages=args.languages,
+            kinds=args.kinds,
+            hub_dir=Path(args.hub_dir) if args.hub_dir else None,
+            eval_splits=[args.split] if args.split else None,
+        )
     for folder in args.beir or []:
         tasks.append(beir_task(folder, split=args.split or "test"))
     return tasks
 
 
-def evaluate_one(spec: str, tasks, out: Path, *, name=None, check_beir=True, overwrite="only-missing", batch_size=64, progress=True,
-                 scoring="cosine", verify_cache=None, cache_embeddings=True):
-    from optical_bench.embedding_cache import DEFAULT_VERIFY_SAMPLE
-    from optical_bench.evaluate import evaluate_model, load_for_evaluation
+def _print_truncation(result) -> None:
+    for task_name, counts in result.truncation.items():
+        for key, entry in counts.items():
+            if entry.get("queries_truncated") or entry.get("corpus_truncated"):
+                print(
+                    f"truncated: {task_name} {key}: "
+                    f"{entry.get('queries_truncated', 0)}/{entry.get('queries_total', 0)} queries at {entry.get('query_max_seq_length')} tokens, "
+                    f"{entry.get('corpus_truncated', 0)}/{entry.get('corpus_total', 0)} documents at {entry.get('document_max_seq_length')}"
+                )
 
-    loaded = load_for_evaluation(spec, name=name)
-    return evaluate_model(
-        loaded.model, tasks, out, name=loaded.name, revision=loaded.revision, meta_kwargs=loaded.meta_kwargs,
-        check_beir=check_beir, overwrite=overwrite, batch_size=batch_size, show_progress_bar=progress,
-        query_translator=loaded.query_translator, scoring=scoring, provenance=loaded.provenance,
-        verify_cache=DEFAULT_VERIFY_SAMPLE if verify_cache is None else verify_cache, cache_embeddings=cache_embeddings,
-    )
+
+def _print_cross_check(result) -> None:
+    if result.cross_check:
+        worst = max(row["difference"] for row in result.cross_check)
+        print(
+            f"BEIR cross-check: {len(result.cross_check)} metric values recomputed from mteb's rankings, "
+            f"max |mteb - BEIR| = {worst:.2e} (tolerance 1e-4)"
+        )
+    else:
+        print("BEIR cross-check: nothing recomputed (all scores came from the result cache; rerun with --overwrite always)")
 
 
 def cmd_evaluate(args) -> int:
+    from optical_bench.evaluate import evaluate_one
+
     tasks = _select_tasks(args)  # validates BEIR folders and task names before any model loads
     out = Path(args.out)
     for spec in args.model:
-        result = evaluate_one(spec, tasks, out, name=args.name, check_beir=args.check_beir, overwrite=args.overwrite, batch_size=args.batch_size,
-                              progress=not args.quiet, scoring=args.scoring, verify_cache=args.verify_cache, cache_embeddings=args.cache)
+        result = evaluate_one(
+            spec,
+            tasks,
+            out,
+            name=args.name,
+            check_beir=args.check_beir,
+            overwrite=args.overwrite,
+            batch_size=args.batch_size,
+            progress=not args.quiet,
+            scoring=args.scoring,
+            verify_cache=args.verify_cache,
+            cache_embeddings=args.cache,
+            devices=args.devices,
+        )
         lengths = f"queries {result.lengths.get('query')}, documents {result.lengths.get('document')}"
-        print(f"\n{result.model_name} (revision {result.revision}) in {result.seconds:.1f} s; token limits: {lengths}; document cache {result.cache_stats}")
+        print(
+            f"\n{result.model_name} (revision {result.revision}) in {result.seconds:.1f} s; token limits: {lengths}; "
+            f"document cache {result.cache_stats}"
+        )
         print(_table(result.summary_rows(), ["task", "subset", "split", "nDCG@10", "MRR@10", "R@1"]))
-        for task_name, counts in result.truncation.items():
-            for key, entry in counts.items():
-                if entry.get("queries_truncated") or entry.get("corpus_truncated"):
-                    print(f"truncated: {task_name} {key}: "
-                          f"{entry.get('queries_truncated', 0)}/{entry.get('queries_total', 0)} queries at {entry.get('query_max_seq_length')} tokens, "
-                          f"{entry.get('corpus_truncated', 0)}/{entry.get('corpus_total', 0)} documents at {entry.get('document_max_seq_length')}")
+        _print_truncation(result)
         if args.check_beir:
-            if result.cross_check:
-                worst = max(row["difference"] for row in result.cross_check)
-                print(f"BEIR cross-check: {len(result.cross_check)} metric values recomputed from mteb's rankings, max |mteb - BEIR| = {worst:.2e} (tolerance 1e-4)")
-            else:
-                print("BEIR cross-check: nothing recomputed (all scores came from the result cache; rerun with --overwrite always)")
+            _print_cross_check(result)
     print(f"results: {out}")
     return 0
 
@@ -161,67 +204,78 @@ def cmd_evaluate(args) -> int:
 # --------------------------------------------------------------------------- train
 
 
+def _caster(annotation: str):
+    """The argparse ``type`` of a config field from its annotation (a string, as
+    ``from __future__ import annotations`` leaves it)."""
+    kinds = {part.strip() for part in annotation.split("|")} - {"None"}
+    if kinds == {"int", "str"}:
+        return lambda value: int(value) if value.isdigit() else value  # N or "all"
+    if kinds == {"int"}:
+        return int
+    if kinds == {"float"}:
+        return float
+    return str
+
+
+def _help(item) -> str:
+    """The field's help text with its default (unless the text already says what none means)."""
+    default = None if item.default is MISSING else item.default
+    text = item.metadata.get("help", "")
+    if default is None and "(none:" in text:
+        return text.replace("%", "%%")
+    default_text = "none" if default is None else ("on" if default is True else "off" if default is False else str(default))
+    return f"{text} (default: {default_text})".replace("%", "%%")
+
+
 def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    from optical_bench.train import METHODS, TrainConfig
-
-    defaults = TrainConfig()
-    parser.add_argument("--method", default=defaults.method, choices=METHODS, help="what to train or build (default: %(default)s)")
-    parser.add_argument("--config", help="a TOML file of training options (command-line flags override it)")
-    help_text = {
-        "teacher": "teacher model: packaged name, folder or Hugging Face id",
-        "student_init": "student initialisation (default: a copy of the teacher)",
-        "bitext": "bitext file (.jsonl/.tsv) or two line-aligned files LR,EN (default: the built Bible bitext)",
-        "bitext_size": "size of the built Bible bitext to use (250, 1000, 4000, 16000)",
-        "student_side": "which side is low-resource: query (default) or document",
-        "translator": "translate-test: ibm1 (learnt from the bitext) or a Hugging Face seq2seq MT model id",
-        "vocabulary_transfer": "add the bitext's low-resource words to the student's vocabulary, each initialised from "
-        "its IBM-1 English translations (for a student that has never seen the language, e.g. all-minilm-l6-v2; default: off)",
-        "mlm_head_warmup_steps": "MLM pre-training: steps that train the fresh MLM head alone (encoder frozen) first (default: 100)",
-    }
-    for item in fields(TrainConfig):
-        if item.name in ("method", "augmentation_translator_options"):
-            continue
-        flag = "--" + item.name.replace("_", "-")
-        default = getattr(defaults, item.name)
-        kind = item.type if isinstance(item.type, str) else getattr(item.type, "__name__", "str")
-        if kind == "bool":
-            parser.add_argument(flag, dest=item.name, action=argparse.BooleanOptionalAction, default=None, help=help_text.get(item.name, f"default: {default}"))
-        else:
-            caster = {"int": int, "float": float}.get(kind.replace(" | None", ""), str)
-            if item.name in ("mlm_texts", "augmentation_size"):
-                caster = lambda value: int(value) if value.isdigit() else value  # noqa: E731 - N or "all"
-            parser.add_argument(flag, dest=item.name, type=caster, default=None, help=help_text.get(item.name, f"default: {default}"))
+    """One flag per option of :class:`~optical_bench.config.TrainConfig`, in its groups."""
+    parser.add_argument("--config", help="a TOML file whose [train] table holds training options (flags override it)")
+    recipes = "; ".join(f"{name}: {recipe.summary}" for name, recipe in RECIPES.items())
+    parser.add_argument("--recipe", choices=list(RECIPES), help=f"a named set of options that other flags override ({recipes})")
+    for title, items in option_groups():
+        group = parser.add_argument_group(title)
+        for key, item in items:
+            if key == "augmentation_translator_options":
+                continue  # a table: TOML only
+            flag = "--" + key.replace("_", "-")
+            choices = item.metadata.get("choices")
+            if item.type == "bool":
+                group.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=None, help=_help(item))
+            else:
+                group.add_argument(
+                    flag,
+                    dest=key,
+                    type=_caster(item.type),
+                    default=None,
+                    choices=choices,
+                    metavar=None if choices else key.split("_")[-1].upper(),
+                    help=_help(item),
+                )
 
 
-def _train_config(args):
-    from optical_bench.train import TrainConfig
-
-    data = {}
-    if args.config:
-        from optical_bench.tasks import tomllib
-
-        path = Path(args.config)
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8")).get("train", {})
-        except tomllib.TOMLDecodeError as error:
-            raise SystemExit(f"{path}: not valid TOML ({error}). Fix the syntax at that line.")
-    for item in fields(TrainConfig):
-        value = getattr(args, item.name, None)
-        if value is not None:
-            data[item.name] = value
-    if args.method:
-        data["method"] = args.method
-    return TrainConfig.from_dict(data)
+def train_config_from_args(args) -> TrainConfig:
+    """The run's config: the TOML file's [train] table, then --recipe, then the flags."""
+    data = dict(read_toml(args.config).get("train", {})) if args.config else {}
+    if args.recipe:
+        data["recipe"] = args.recipe
+    options = resolve_options(data, source=args.config)
+    for _, items in option_groups():
+        for key, _item in items:
+            value = getattr(args, key, None)
+            if value is not None:
+                options[key] = value
+    return TrainConfig.from_dict(options, source=args.config)
 
 
 def cmd_train(args) -> int:
-    from optical_bench.train import train
+    from optical_bench.training import train
 
-    config = _train_config(args)
+    config = train_config_from_args(args)
     config.validate()
     folder = train(config, progress=not args.quiet)
     print(f"model: {folder}")
     if args.evaluate:
+        from optical_bench.evaluate import evaluate_one
         from optical_bench.tasks import get_tasks
 
         result = evaluate_one(str(folder), get_tasks(), Path(args.results), progress=not args.quiet)
@@ -229,7 +283,7 @@ def cmd_train(args) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- run (the default experiment)
+# --------------------------------------------------------------------------- run, report, seeds, submit
 
 
 def cmd_run(args) -> int:
@@ -238,25 +292,142 @@ def cmd_run(args) -> int:
     return run_experiment(args.config, Path(args.out), progress=not args.quiet)
 
 
+def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    from optical_bench.report.tables import FORMATS, REPORT_METRICS
+
+    parser.add_argument("results", nargs="+", help="MTEB results folders (<org>__<model>/<revision>/<Task>.json); several are merged")
+    parser.add_argument("--format", dest="fmt", default="github", choices=list(FORMATS), help="table format (default: %(default)s)")
+    parser.add_argument("--baseline", help="model to test the others against (name, short name or NAME@REVISION; default: none)")
+    parser.add_argument("--out", help="write the report to this file (default: print it)")
+    parser.add_argument("--metrics", nargs="*", default=list(REPORT_METRICS), help="metrics after the main score (default: %(default)s)")
+    parser.add_argument(
+        "--ci", action="store_true", help="add ± half-widths of 95%% bootstrap intervals (needs rankings and qrels; default: off)"
+    )
+    parser.add_argument("--test", default="randomization", choices=["randomization", "t-test"], help="paired test (default: %(default)s)")
+    parser.add_argument("--samples", type=int, default=10_000, help="randomization/bootstrap samples (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the randomization and bootstrap (default: %(default)s)")
+    parser.add_argument("--build-root", help="build folder holding the qrels (default: any existing build in the cache)")
+    parser.add_argument(
+        "--write-robustness",
+        action="store_true",
+        help="also write robustness.json and the robustness_* entries into each results folder (default: off)",
+    )
+    parser.add_argument("--plots", help="folder for PNG plots: domain-shift bars, learning curves where provenance allows (default: none)")
+
+
+def cmd_report(args) -> int:
+    from optical_bench.report import write_report
+
+    report = write_report(
+        args.results,
+        args.out,
+        baseline=args.baseline,
+        metrics=args.metrics or (),
+        fmt=args.fmt,
+        ci=args.ci,
+        test=args.test,
+        n_samples=args.samples,
+        seed=args.seed,
+        build_root=args.build_root,
+        write_robustness=args.write_robustness,
+        plots=args.plots,
+        echo=print,
+    )
+    if args.out:
+        print(f"report: {args.out}")
+    else:
+        print(report.text, end="")
+    return 0
+
+
 def cmd_seeds(args) -> int:
     from optical_bench.seeds import collect, summarise
 
     rows = summarise(collect(args.results, args.metric, args.tasks), args.reference, args.samples)
-    headers = ["task", "configuration", "seeds", f"{args.metric} mean [95% CI]", f"difference to {args.reference} [95% CI]" if args.reference else ""]
+    headers = [
+        "task",
+        "configuration",
+        "seeds",
+        f"{args.metric} mean [95% CI]",
+        f"difference to {args.reference} [95% CI]" if args.reference else "",
+    ]
     print(_table(rows, headers))
     print("\nIntervals: two-level bootstrap over seeds and queries; * the difference interval excludes 0.")
+    return 0
+
+
+def cmd_submit(args) -> int:
+    from optical_bench.submit import build_submission
+
+    submission = build_submission(args.results, args.out, args.model, revision=args.revision, strip_robustness=args.strip_robustness)
+    print(submission.instructions())
     return 0
 
 
 # --------------------------------------------------------------------------- main
 
 
+def _add_evaluate_arguments(evaluate: argparse.ArgumentParser) -> None:
+    evaluate.add_argument("--model", nargs="+", required=True, help="packaged name, model folder or Hugging Face id (several allowed)")
+    evaluate.add_argument("--name", help="model name in the results (default: from the model)")
+    evaluate.add_argument("--tasks", nargs="*", help="task names (default: the offline default tasks)")
+    evaluate.add_argument("--languages", nargs="*", help="keep tasks with these ISO 639-3 codes (default: all)")
+    evaluate.add_argument("--kinds", nargs="*", help="keep tasks of these kinds (default: all)")
+    evaluate.add_argument("--beir", nargs="*", help="BEIR folders to evaluate as ad-hoc tasks (default: none)")
+    evaluate.add_argument("--split", help="evaluation split (default: the tasks' own; dev for tuning)")
+    evaluate.add_argument("--hub-dir", help="local mirror of hub datasets for CIRAL/AfriCLIRMatrix (default: the hub)")
+    evaluate.add_argument(
+        "--check-beir", action=argparse.BooleanOptionalAction, default=True, help="recompute nDCG@10/MRR@10 with BEIR (default: on)"
+    )
+    evaluate.add_argument(
+        "--overwrite",
+        default="only-missing",
+        choices=["only-missing", "always", "never", "only-cache"],
+        help="mteb overwrite strategy (default: %(default)s)",
+    )
+    evaluate.add_argument("--batch-size", type=int, default=64, help="encoding batch size (default: %(default)s)")
+    evaluate.add_argument(
+        "--scoring",
+        default="cosine",
+        choices=["cosine", "maxsim"],
+        help="pooled cosine or token-level late interaction, MaxSim (default: %(default)s)",
+    )
+    evaluate.add_argument(
+        "--verify-cache",
+        type=int,
+        default=None,
+        metavar="N",
+        help="re-encode N texts of each cached document-embedding entry (the longest and some at random) and refuse "
+        "an entry that disagrees (default: 4; 0: no check)",
+    )
+    evaluate.add_argument(
+        "--cache",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="cache document embeddings in $OPTICAL_BENCH_HOME/embeddings (default: on)",
+    )
+    evaluate.add_argument(
+        "--devices",
+        nargs="+",
+        metavar="DEVICE",
+        help="encode documents with sentence-transformers' multi-process pool, one process per device "
+        "(e.g. cuda:0 cuda:1, or cpu cpu; default: one process)",
+    )
+    evaluate.add_argument("--out", default="results/runs", help="results folder, MTEB layout (default: %(default)s)")
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="optical-bench", description="OPTICAL distillation for low-resource CLIR, evaluated with mteb and BEIR.")
+    parser = argparse.ArgumentParser(
+        prog="optical-bench", description="OPTICAL distillation for low-resource CLIR, evaluated with mteb and BEIR."
+    )
     parser.add_argument("--version", action="version", version=_version())
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
-    parser.add_argument("--no-wait", action="store_true",
-                        help="stop with a message instead of waiting when another process holds a results, model or cache folder")
+    parser.add_argument(
+        "--no-wait",
+        action="store_true",
+        help="stop with a message instead of waiting when another process holds a results, model or cache folder",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     fetch = sub.add_parser("fetch", help="provision models and texts into the cache ($OPTICAL_BENCH_HOME)")
@@ -267,72 +438,64 @@ def build_parser() -> argparse.ArgumentParser:
 
     build = sub.add_parser("build", help="build the default collections")
     build.add_argument("--out", help="folder (default: <cache>/collections/<build-id>)")
-    build.add_argument("--force", action="store_true")
+    build.add_argument("--force", action="store_true", help="rebuild even if the build is intact")
     build.set_defaults(func=cmd_build)
 
     tasks = sub.add_parser("tasks", help="list the MTEB tasks (task cards in optical_bench/task_cards/ and $OPTICAL_BENCH_TASKS)")
-    tasks.add_argument("--kind", nargs="*")
+    tasks.add_argument("--kind", nargs="*", help="keep tasks of these kinds (default: all)")
     tasks.set_defaults(func=cmd_tasks)
 
     evaluate = sub.add_parser("evaluate", help="evaluate models through mteb, with a BEIR cross-check")
-    evaluate.add_argument("--model", nargs="+", required=True, help="packaged name, model folder or Hugging Face id (several allowed)")
-    evaluate.add_argument("--name", help="model name in the results (default: from the model)")
-    evaluate.add_argument("--tasks", nargs="*", help="task names (default: the offline default tasks)")
-    evaluate.add_argument("--languages", nargs="*", help="keep tasks with these ISO 639-3 codes")
-    evaluate.add_argument("--kinds", nargs="*", help="keep tasks of these kinds")
-    evaluate.add_argument("--beir", nargs="*", help="BEIR folders to evaluate as ad-hoc tasks")
-    evaluate.add_argument("--split", help="evaluation split (default: the tasks' own; dev for tuning)")
-    evaluate.add_argument("--hub-dir", help="local mirror of hub datasets for CIRAL/AfriCLIRMatrix")
-    evaluate.add_argument("--check-beir", action=argparse.BooleanOptionalAction, default=True, help="recompute nDCG@10/MRR@10 with BEIR (default: on)")
-    evaluate.add_argument("--overwrite", default="only-missing", choices=["only-missing", "always", "never", "only-cache"], help="mteb overwrite strategy")
-    evaluate.add_argument("--batch-size", type=int, default=64)
-    evaluate.add_argument("--scoring", default="cosine", choices=["cosine", "maxsim"], help="pooled cosine (default) or token-level late interaction (MaxSim)")
-    evaluate.add_argument("--verify-cache", type=int, default=None, metavar="N",
-                          help="re-encode N texts of each cached document-embedding entry (the longest and some at random) and refuse "
-                          "an entry that disagrees (default: 4; 0: no check)")
-    evaluate.add_argument("--cache", action=argparse.BooleanOptionalAction, default=True,
-                          help="cache document embeddings in $OPTICAL_BENCH_HOME/embeddings (default: on)")
-    evaluate.add_argument("--out", default="results/runs", help="results folder, MTEB layout (default: %(default)s)")
-    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_evaluate_arguments(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
-    train = sub.add_parser("train", help="distil a student or build a baseline model folder")
+    train = sub.add_parser(
+        "train",
+        help="distil a student or build a baseline model folder",
+        description="Distil a student or build a baseline. Every option can also be set in a TOML file "
+        "(--config): flat keys as the flags name them with _ for -, or group tables such as [train.ot].",
+    )
     _add_train_arguments(train)
-    train.add_argument("--evaluate", action="store_true", help="evaluate the result on the default tasks")
-    train.add_argument("--results", default="results/runs", help="results folder for --evaluate")
-    train.add_argument("--quiet", action="store_true")
+    train.add_argument("--evaluate", action="store_true", help="evaluate the result on the default tasks (default: off)")
+    train.add_argument("--results", default="results/runs", help="results folder for --evaluate (default: %(default)s)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(func=cmd_train)
 
-    from optical_bench.report import add_report_arguments, run_report
-    from optical_bench.submit import add_submit_arguments, run_submit
-
     report = sub.add_parser("report", help="comparison tables (tasks/languages/robustness x models) and plots from MTEB results folders")
-    add_report_arguments(report)
-    report.set_defaults(func=run_report)
+    _add_report_arguments(report)
+    report.set_defaults(func=cmd_report)
 
     submit = sub.add_parser("submit", help="build a folder in the layout of the MTEB results repository and print the pull-request steps")
-    add_submit_arguments(submit)
-    submit.set_defaults(func=run_submit)
+    submit.add_argument("--results", required=True, help="MTEB results folder (e.g. the --out of `optical-bench evaluate`)")
+    submit.add_argument("--out", required=True, help="folder to create results/<org>__<model>/<revision>/ in")
+    submit.add_argument("--model", help="model to submit: name, short name or NAME@REVISION (default: every model)")
+    submit.add_argument("--revision", help="only this revision of the model (default: every revision)")
+    submit.add_argument(
+        "--strip-robustness", action="store_true", help="drop the robustness_* entries from the copied task files (default: off)"
+    )
+    submit.set_defaults(func=cmd_submit)
 
     seeds = sub.add_parser("seeds", help="multi-seed comparison: mean and difference intervals from a bootstrap over seeds and queries")
     seeds.add_argument("results", nargs="+", help="MTEB results folders whose runs are named <configuration>-s<seed>")
-    seeds.add_argument("--metric", default="recall_at_1")
-    seeds.add_argument("--reference", help="configuration the differences are taken against")
-    seeds.add_argument("--tasks", nargs="*")
-    seeds.add_argument("--samples", type=int, default=5000)
+    seeds.add_argument("--metric", default="recall_at_1", help="metric (default: %(default)s)")
+    seeds.add_argument("--reference", help="configuration the differences are taken against (default: none)")
+    seeds.add_argument("--tasks", nargs="*", help="tasks to compare (default: all)")
+    seeds.add_argument("--samples", type=int, default=5000, help="bootstrap samples (default: %(default)s)")
     seeds.set_defaults(func=cmd_seeds)
 
     run = sub.add_parser("run", help="run an experiment (default: the embedded default experiment)")
-    run.add_argument("config", nargs="?", help="experiment config: a TOML file or a shipped name (default, comparison, rq1, rq2, studies/...; default: default)")
+    run.add_argument(
+        "config",
+        nargs="?",
+        help="experiment config: a TOML file or a shipped name (default, comparison, rq1, rq2, studies/...; default: default)",
+    )
     run.add_argument("--out", default="runs/default", help="output folder (default: %(default)s)")
-    run.add_argument("--quiet", action="store_true")
+    run.add_argument("--quiet", action="store_true", help="no progress bars")
     run.set_defaults(func=cmd_run)
     return parser
 
 
 def _version() -> str:
-    from optical_bench import __version__
-
     return f"optical-bench {__version__}"
 
 
@@ -344,12 +507,7 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "quiet", False):
         _quiet_libraries()
     if args.no_wait:
-        from optical_bench.io import ENV_NO_WAIT
-
         os.environ[ENV_NO_WAIT] = "1"
-    from optical_bench.embedding_cache import StaleEmbeddingCacheError
-    from optical_bench.io import LockHeldError
-
     try:
         return args.func(args)
     except (LockHeldError, StaleEmbeddingCacheError) as error:

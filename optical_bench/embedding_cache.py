@@ -36,8 +36,9 @@ import json
 import logging
 import random
 import time
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -101,8 +102,11 @@ def update_with_modules(digest, modules: Iterable[Any]) -> list[dict]:
         kind = f"{type(module).__module__}.{type(module).__qualname__}"
         digest.update(f"{index}:{kind}".encode())
         config = module.get_config_dict() if callable(getattr(module, "get_config_dict", None)) else {}
-        settings = {"config": config, "max_seq_length": getattr(module, "max_seq_length", None),
-                    "do_lower_case": getattr(module, "do_lower_case", None)}
+        settings = {
+            "config": config,
+            "max_seq_length": getattr(module, "max_seq_length", None),
+            "do_lower_case": getattr(module, "do_lower_case", None),
+        }
         digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
         backbone = getattr(getattr(module, "auto_model", None), "config", None)
         if backbone is not None:  # where it was loaded from is not part of what it computes
@@ -147,8 +151,11 @@ def encoder_key(model, *, prompt: str | None, scoring: str = "cosine", encode_op
         "prompt": applied_document_prompt(model, prompt),
         "scoring": scoring,
         "encode_options": options,
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__,
-                     "sentence_transformers": sentence_transformers.__version__},
+        "versions": {
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "sentence_transformers": sentence_transformers.__version__,
+        },
     }
     digest.update(json.dumps({k: v for k, v in record.items() if k != "modules"}, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:24], record
@@ -182,8 +189,16 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 class DocumentEmbeddingCache:
     """Cached document embeddings of one encoder (see the module docstring)."""
 
-    def __init__(self, model, *, prompt: str | None, scoring: str = "cosine", encode_options: dict | None = None,
-                 verify_sample: int = DEFAULT_VERIFY_SAMPLE, root: Path | None = None):
+    def __init__(
+        self,
+        model,
+        *,
+        prompt: str | None,
+        scoring: str = "cosine",
+        encode_options: dict | None = None,
+        verify_sample: int = DEFAULT_VERIFY_SAMPLE,
+        root: Path | None = None,
+    ):
         self.key, self.record = encoder_key(model, prompt=prompt, scoring=scoring, encode_options=encode_options)
         self.folder = Path(root or cache_root()) / self.key
         self.verify_sample = verify_sample
@@ -203,8 +218,10 @@ class DocumentEmbeddingCache:
             buffer = io.BytesIO()
             np.save(buffer, array, allow_pickle=False)
             atomic_write_bytes(path, buffer.getvalue())
-            atomic_write_json(path.with_suffix(".json"), {**self.record, "texts": len(texts), "shape": list(array.shape),
-                                                          "written": time.strftime("%Y-%m-%d %H:%M:%S")})
+            atomic_write_json(
+                path.with_suffix(".json"),
+                {**self.record, "texts": len(texts), "shape": list(array.shape), "written": time.strftime("%Y-%m-%d %H:%M:%S")},
+            )
             atomic_write_bytes(path.with_suffix(".sha256"), hashlib.sha256(buffer.getvalue()).hexdigest().encode())  # last: complete
             self.stats["document_misses"] += 1
             return array
@@ -255,5 +272,8 @@ def warn_about_old_entries() -> None:
         logger.warning(
             "Ignoring %d folders of document embeddings cached by an older optical-bench (their key left out "
             "sequence lengths, prompts and tokenizers, so they may hold another model's embeddings); "
-            "delete them to free %.0f MB: %s/<16 hex digits>", len(old), size / 2**20, base,
+            "delete them to free %.0f MB: %s/<16 hex digits>",
+            len(old),
+            size / 2**20,
+            base,
         )

@@ -19,16 +19,24 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import mteb
+from beir.retrieval.evaluation import EvaluateRetrieval
+from mteb.cache import ResultCache
+from mteb.models.model_meta import ModelMeta
+from sentence_transformers.models import Router
 
-from optical_bench.embedding_cache import DEFAULT_VERIFY_SAMPLE, DocumentEmbeddingCache
+from optical_bench.assets.models import PACKAGED_MODELS, known_model_names, resolve_model
+from optical_bench.embedding_cache import DEFAULT_VERIFY_SAMPLE
+from optical_bench.encoders import make_encoder
 from optical_bench.io import atomic_write_json, folder_lock
+from optical_bench.models import folder_fingerprint, load_sentence_transformer, read_provenance
+from optical_bench.translate import IBMModel1, make_translator
 
 logger = logging.getLogger(__name__)
 
@@ -43,64 +51,21 @@ class CrossCheckError(AssertionError):
 # --------------------------------------------------------------------------- model loading and identity
 
 
-def load_sentence_transformer(spec: str | os.PathLike, device: str | None = None, trust_remote_code: bool = False,
-                              allow_pickled_weights: bool = False):
-    """Load a model by packaged name, local folder or Hugging Face id.
-
-    Safe by default: weights load through safetensors only (a pickled ``pytorch_model.bin``
-    can run code when unpickled; pass ``allow_pickled_weights=True`` to accept one), and
-    ``trust_remote_code`` stays off unless asked for.
-    """
-    from sentence_transformers import SentenceTransformer
-
-    from optical_bench.assets.models import resolve_model
-
-    path = resolve_model(str(spec))
-    model_kwargs = {} if allow_pickled_weights else {"use_safetensors": True}
-    try:
-        return SentenceTransformer(path, device=device or "cpu", trust_remote_code=trust_remote_code, model_kwargs=model_kwargs)
-    except OSError as error:
-        if not allow_pickled_weights and "safetensors" in str(error).lower():
-            raise FileNotFoundError(
-                f"The model {spec!r} ({path}) has no safetensors weights. Pickled weights can run code when loaded; "
-                "if you trust the source, load it with allow_pickled_weights=True (or convert it to safetensors)."
-            ) from error
-        raise FileNotFoundError(
-            f"Could not load the model {spec!r} ({path}): {error}. Fix: pass a packaged name "
-            f"(all-minilm-l6-v2, multilingual-e5-small-q4), a sentence-transformers folder, or a "
-            f"Hugging Face id (which needs the hub)."
-        ) from error
-
-
-def folder_fingerprint(path: str | os.PathLike) -> str:
-    """Content hash of a model folder's weights and configs (16 hex digits): the MTEB
-    revision of a local model. Model cards and ``optical_bench_provenance.json`` are left
-    out (they hold timings and absolute paths), so one model has one revision on every
-    machine."""
-    root = Path(path)
-    digest = hashlib.sha256()
-    # a .cache folder *inside* the model folder is skipped; the folder itself may well live
-    # under ~/.cache (the default OPTICAL_BENCH_HOME), so only the relative path is checked
-    files = sorted(
-        p for p in root.rglob("*")
-        if p.is_file() and p.suffix in (".safetensors", ".json", ".bin", ".model", ".txt")
-        and ".cache" not in p.relative_to(root).parts and p.name not in ("README.md", "optical_bench_provenance.json")
-    )
-    if not files:
-        raise ValueError(f"{root} holds no model files (*.safetensors, *.json, *.bin, *.model, *.txt) to fingerprint.")
-    for file in files:
-        digest.update(file.relative_to(root).as_posix().encode())
-        with open(file, "rb") as handle:
-            while block := handle.read(1 << 22):
-                digest.update(block)
-    return digest.hexdigest()[:16]
-
-
-def build_model_meta(model, name: str, revision: str, *, languages: list[str] | None = None, reference: str | None = None,
-                     adapted_from: str | None = None, license: str | None = None, training_datasets: set[str] | None = None,
-                     citation: str | None = None, experiment_kwargs: dict | None = None, scoring: str = "cosine"):
+def build_model_meta(
+    model,
+    name: str,
+    revision: str,
+    *,
+    languages: list[str] | None = None,
+    reference: str | None = None,
+    adapted_from: str | None = None,
+    license: str | None = None,
+    training_datasets: set[str] | None = None,
+    citation: str | None = None,
+    experiment_kwargs: dict | None = None,
+    scoring: str = "cosine",
+):
     """A complete :class:`mteb.ModelMeta` (``create_empty`` skips validation and then fails)."""
-    from mteb.models.model_meta import ModelMeta
 
     n_parameters = sum(p.numel() for p in model.parameters())
     prompts = getattr(model, "prompts", {}) or {}
@@ -130,128 +95,7 @@ def build_model_meta(model, name: str, revision: str, *, languages: list[str] | 
     )
 
 
-# --------------------------------------------------------------------------- the encoder with a document cache
-
-
-MAXSIM_LENGTH = 64
-
-
-def _padded_token_embeddings(token_embeddings: list, length: int, is_query: bool) -> np.ndarray:
-    """Flatten variable-length token embeddings to ``[n, length * (d + 1)]`` for mteb.
-
-    Tokens are L2-normalised; an extra coordinate marks padding so that an inner product
-    between a query token (extra = 1) and a padded document token (extra = -1e4) is hugely
-    negative and never wins a max, while padded query tokens (all zeros) add 0 to the sum.
-    """
-    import torch
-
-    dim = int(token_embeddings[0].shape[-1]) if len(token_embeddings) else 0
-    out = np.zeros((len(token_embeddings), length, dim + 1), dtype=np.float32)
-    if not is_query:
-        out[:, :, dim] = -1e4
-    for row, tokens in enumerate(token_embeddings):
-        tokens = torch.nn.functional.normalize(torch.as_tensor(tokens, dtype=torch.float32)[:length], dim=-1).numpy()
-        out[row, : len(tokens), :dim] = tokens
-        out[row, : len(tokens), dim] = 1.0 if is_query else 0.0
-    return out.reshape(len(token_embeddings), -1)
-
-
-def maxsim_scores(queries: np.ndarray, documents: np.ndarray, length: int = MAXSIM_LENGTH, chunk: int = 8):
-    r"""Late-interaction (ColBERT MaxSim) scores from flattened padded token embeddings.
-
-    .. math:: s(q, d) = \frac{1}{|q|} \sum_{i \in q} \max_{j \in d} \langle q_i, d_j \rangle
-
-    with L2-normalised token embeddings (the mean over real query tokens keeps scores in
-    [-1, 1]; it does not change the ranking of one query's documents).
-    """
-    import torch
-
-    q = torch.as_tensor(np.asarray(queries), dtype=torch.float32)
-    d = torch.as_tensor(np.asarray(documents), dtype=torch.float32)
-    q = q.view(q.shape[0], length, -1)
-    d = d.view(d.shape[0], length, -1)
-    counts = q[:, :, -1].sum(dim=1).clamp(min=1.0)
-    scores = torch.empty(q.shape[0], d.shape[0])
-    for start in range(0, q.shape[0], chunk):
-        block = torch.einsum("qie,dje->qdij", q[start : start + chunk], d)
-        scores[start : start + chunk] = block.max(dim=3).values.sum(dim=2) / counts[start : start + chunk, None]
-    return scores
-
-
-def make_encoder(model, meta, cache_embeddings: bool = True, query_translator=None, scoring: str = "cosine",
-                 verify_sample: int = DEFAULT_VERIFY_SAMPLE, cache_root: Path | None = None):
-    """An mteb encoder for a SentenceTransformer, caching document embeddings on disk.
-
-    With ``query_translator`` (anything with ``translate_batch(list[str]) -> list[str]``),
-    queries are translated before they are encoded: the translate-test baseline.
-    """
-    from mteb.models.abs_encoder import get_prompt_name
-    from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
-    from mteb.types import PromptType
-
-    class CachedDocumentEncoder(SentenceTransformerEncoderWrapper):
-        """mteb's own sentence-transformers wrapper plus a disk cache for document embeddings
-        (:mod:`optical_bench.embedding_cache`: keyed by everything that changes an embedding,
-        verified on every hit)."""
-
-        def __init__(self) -> None:
-            super().__init__(model)
-            self.mteb_model_meta = meta
-            self.caches: dict[str | None, DocumentEmbeddingCache] = {}
-            self.stats = {"document_hits": 0, "document_misses": 0, "document_verified": 0}
-
-        def similarity(self, embeddings1, embeddings2):
-            if scoring == "maxsim":
-                return maxsim_scores(embeddings1, embeddings2)
-            return super().similarity(embeddings1, embeddings2)
-
-        def _token_level(self, inputs, prompt_type, **kwargs):
-            texts = [str(text) for batch in inputs for text in batch["text"]]
-            is_query = prompt_type == PromptType.query
-            encode = self.model.encode_query if is_query else self.model.encode_document
-            tokens = encode(texts, batch_size=kwargs.get("batch_size", 64), output_value="token_embeddings", show_progress_bar=False)
-            return _padded_token_embeddings([t.cpu() for t in tokens], MAXSIM_LENGTH, is_query)
-
-        def _cache_for(self, prompt: str | None, options: dict) -> DocumentEmbeddingCache:
-            key = json.dumps([prompt, sorted(options.items())], default=str)
-            if key not in self.caches:
-                self.caches[key] = DocumentEmbeddingCache(self.model, prompt=prompt, scoring=scoring, encode_options=options,
-                                                          verify_sample=verify_sample, root=cache_root)
-            return self.caches[key]
-
-        def encode(self, inputs, *, task_metadata, hf_split, hf_subset, prompt_type=None, **kwargs):
-            if scoring == "maxsim":
-                return self._token_level(inputs, prompt_type, **kwargs)
-            if query_translator is not None and prompt_type == PromptType.query:
-                texts = [str(text) for batch in inputs for text in batch["text"]]
-                translated = query_translator.translate_batch(texts)
-                return self.model.encode_query(translated, batch_size=kwargs.get("batch_size", 64), convert_to_numpy=True, show_progress_bar=False)
-            if not cache_embeddings or prompt_type != PromptType.document:
-                return super().encode(inputs, task_metadata=task_metadata, hf_split=hf_split, hf_subset=hf_subset, prompt_type=prompt_type, **kwargs)
-            # the prompt mteb's wrapper passes for these documents (its own resolution)
-            prompt_name = get_prompt_name(self.model_prompts, task_metadata, prompt_type) if self.model_prompts else None
-            prompt = self.model_prompts.get(prompt_name) if prompt_name else None
-            options = {k: v for k, v in kwargs.items() if k not in ("batch_size", "show_progress_bar")}
-            texts = [str(text) for batch in inputs for text in batch["text"]]
-            batch_size = kwargs.get("batch_size", 64)
-            progress = kwargs.get("show_progress_bar", False)
-
-            def encode_texts(chunk: list[str]) -> np.ndarray:
-                embeddings = self.model.encode_document(chunk, prompt=prompt, batch_size=batch_size, convert_to_numpy=True,
-                                                        show_progress_bar=progress and len(chunk) > batch_size, **options)
-                return np.asarray(embeddings, dtype=np.float32)
-
-            cache = self._cache_for(prompt, options)
-            array = cache.get_or_compute(texts, encode_texts)
-            for name, value in cache.stats.items():
-                self.stats[name] = sum(c.stats[name] for c in self.caches.values())
-            return array
-
-    return CachedDocumentEncoder()
-
-
 def _result_cache(out: Path):
-    from mteb.cache import ResultCache
 
     class FolderResultCache(ResultCache):
         """mteb's ResultCache writing ``<out>/<org>__<model>/<revision>/<Task>.json`` (no ``results/`` level)."""
@@ -270,7 +114,6 @@ def _result_cache(out: Path):
 
 def beir_scores(qrels: dict[str, dict[str, int]], rankings: dict[str, dict[str, float]]) -> dict[str, float]:
     """nDCG@10, MRR@10 and R@1 computed by BEIR's ``EvaluateRetrieval`` from rankings."""
-    from beir.retrieval.evaluation import EvaluateRetrieval
 
     rankings = {qid: docs for qid, docs in rankings.items() if qid in qrels}
     ndcg, _map, recall, _precision = EvaluateRetrieval.evaluate(qrels, rankings, [1, 10], ignore_identical_ids=False)
@@ -283,7 +126,9 @@ def cross_check(task, predictions_path: Path, scores: dict[str, dict[str, list[d
     try:
         predictions = json.loads(Path(predictions_path).read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
-        logger.warning("Unreadable rankings %s (an interrupted write?): cross-check skipped; rerun with --overwrite always", predictions_path)
+        logger.warning(
+            "Unreadable rankings %s (an interrupted write?): cross-check skipped; rerun with --overwrite always", predictions_path
+        )
         return []
     rows = []
     for split, subset_scores in scores.items():
@@ -296,7 +141,17 @@ def cross_check(task, predictions_path: Path, scores: dict[str, dict[str, list[d
             beir = beir_scores(qrels, rankings)
             for metric in ("ndcg_at_10", "mrr_at_10"):
                 difference = abs(beir[metric] - entry[metric])
-                rows.append({"task": task.metadata.name, "subset": subset, "split": split, "metric": metric, "mteb": entry[metric], "beir": beir[metric], "difference": difference})
+                rows.append(
+                    {
+                        "task": task.metadata.name,
+                        "subset": subset,
+                        "split": split,
+                        "metric": metric,
+                        "mteb": entry[metric],
+                        "beir": beir[metric],
+                        "difference": difference,
+                    }
+                )
                 if difference > tolerance:
                     raise CrossCheckError(
                         f"{task.metadata.name}/{subset}/{split}: {metric} is {entry[metric]:.6f} in mteb but {beir[metric]:.6f} in BEIR "
@@ -330,13 +185,43 @@ class EvaluationResult:
 
 
 def _route_input_module(model, side: str):
-    from sentence_transformers.models import Router
 
     first = model[0]
     if isinstance(first, Router):
         route = side if side in first.sub_modules else first.default_route
         return first.sub_modules[route][0]
     return first
+
+
+TRUNCATION_CHUNK = 8192  # texts tokenized at a time: memory stays bounded on a million-passage corpus
+_truncation_memo: dict[str, int] = {}  # fingerprint of (tokenizer, limit, texts) -> truncated count
+
+
+def _tokenizer_fingerprint(tokenizer) -> str:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    content = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
+def count_truncated(tokenizer, texts: Sequence[str], limit: int) -> int:
+    """How many of ``texts`` have more than ``limit`` tokens (special tokens included).
+
+    Tokenized :data:`TRUNCATION_CHUNK` texts at a time, and remembered for this process by a
+    fingerprint of the tokenizer's content, the limit and the texts: the students of one
+    teacher share its document route, so their corpora are counted once.
+    """
+    digest = hashlib.sha256(f"{_tokenizer_fingerprint(tokenizer)}\0{limit}".encode())
+    for text in texts:
+        digest.update(text.encode("utf-8"))
+        digest.update(b"\0")
+    key = digest.hexdigest()
+    if key not in _truncation_memo:
+        truncated = 0
+        for start in range(0, len(texts), TRUNCATION_CHUNK):
+            ids = tokenizer(list(texts[start : start + TRUNCATION_CHUNK]), add_special_tokens=True)["input_ids"]
+            truncated += sum(len(row) > limit for row in ids)
+        _truncation_memo[key] = truncated
+    return _truncation_memo[key]
 
 
 def truncation_counts(model, task, prompts: dict | None = None) -> dict:
@@ -356,11 +241,10 @@ def truncation_counts(model, task, prompts: dict | None = None) -> dict:
         for subset, splits in (task.dataset or {}).items():
             for split, data in splits.items():
                 texts = [prefix + str(text) for text in data[column]["text"]]
-                lengths = [len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]] if texts else []
                 entry = counts.setdefault(f"{subset}/{split}", {})
                 entry[f"{side}_max_seq_length"] = limit
-                entry[f"{column}_truncated"] = sum(length > limit for length in lengths)
-                entry[f"{column}_total"] = len(lengths)
+                entry[f"{column}_truncated"] = count_truncated(tokenizer, texts, limit) if texts else 0
+                entry[f"{column}_total"] = len(texts)
     return counts
 
 
@@ -396,6 +280,7 @@ def evaluate_model(
     scoring: str = "cosine",
     provenance: dict | None = None,
     verify_cache: int = DEFAULT_VERIFY_SAMPLE,
+    devices: Sequence[str] | None = None,
 ) -> EvaluationResult:
     """Evaluate a loaded SentenceTransformer on mteb tasks; write MTEB-layout results under ``out``.
 
@@ -403,6 +288,9 @@ def evaluate_model(
     evaluation: a second process evaluating the same model revision into the same folder
     waits, then finds the finished results. ``verify_cache`` texts of each cached document
     embedding entry are re-encoded and compared before the entry is used (0: no check).
+    ``devices`` (two or more, e.g. ``["cuda:0", "cuda:1"]``) encode the documents with
+    sentence-transformers' multi-process pool, one process per device; queries stay in this
+    process.
     """
     if scoring not in ("cosine", "maxsim"):
         raise ValueError(f"Unknown scoring {scoring!r}: use cosine (pooled) or maxsim (late interaction).")
@@ -412,10 +300,24 @@ def evaluate_model(
     meta = build_model_meta(model, name, revision, scoring=scoring, **(meta_kwargs or {}))
     side = out / meta.model_name_as_path() / revision / "optical_bench"
     with folder_lock(side, "the results folder"):
-        return _evaluate_locked(model, tasks, out, meta, revision, check_beir=check_beir, cache_embeddings=cache_embeddings,
-                                overwrite=overwrite, batch_size=batch_size, show_progress_bar=show_progress_bar,
-                                query_translator=query_translator, scoring=scoring, provenance=provenance,
-                                verify_cache=verify_cache, side=side)
+        return _evaluate_locked(
+            model,
+            tasks,
+            out,
+            meta,
+            revision,
+            check_beir=check_beir,
+            cache_embeddings=cache_embeddings,
+            overwrite=overwrite,
+            batch_size=batch_size,
+            show_progress_bar=show_progress_bar,
+            query_translator=query_translator,
+            scoring=scoring,
+            provenance=provenance,
+            verify_cache=verify_cache,
+            side=side,
+            devices=devices,
+        )
 
 
 def test_time_lengths(model) -> dict[str, int | None]:
@@ -423,9 +325,25 @@ def test_time_lengths(model) -> dict[str, int | None]:
     return {side: getattr(_route_input_module(model, side), "max_seq_length", None) for side in ("query", "document")}
 
 
-def _evaluate_locked(model, tasks, out: Path, meta, revision: str, *, check_beir, cache_embeddings, overwrite, batch_size,
-                     show_progress_bar, query_translator, scoring, provenance, verify_cache, side: Path) -> EvaluationResult:
-    import mteb
+def _evaluate_locked(
+    model,
+    tasks,
+    out: Path,
+    meta,
+    revision: str,
+    *,
+    check_beir,
+    cache_embeddings,
+    overwrite,
+    batch_size,
+    show_progress_bar,
+    query_translator,
+    scoring,
+    provenance,
+    verify_cache,
+    side: Path,
+    devices: Sequence[str] | None = None,
+) -> EvaluationResult:
 
     for task in tasks:
         task.k_values = K_VALUES
@@ -435,19 +353,31 @@ def _evaluate_locked(model, tasks, out: Path, meta, revision: str, *, check_beir
         task.load_data()
     out.mkdir(parents=True, exist_ok=True)
     remove_corrupt_results(out / meta.model_name_as_path() / revision)
-    encoder = make_encoder(model, meta, cache_embeddings=cache_embeddings, query_translator=query_translator, scoring=scoring,
-                           verify_sample=verify_cache)
+    pool = model.start_multi_process_pool(list(devices)) if devices and len(devices) > 1 else None
+    encoder = make_encoder(
+        model,
+        meta,
+        cache_embeddings=cache_embeddings,
+        query_translator=query_translator,
+        scoring=scoring,
+        verify_sample=verify_cache,
+        pool=pool,
+    )
     prediction_folder = out / ".predictions" / meta.model_name_as_path() / revision
     started = time.perf_counter()
-    result = mteb.evaluate(
-        encoder,
-        tasks,
-        cache=_result_cache(out),
-        overwrite_strategy=overwrite,
-        prediction_folder=prediction_folder if check_beir else None,
-        encode_kwargs={"batch_size": batch_size, "show_progress_bar": show_progress_bar},
-        show_progress_bar=show_progress_bar,
-    )
+    try:
+        result = mteb.evaluate(
+            encoder,
+            tasks,
+            cache=_result_cache(out),
+            overwrite_strategy=overwrite,
+            prediction_folder=prediction_folder if check_beir else None,
+            encode_kwargs={"batch_size": batch_size, "show_progress_bar": show_progress_bar},
+            show_progress_bar=show_progress_bar,
+        )
+    finally:
+        if pool is not None:
+            model.stop_multi_process_pool(pool)
     evaluation = EvaluationResult(model_name=meta.name, revision=revision, out=out, seconds=time.perf_counter() - started)
     by_name = {task.metadata.name: task for task in tasks}
     for task_result in result.task_results:
@@ -506,18 +436,16 @@ class LoadedModel:
 def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: bool = False) -> LoadedModel:
     """Resolve a packaged name, a model folder (ours or any sentence-transformers one), a
     translate-test folder, or a Hugging Face id into a :class:`LoadedModel`."""
-    from optical_bench.assets.models import PACKAGED_MODELS, known_model_names, resolve_model
-    from optical_bench.models import read_provenance
-
     path = Path(resolve_model(spec))
     translator = None
     provenance = None
     meta_kwargs: dict = {}
     if path.is_dir() and (path / "translate_test.json").exists():
         config = json.loads((path / "translate_test.json").read_text(encoding="utf-8"))
-        from optical_bench.translate import IBMModel1, make_translator
 
-        translator = IBMModel1.load(path / config["translator_file"]) if config.get("translator_file") else make_translator(config["translator"])
+        translator = (
+            IBMModel1.load(path / config["translator_file"]) if config.get("translator_file") else make_translator(config["translator"])
+        )
         model = load_sentence_transformer(config["teacher"], trust_remote_code=trust_remote_code)
         revision = folder_fingerprint(path)
         name = name or f"translate-test-{Path(str(config['teacher'])).name}"
@@ -540,4 +468,49 @@ def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: b
         revision = "hub"
         name = name or spec
         meta_kwargs = {"reference": f"https://huggingface.co/{spec}"}
-    return LoadedModel(model=model, name=name, revision=revision, meta_kwargs={k: v for k, v in meta_kwargs.items() if v is not None}, query_translator=translator, provenance=provenance)
+    return LoadedModel(
+        model=model,
+        name=name,
+        revision=revision,
+        meta_kwargs={k: v for k, v in meta_kwargs.items() if v is not None},
+        query_translator=translator,
+        provenance=provenance,
+    )
+
+
+def evaluate_one(
+    spec: str,
+    tasks,
+    out: Path,
+    *,
+    name: str | None = None,
+    check_beir: bool = True,
+    overwrite: str = "only-missing",
+    batch_size: int = 64,
+    progress: bool = True,
+    scoring: str = "cosine",
+    verify_cache: int | None = None,
+    cache_embeddings: bool = True,
+    devices: Sequence[str] | None = None,
+) -> EvaluationResult:
+    """Load ``spec`` (:func:`load_for_evaluation`) and evaluate it on ``tasks`` into the MTEB
+    results folder ``out`` (:func:`evaluate_model`): ``optical-bench evaluate`` for one model."""
+    loaded = load_for_evaluation(spec, name=name)
+    return evaluate_model(
+        loaded.model,
+        tasks,
+        out,
+        name=loaded.name,
+        revision=loaded.revision,
+        meta_kwargs=loaded.meta_kwargs,
+        check_beir=check_beir,
+        overwrite=overwrite,
+        batch_size=batch_size,
+        show_progress_bar=progress,
+        query_translator=loaded.query_translator,
+        scoring=scoring,
+        provenance=loaded.provenance,
+        verify_cache=DEFAULT_VERIFY_SAMPLE if verify_cache is None else verify_cache,
+        cache_embeddings=cache_embeddings,
+        devices=devices,
+    )

@@ -26,18 +26,18 @@ model-folder lock, and a process skips a run another one holds, coming back to i
 from __future__ import annotations
 
 import json
-import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
 
-from optical_bench.io import LockHeldError, atomic_write_json, atomic_write_text, folder_lock, sha256_json
-from optical_bench.models import PROVENANCE_FILE
+from tabulate import tabulate
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from optical_bench.config import TrainConfig, read_toml, resolve_options
+from optical_bench.evaluate import evaluate_one
+from optical_bench.io import LockHeldError, atomic_write_json, atomic_write_text, folder_lock, sha256_json
+from optical_bench.models import PROVENANCE_FILE, read_provenance
+from optical_bench.report import write_report
+from optical_bench.tasks import beir_task, get_tasks
+from optical_bench.training import MODEL_FORMAT, describe_changes, options_changed_since, train
 
 
 def configs_dir() -> Path:
@@ -68,12 +68,10 @@ def resolve_config(spec: Path | str | None) -> Path:
 def load_experiment(path: Path | str | None) -> dict:
     path = resolve_config(path)
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no such experiment config. Fix: pass a TOML file, or the name of a shipped one "
-                                f"({', '.join(packaged_configs())}).")
-    try:
-        config = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
-        raise ValueError(f"{path}: not valid TOML ({error}). Fix the syntax at that line.") from None
+        raise FileNotFoundError(
+            f"{path}: no such experiment config. Fix: pass a TOML file, or the name of a shipped one ({', '.join(packaged_configs())})."
+        )
+    config = read_toml(path)
     if not config.get("runs"):
         raise ValueError(f"{path}: no [[runs]]. Fix: add at least one [[runs]] table with a name and a method.")
     names = [run.get("name") for run in config["runs"]]
@@ -89,20 +87,25 @@ def _inside(base: Path, relative: str) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
 
 
-def _run_config(experiment: dict, run: dict, out: Path):
-    from optical_bench.train import TrainConfig
-
-    options = {**experiment.get("defaults", {}), **{k: v for k, v in run.items() if k != "name"}}
+def _run_config(experiment: dict, run: dict, out: Path) -> TrainConfig:
+    """The run's TrainConfig: the experiment's [defaults] (flat keys, group tables, a recipe),
+    then the run's own options; its folder is keyed by the options that differ from the defaults."""
+    path = experiment["_path"]
+    own = {k: v for k, v in run.items() if k != "name"}
+    options = {
+        **resolve_options(experiment.get("defaults", {}), source=f"{path} [defaults]"),
+        **resolve_options(own, source=f"{path} [[runs]] {run['name']!r}"),
+    }
     base = Path(experiment["_path"]).parent
     for key in ("bitext", "dev_collection", "teacher", "student_init"):
         value = options.get(key)
         if isinstance(value, str) and (value.startswith("./") or value.startswith("../")):
             options[key] = str(_inside(base, value))
-    config = TrainConfig.from_dict(options)
+    config = TrainConfig.from_dict(options, source=experiment["_path"])
     config.validate()
     # hash only what differs from the defaults, so adding an option later keeps old keys valid
-    defaults = asdict(TrainConfig())
-    key = sha256_json({k: v for k, v in asdict(config).items() if k != "out" and v != defaults.get(k)})[:10]
+    defaults = TrainConfig().to_dict()
+    key = sha256_json({k: v for k, v in config.to_dict().items() if k != "out" and v != defaults.get(k)})[:10]
     config.out = str(out / "models" / f"{run['name']}-{key}")
     return config
 
@@ -110,15 +113,11 @@ def _run_config(experiment: dict, run: dict, out: Path):
 def _write_report(out: Path, results_dir: Path, baseline: str | None) -> None:
     """``optical-bench report`` on the grid's results: tables with significance marks,
     robustness measures written into the result files, and plots."""
-    import argparse
-
-    from optical_bench.report import add_report_arguments, run_report
-
-    arguments = [str(results_dir), "--out", str(out / "report.md"), "--write-robustness", "--plots", str(out / "plots"), "--samples", "2000"]
-    if baseline:
-        arguments += ["--baseline", baseline]
     try:
-        run_report(add_report_arguments(argparse.ArgumentParser()).parse_args(arguments))
+        write_report(
+            results_dir, out / "report.md", baseline=baseline, n_samples=2000, write_robustness=True, plots=out / "plots", echo=print
+        )
+        print(f"report: {out / 'report.md'}")
     except (ValueError, KeyError) as error:  # a report problem must not lose the finished grid
         print(f"report not written: {error}")
 
@@ -127,9 +126,6 @@ def set_aside_if_stale(config) -> Path | None:
     """Move a run folder trained (or half-trained) under other options to
     ``<folder>.superseded-N`` so that the run is trained afresh; nothing is deleted.
     Returns the new place, or None when the folder is missing or current."""
-    from optical_bench.models import read_provenance
-    from optical_bench.train import MODEL_FORMAT, describe_changes, options_changed_since
-
     folder = Path(config.out)
     changed = options_changed_since(folder, config)
     provenance = read_provenance(folder / "model")
@@ -142,15 +138,18 @@ def set_aside_if_stale(config) -> Path | None:
         number += 1
     target = folder.with_name(f"{folder.name}.superseded-{number}")
     folder.rename(target)
-    print(f"  {folder.name} was made under other options or an older model format ({describe_changes(changed)}); "
-          f"moved to {target.name}, training afresh", flush=True)
+    print(
+        f"  {folder.name} was made under other options or an older model format ({describe_changes(changed)}); "
+        f"moved to {target.name}, training afresh",
+        flush=True,
+    )
     return target
 
 
 def is_the_teacher_itself(config) -> bool:
     """A zero-shot run whose student is the unchanged teacher (no other init, no MLM
     pre-training, no vocabulary transfer): evaluate the teacher, build nothing."""
-    unchanged = not config.student_init and str(config.mlm_texts) in ("0", "") and not config.vocabulary_transfer
+    unchanged = not config.student_init and str(config.mlm.texts) in ("0", "") and not config.vocabulary.enabled
     return config.method == "zero-shot" and unchanged
 
 
@@ -158,9 +157,6 @@ def _train_and_evaluate(config, name: str, tasks, results_dir: Path, progress: b
     """Train (or build) one run unless its folder is finished, then evaluate it; returns the
     evaluation and the stage times. With ``wait=False`` a run another process holds raises
     :class:`LockHeldError` at once."""
-    from optical_bench.cli import evaluate_one
-    from optical_bench.train import train
-
     started = time.perf_counter()
     if is_the_teacher_itself(config):
         spec = config.teacher  # no folder to build
@@ -176,18 +172,42 @@ def _train_and_evaluate(config, name: str, tasks, results_dir: Path, progress: b
     return result, {"train_s": round(trained - started, 1), "evaluate_s": round(time.perf_counter() - trained, 1)}
 
 
+def summary_table(rows: list[dict], task_order: list[str]) -> str:
+    """The grid's table: a row per run, a column per task and split, nDCG@10 / MRR@10 / R@1."""
+    table_rows: dict[str, dict[str, dict]] = {}
+    for row in rows:
+        table_rows.setdefault(row["run"], {})[f"{row['task']}|{row['split']}"] = row
+    columns = sorted(
+        {key for by_task in table_rows.values() for key in by_task}, key=lambda key: (task_order.index(key.split("|")[0]), key)
+    )
+    headers = ["run"] + [
+        f"{key.split('|')[0].replace('Optical', '').replace('Retrieval', '')} ({key.split('|')[1]}) nDCG@10 / MRR@10 / R@1"
+        for key in columns
+    ]
+    body = []
+    for run_name, by_task in table_rows.items():
+        body.append(
+            [run_name]
+            + [
+                f"{by_task[key]['ndcg_at_10']:.3f} / {by_task[key]['mrr_at_10']:.3f} / {by_task[key]['recall_at_1']:.3f}"
+                if key in by_task
+                else "-"
+                for key in columns
+            ]
+        )
+    return tabulate(body, headers=headers, tablefmt="github")
+
+
 def run_experiment(config_path, out: Path, progress: bool = True) -> int:
-    from tabulate import tabulate
-
-    from optical_bench.tasks import beir_task, get_tasks
-
     experiment = load_experiment(config_path)
     out.mkdir(parents=True, exist_ok=True)
     section = experiment.get("experiment", {})
     task_names = section.get("tasks")
     beir_folders = [_inside(Path(experiment["_path"]).parent, folder) for folder in section.get("beir", [])]
     splits = section.get("eval_splits")
-    tasks = (get_tasks(task_names, eval_splits=splits) if task_names or not beir_folders else []) + [beir_task(folder) for folder in beir_folders]
+    tasks = (get_tasks(task_names, eval_splits=splits) if task_names or not beir_folders else []) + [
+        beir_task(folder) for folder in beir_folders
+    ]
     results_dir = out / "results"
     timings: dict[str, dict[str, float]] = {}
     rows = []
@@ -198,7 +218,7 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
     total = len(experiment["runs"])
     deferred = []
     for first_pass in (True, False):
-        for index, run in (list(enumerate(experiment["runs"], start=1)) if first_pass else deferred):
+        for index, run in list(enumerate(experiment["runs"], start=1)) if first_pass else deferred:
             config = _run_config(experiment, run, out)
             print(f"[{index}/{total}] {run['name']}: {config.method} (teacher {config.teacher})", flush=True)
             try:
@@ -219,22 +239,20 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
     order = {run["name"]: index for index, run in enumerate(experiment["runs"])}
     rows.sort(key=lambda row: order[row["run"]])
     timings = dict(sorted(timings.items(), key=lambda item: order[item[0]]))
-    table_rows: dict[str, dict[str, dict]] = {}
-    task_order = [task.metadata.name for task in tasks]
-    for row in rows:
-        table_rows.setdefault(row["run"], {})[f"{row['task']}|{row['split']}"] = row
-    columns = sorted({key for by_task in table_rows.values() for key in by_task}, key=lambda key: (task_order.index(key.split("|")[0]), key))
-    headers = ["run"] + [f"{key.split('|')[0].replace('Optical', '').replace('Retrieval', '')} ({key.split('|')[1]}) nDCG@10 / MRR@10 / R@1" for key in columns]
-    body = []
-    for run_name, by_task in table_rows.items():
-        body.append([run_name] + [
-            f"{by_task[key]['ndcg_at_10']:.3f} / {by_task[key]['mrr_at_10']:.3f} / {by_task[key]['recall_at_1']:.3f}" if key in by_task else "-"
-            for key in columns
-        ])
-    table = tabulate(body, headers=headers, tablefmt="github")
-    atomic_write_json(out / "summary.json", {"experiment": experiment.get("experiment", {}), "rows": rows, "timings": timings,
-                                             "total_seconds": round(time.perf_counter() - total_started, 1)})
-    atomic_write_text(out / "summary.md", f"# {experiment.get('experiment', {}).get('name', 'experiment')}\n\n{table}\n\nTimings (s): `{json.dumps(timings)}`\n")
+    table = summary_table(rows, [task.metadata.name for task in tasks])
+    atomic_write_json(
+        out / "summary.json",
+        {
+            "experiment": experiment.get("experiment", {}),
+            "rows": rows,
+            "timings": timings,
+            "total_seconds": round(time.perf_counter() - total_started, 1),
+        },
+    )
+    atomic_write_text(
+        out / "summary.md",
+        f"# {experiment.get('experiment', {}).get('name', 'experiment')}\n\n{table}\n\nTimings (s): `{json.dumps(timings)}`\n",
+    )
     print(table)
     _write_report(out, results_dir, experiment.get("experiment", {}).get("baseline"))
     print("time per stage (s):")

@@ -11,8 +11,9 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 ENV_HOME = "OPTICAL_BENCH_HOME"
 
@@ -151,7 +152,7 @@ class folder_lock:
         self.path = Path(lock_file) if lock_file else folder.parent / f".{folder.name}.lock"
         self.what = what
 
-    def __enter__(self) -> "folder_lock":
+    def __enter__(self) -> folder_lock:
         import fcntl
         import socket
         import sys
@@ -173,8 +174,12 @@ class folder_lock:
                 raise LockHeldError(f"{line}; run again when it has finished, or leave out --no-wait to wait.") from None
             print(f"optical-bench: waiting: {line}", file=sys.stderr, flush=True)
             fcntl.flock(fd, fcntl.LOCK_EX)
-        holder = {"pid": os.getpid(), "host": socket.gethostname(), "command": [Path(sys.argv[0]).name] + sys.argv[1:],
-                  "since": time.strftime("%Y-%m-%d %H:%M:%S")}
+        holder = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "command": [Path(sys.argv[0]).name] + sys.argv[1:],
+            "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(holder).encode(), 0)
         _held[key] = (fd, 1)

@@ -15,9 +15,10 @@ import functools
 import json
 import logging
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -264,7 +265,9 @@ def load_runs(paths: Path | str | Iterable[Path | str]) -> list[RunResults]:
     for root in paths:
         root = Path(root)
         if not root.exists():
-            raise FileNotFoundError(f"{root}: no such results folder. Fix: pass the --out folder of `optical-bench evaluate` (MTEB layout).")
+            raise FileNotFoundError(
+                f"{root}: no such results folder. Fix: pass the --out folder of `optical-bench evaluate` (MTEB layout)."
+            )
         for folder in _revision_folders(root):
             if folder.resolve() in seen:
                 continue

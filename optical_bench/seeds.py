@@ -1,33 +1,32 @@
 """Multi-seed comparisons: configurations trained with several seeds, scored per query.
 
-Runs named ``<configuration>-s<seed>`` (as in ``optical_bench/configs/studies/issue4_test_*.toml``) are
+Runs named ``<configuration>-s<seed>`` (as in ``optical_bench/configs/studies/method_comparison_test_*.toml``) are
 grouped by configuration. For each task and metric the per-query scores (pytrec_eval,
 from mteb's rankings) form an ``R x n`` matrix (seeds x queries); the mean gets a 95%
 interval from a two-level bootstrap over seeds and queries
 (:func:`optical_bench.significance.bootstrap_seeds_queries`), and so does each
 configuration's difference to a reference configuration.
 
-    python -m optical_bench.seeds RESULTS... --reference contrastive --metric recall_at_1
+    optical-bench seeds RESULTS... --reference contrastive --metric recall_at_1
 """
 
 from __future__ import annotations
 
-import argparse
 import re
 from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
 
+from optical_bench.report.context import default_qrels_loader
+from optical_bench.results import load_runs
+from optical_bench.significance import bootstrap_seeds_queries, per_query_from_predictions
+
 _SEED = re.compile(r"^(?P<config>.+)-s(?P<seed>\d+)$")
 
 
 def collect(results_dirs: list[str], metric: str, tasks: list[str] | None = None) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
     """``{task: {configuration: {seed: {query: score}}}}`` from MTEB results folders."""
-    from optical_bench.report.context import default_qrels_loader
-    from optical_bench.results import load_runs
-    from optical_bench.significance import per_query_from_predictions
-
     runs = load_runs([Path(d) for d in results_dirs])
     qrels_loader = default_qrels_loader()
     table: dict[str, dict[str, dict[str, dict[str, float]]]] = defaultdict(lambda: defaultdict(dict))
@@ -49,8 +48,6 @@ def collect(results_dirs: list[str], metric: str, tasks: list[str] | None = None
 
 
 def summarise(table, reference: str | None = None, samples: int = 5000) -> list[list]:
-    from optical_bench.significance import bootstrap_seeds_queries
-
     rows = []
     for task, configs in table.items():
         queries = sorted(set.intersection(*(set(scores) for seeds in configs.values() for scores in seeds.values())))
@@ -66,24 +63,3 @@ def summarise(table, reference: str | None = None, samples: int = 5000) -> list[
                 row.append("")
             rows.append(row)
     return rows
-
-
-def main(argv: list[str] | None = None) -> int:
-    from tabulate import tabulate
-
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("results", nargs="+")
-    parser.add_argument("--metric", default="recall_at_1")
-    parser.add_argument("--reference", help="configuration the differences are taken against")
-    parser.add_argument("--tasks", nargs="*")
-    parser.add_argument("--samples", type=int, default=5000)
-    args = parser.parse_args(argv)
-    rows = summarise(collect(args.results, args.metric, args.tasks), args.reference, args.samples)
-    headers = ["task", "configuration", "seeds", f"{args.metric} mean [95% CI]", f"difference to {args.reference} [95% CI]" if args.reference else ""]
-    print(tabulate(rows, headers=headers, tablefmt="github"))
-    print("\nIntervals: two-level bootstrap over seeds and queries; * the difference interval excludes 0.")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

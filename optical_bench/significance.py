@@ -46,9 +46,10 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -76,6 +77,8 @@ _CELLS_PER_CHUNK = 2_000_000  # resampling matrices of at most ~16 MB
 def _chunk(n: int) -> int:
     """Samples per vectorised block, so that a block holds at most ``_CELLS_PER_CHUNK`` cells."""
     return max(1, min(1_000, _CELLS_PER_CHUNK // max(1, n)))
+
+
 _METRIC = re.compile(r"^(ndcg|mrr|recall|hit_rate|success|map|precision)_at_(\d+)$")
 _PYTREC = {"ndcg": "ndcg_cut", "recall": "recall", "hit_rate": "success", "success": "success", "map": "map_cut", "precision": "P"}
 
@@ -193,7 +196,9 @@ def align(a: Mapping[str, float], b: Mapping[str, float], strict: bool = False) 
     """
     common = sorted(set(a) & set(b))
     if strict and (len(common) != len(a) or len(common) != len(b)):
-        raise ValueError(f"The runs cover different queries ({len(a)} and {len(b)}, {len(common)} shared); a paired test needs the same ones.")
+        raise ValueError(
+            f"The runs cover different queries ({len(a)} and {len(b)}, {len(common)} shared); a paired test needs the same ones."
+        )
     return np.asarray([a[q] for q in common], dtype=float), np.asarray([b[q] for q in common], dtype=float), common
 
 

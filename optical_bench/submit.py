@@ -18,7 +18,6 @@ model registry. Nothing is sent anywhere.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -29,7 +28,7 @@ from optical_bench.io import atomic_write_bytes
 from optical_bench.results import RunResults, load_runs
 from optical_bench.robustness.summary import strip_robustness_entries
 
-__all__ = ["Submission", "add_submit_arguments", "build_submission", "model_meta_template", "run_submit"]
+__all__ = ["Submission", "build_submission", "model_meta_template"]
 
 RESULTS_REPO = "https://github.com/embeddings-benchmark/results"
 MTEB_REPO = "https://github.com/embeddings-benchmark/mteb"
@@ -65,7 +64,11 @@ def _model_name_as_path(name: str) -> str:
 
 
 def _select(runs: list[RunResults], model: str | None, revision: str | None) -> list[RunResults]:
-    chosen = [run for run in runs if model is None or model in (run.model, run.short_name, f"{run.model}@{run.revision}", f"{run.short_name}@{run.revision}")]
+    chosen = [
+        run
+        for run in runs
+        if model is None or model in (run.model, run.short_name, f"{run.model}@{run.revision}", f"{run.short_name}@{run.revision}")
+    ]
     if revision:
         chosen = [run for run in chosen if run.revision == revision]
     if not chosen:
@@ -103,8 +106,10 @@ def model_meta_template(meta: dict[str, Any], provenance: dict[str, Any] | None 
         "",
     ]
     if provenance:
-        header.append(f"# Trained by optical-bench: method={provenance.get('method')}, teacher={provenance.get('teacher')}, "
-                      f"bitext_pairs_used={provenance.get('bitext_pairs_used')}, seed={provenance.get('seed')}")
+        header.append(
+            f"# Trained by optical-bench: method={provenance.get('method')}, teacher={provenance.get('teacher')}, "
+            f"bitext_pairs_used={provenance.get('bitext_pairs_used')}, seed={provenance.get('seed')}"
+        )
     return "\n".join(header + [f"{variable} = {code}"])
 
 
@@ -125,8 +130,10 @@ def _model_meta(run: RunResults):
     from mteb.models.model_meta import ModelMeta
 
     if not run.meta:
-        raise ValueError(f"{run.path}: no model_meta.json. Fix: evaluate with `optical-bench evaluate` (or mteb), which writes it; "
-                         "the results repository needs it to identify the model.")
+        raise ValueError(
+            f"{run.path}: no model_meta.json. Fix: evaluate with `optical-bench evaluate` (or mteb), which writes it; "
+            "the results repository needs it to identify the model."
+        )
     try:
         return ModelMeta.model_validate_json_resolved(json.dumps({k: v for k, v in run.meta.items() if k != "is_cross_encoder"}))
     except Exception as error:
@@ -176,7 +183,9 @@ def _check_with_result_cache(out: Path, runs: list[RunResults], submission: Subm
     from mteb import ResultCache
 
     cache = ResultCache(cache_path=out)
-    loaded = cache.load_results(models=[run.model for run in runs], include_remote=False, require_model_meta=True, validate_and_filter=False)
+    loaded = cache.load_results(
+        models=[run.model for run in runs], include_remote=False, require_model_meta=True, validate_and_filter=False
+    )
     for model_result in loaded.model_results:
         submission.loaded[model_result.model_name] = sorted(r.task_name for r in model_result.task_results)
     for folder in submission.folders:
@@ -253,28 +262,3 @@ def _steps(submission: Submission) -> list[str]:
         "With network access, `mteb.ResultCache().submit_results(...)` automates the fork/branch/PR steps for results in mteb's cache.",
     ]
     return steps
-
-
-# =========================================================================== command line
-
-
-def add_submit_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Arguments of ``optical-bench submit --results DIR --out DIR [--model NAME]``."""
-    parser.add_argument("--results", required=True, help="MTEB results folder (e.g. the --out of `optical-bench evaluate`)")
-    parser.add_argument("--out", required=True, help="folder to create results/<org>__<model>/<revision>/ in")
-    parser.add_argument("--model", help="model to submit: name, short name or NAME@REVISION (default: every model)")
-    parser.add_argument("--revision", help="only this revision of the model")
-    parser.add_argument("--strip-robustness", action="store_true", help="drop the robustness_* entries from the copied task files")
-    return parser
-
-
-def run_submit(args: argparse.Namespace) -> int:
-    """Run ``optical-bench submit`` from parsed arguments; returns the exit status."""
-    try:
-        submission = build_submission(args.results, args.out, args.model, revision=getattr(args, "revision", None),
-                                      strip_robustness=getattr(args, "strip_robustness", False))
-    except (KeyError, ValueError, FileNotFoundError) as error:
-        print(f"error: {error}")
-        return 2
-    print(submission.instructions())
-    return 0

@@ -19,14 +19,32 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import pytest
 
 LOW_RESOURCE = [
-    "moni bwanji lero", "zikomo kwambiri bwana", "galu akuthamanga mu munda", "mphaka wakhala pa mphasa",
-    "ndikufuna madzi ozizira", "mvula ikugwa kwambiri lero", "ana akusewera panja", "buku ili ndi labwino",
-    "mkazi akuphika nsima", "bambo akupita ku msika", "mtsinje uli ndi madzi ambiri", "nyumba yathu ndi yaikulu",
+    "moni bwanji lero",
+    "zikomo kwambiri bwana",
+    "galu akuthamanga mu munda",
+    "mphaka wakhala pa mphasa",
+    "ndikufuna madzi ozizira",
+    "mvula ikugwa kwambiri lero",
+    "ana akusewera panja",
+    "buku ili ndi labwino",
+    "mkazi akuphika nsima",
+    "bambo akupita ku msika",
+    "mtsinje uli ndi madzi ambiri",
+    "nyumba yathu ndi yaikulu",
 ]
 ENGLISH = [
-    "hello how are you today", "thank you very much sir", "the dog runs in the field", "the cat sat on the mat",
-    "i want cold water", "it is raining heavily today", "the children are playing outside", "this book is good",
-    "the woman is cooking porridge", "father is going to the market", "the river has much water", "our house is big",
+    "hello how are you today",
+    "thank you very much sir",
+    "the dog runs in the field",
+    "the cat sat on the mat",
+    "i want cold water",
+    "it is raining heavily today",
+    "the children are playing outside",
+    "this book is good",
+    "the woman is cooking porridge",
+    "father is going to the market",
+    "the river has much water",
+    "our house is big",
 ]
 HIDDEN = 32
 
@@ -71,8 +89,15 @@ def train_unigram(sentences, vocab_size: int = 200):
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", bos), ("</s>", eos)]
     )
     return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer, bos_token="<s>", eos_token="</s>", cls_token="<s>", sep_token="</s>",
-        pad_token="<pad>", unk_token="<unk>", mask_token="<mask>", model_max_length=64,
+        tokenizer_object=tokenizer,
+        bos_token="<s>",
+        eos_token="</s>",
+        cls_token="<s>",
+        sep_token="</s>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        mask_token="<mask>",
+        model_max_length=64,
     )
 
 
@@ -85,8 +110,14 @@ def save_tiny_sentence_transformer(path: Path, seed: int = 0, tokenizer=None, la
 
     tokenizer = tokenizer or train_wordpiece(LOW_RESOURCE + ENGLISH)
     torch.manual_seed(seed)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=HIDDEN, num_hidden_layers=layers, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=HIDDEN,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     hf = path.parent / f".{path.name}-hf"
     BertModel(config).save_pretrained(hf)
     tokenizer.save_pretrained(hf)
@@ -148,9 +179,14 @@ def lock_held_by_another_process(folder: Path, what: str, seconds: float = 60):
     import sys
 
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import time; from optical_bench.io import folder_lock\n"
-         f"with folder_lock({str(folder)!r}, {what!r}):\n    print('held', flush=True); time.sleep({seconds})"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import time; from optical_bench.io import folder_lock\n"
+            f"with folder_lock({str(folder)!r}, {what!r}):\n    print('held', flush=True); time.sleep({seconds})",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "held"

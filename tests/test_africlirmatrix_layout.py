@@ -49,7 +49,9 @@ def _write_mirror(root: Path) -> Path:
     (github / "figures").mkdir(parents=True)
     (github / "test" / "queries").mkdir(parents=True)
     (github / "test" / "qrels").mkdir(parents=True)
-    (github / "README.md").write_text("# AfriCLIRMatrix: Enabling Cross-Lingual Information Retrieval for African Languages\n", encoding="utf-8")
+    (github / "README.md").write_text(
+        "# AfriCLIRMatrix: Enabling Cross-Lingual Information Retrieval for African Languages\n", encoding="utf-8"
+    )
     (github / "figures" / "ndcg_plot.pdf").write_bytes(b"%PDF-1.4\n%%EOF\n")
     for code in GITHUB_CODES:
         if code == "hau":
@@ -59,16 +61,20 @@ def _write_mirror(root: Path) -> Path:
             topics = {"1001": f"Query in English for {code}", "1002": "Another Wikipedia title"}
             qrels = [("1001", f"{code}-1", 4), ("1002", f"{code}-2", 5)]
         (github / "test" / "queries" / f"topics.africlirmatrix-v1.0.en.{code}.tsv").write_text(
-            "".join(f"{qid}\t{title}\n" for qid, title in topics.items()), encoding="utf-8")
+            "".join(f"{qid}\t{title}\n" for qid, title in topics.items()), encoding="utf-8"
+        )
         (github / "test" / "qrels" / f"qrels.africlirmatrix-v1.0.en.{code}.txt").write_text(
-            "".join(f"{qid} Q0 {did} {grade}\n" for qid, did, grade in qrels), encoding="utf-8")
+            "".join(f"{qid} Q0 {did} {grade}\n" for qid, did, grade in qrels), encoding="utf-8"
+        )
     hub = root / HUB_REPO
     hub.mkdir(parents=True)
     (hub / "africlirmatrix.py").write_text("raise RuntimeError('a loading script: must never be read')\n", encoding="utf-8")
     (hub / "README.md").write_text("---\nlicense: apache-2.0\n---\n# AfriCLIRMatrix\n", encoding="utf-8")
     for code, name in CORPUS_NAMES.items():
         documents = HAUSA_CORPUS if code == "hau" else [(f"{code}-1", f"article one in {name}"), (f"{code}-2", f"article two in {name}")]
-        _write_corpus(hub / f"africlirmatrix-v1.0-{name}" / "corpus.jsonl", [json.dumps({"id": did, "contents": text}) for did, text in documents])
+        _write_corpus(
+            hub / f"africlirmatrix-v1.0-{name}" / "corpus.jsonl", [json.dumps({"id": did, "contents": text}) for did, text in documents]
+        )
     return root
 
 
@@ -108,7 +114,7 @@ def served(mirror, own_home, monkeypatch):
     def fake_urlopen(url, timeout=None):
         calls["github"].append(url)
         assert url.startswith(RAW), url
-        path = mirror / "github.com" / GITHUB_REPO / url[len(RAW):]
+        path = mirror / "github.com" / GITHUB_REPO / url[len(RAW) :]
         if not path.exists():
             raise urllib.error.HTTPError(url, 404, "Not Found", None, None)
         return io.BytesIO(path.read_bytes())
@@ -151,7 +157,10 @@ def test_loads_through_get_tasks_from_github_and_the_hub_and_evaluates_with_its_
 
     (task,) = get_tasks([TASK])  # no --hub-dir: the code path of the real hub and GitHub
     task.load_data()
-    wanted = {(f"test/queries/topics.africlirmatrix-v1.0.en.{code}.tsv", f"test/qrels/qrels.africlirmatrix-v1.0.en.{code}.txt") for code in CORPUS_NAMES}
+    wanted = {
+        (f"test/queries/topics.africlirmatrix-v1.0.en.{code}.tsv", f"test/qrels/qrels.africlirmatrix-v1.0.en.{code}.txt")
+        for code in CORPUS_NAMES
+    }
     assert sorted(served["github"]) == sorted(RAW + name for pair in wanted for name in pair)
     assert sorted(call[1] for call in served["hub"]) == sorted(f"africlirmatrix-v1.0-{name}/corpus.jsonl" for name in CORPUS_NAMES.values())
     assert all(call[0] == HUB_REPO and call[2] == "dataset" and call[3] == "main" for call in served["hub"])

@@ -114,7 +114,9 @@ def _tiny_e5s1(path: Path, tokenizer_pieces: list[str]) -> dict[str, np.ndarray]
     directory, data = struct.pack("<i", len(shapes)), b""
     for name, shp in shapes.items():
         dtype, raw = payloads[name]
-        directory += struct.pack("<H", len(name)) + name.encode() + struct.pack("<BIQQ", dtype, int(np.prod(shp)), offset + len(data), len(raw))
+        directory += (
+            struct.pack("<H", len(name)) + name.encode() + struct.pack("<BIQQ", dtype, int(np.prod(shp)), offset + len(data), len(raw))
+        )
         data += raw
     path.write_bytes(head + tok + directory + data)
     return floats
@@ -223,8 +225,16 @@ def test_provision_uses_fake_builder_and_is_idempotent(monkeypatch, home):
         (folder / "model.safetensors").write_bytes(b"weights-%d" % len(calls))
 
     fake = M.PackagedModel(
-        name="all-minilm-l6-v2", source=M._GT_MINILM, extra_sources=(), licence="L", languages=("eng-Latn",),
-        languages_note="", embedding_dim=4, max_tokens=8, original="x/y", builder=fake_build,
+        name="all-minilm-l6-v2",
+        source=M._GT_MINILM,
+        extra_sources=(),
+        licence="L",
+        languages=("eng-Latn",),
+        languages_note="",
+        embedding_dim=4,
+        max_tokens=8,
+        original="x/y",
+        builder=fake_build,
     )
     monkeypatch.setitem(M.PACKAGED_MODELS, fake.name, fake)
     monkeypatch.setattr(M.SourcePackage, "is_installed", lambda self: True)

@@ -8,10 +8,10 @@ import random
 from pathlib import Path
 
 import pytest
+from conftest import ENGLISH, HIDDEN, LOW_RESOURCE, save_tiny_sentence_transformer, train_unigram, train_wordpiece
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ENGLISH, HIDDEN, LOW_RESOURCE, save_tiny_sentence_transformer, train_unigram, train_wordpiece
 from optical_bench.augment import (
     KINDS,
     MLM_PROVENANCE_FILE,
@@ -44,9 +44,17 @@ def save_tiny_xlmr(path: Path, tokenizer, prompts: dict[str, str]) -> Path:
     from transformers import XLMRobertaConfig, XLMRobertaModel
 
     torch.manual_seed(3)
-    config = XLMRobertaConfig(vocab_size=len(tokenizer), hidden_size=HIDDEN, num_hidden_layers=2, num_attention_heads=2,
-                              intermediate_size=64, max_position_embeddings=80, pad_token_id=tokenizer.pad_token_id,
-                              bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id)
+    config = XLMRobertaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=HIDDEN,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=80,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
     hf = path.parent / f".{path.name}-hf"
     XLMRobertaModel(config).save_pretrained(hf)
     tokenizer.save_pretrained(hf)
@@ -157,14 +165,14 @@ def test_compact_vocabulary_is_exact(model_name, request):
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from optical_bench.augment.mlm import _compact_embeddings
+    from optical_bench.augment.mlm_loop import compact_embeddings
 
     transformer = SentenceTransformer(str(request.getfixturevalue(model_name)), device="cpu")[0]
     auto_model, tokenizer = transformer.auto_model.eval(), transformer.tokenizer
     batch = tokenizer(LOW_RESOURCE[:4], padding=True, return_tensors="pt")
     rows = [{"input_ids": ids} for ids in tokenizer(LOW_RESOURCE)["input_ids"]]
     full = auto_model.get_input_embeddings()
-    keep, table, compact = _compact_embeddings(full, tokenizer, rows, auto_model.config)
+    keep, table, compact = compact_embeddings(full, tokenizer, rows, auto_model.config)
     assert torch.equal(table[keep], torch.arange(len(keep))) and len(keep) < full.weight.shape[0]
     assert int(table[tokenizer.pad_token_id]) == tokenizer.pad_token_id
     with torch.no_grad():
@@ -208,8 +216,15 @@ def test_mlm_head_warmup_trains_the_head_alone_first(tiny_model, tmp_path, head)
     # untouched by the warm-up, yet the MLM loss of the frozen features falls
     import torch
 
-    out = mlm_pretrain(tiny_model, MLM_TEXTS, tmp_path / "mlm", **dict(FAST, steps=1, learning_rate=1e-12),
-                       head=head, head_warmup_steps=12, head_learning_rate=1e-2)
+    out = mlm_pretrain(
+        tiny_model,
+        MLM_TEXTS,
+        tmp_path / "mlm",
+        **dict(FAST, steps=1, learning_rate=1e-12),
+        head=head,
+        head_warmup_steps=12,
+        head_learning_rate=1e-2,
+    )
     provenance = _mlm_json(out)
     warmup = provenance["head_warmup"]
     assert warmup["steps"] == 12 and provenance["head_warmup_steps"] == 12
@@ -242,8 +257,14 @@ def test_mlm_tied_head_loads_checkpoint_head(tmp_path):
 
     tokenizer = train_wordpiece(LOW_RESOURCE + ENGLISH)
     torch.manual_seed(0)
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=HIDDEN, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=HIDDEN,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
     folder = tmp_path / "hf-mlm"
     BertForMaskedLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
@@ -417,7 +438,7 @@ def test_build_augmented_bitext_with_ibm1(kind, tiny_bitext):
     monolingual = [f"{a} {b}" for a, b in zip(LOW_RESOURCE, LOW_RESOURCE[1:] + LOW_RESOURCE[:1])] * 3
     english = [f"{a} and {b}" for a, b in zip(ENGLISH, ENGLISH[3:] + ENGLISH[:3])] * 3
     pairs, provenance = build_augmented_bitext(
-        kind, real, monolingual_lr=monolingual, english_texts=english, translator="ibm1", ratio=0.5, seed=1, rate=0.5, min_prob=0.0,
+        kind, real, monolingual_lr=monolingual, english_texts=english, translator="ibm1", ratio=0.5, seed=1, rate=0.5, min_prob=0.0
     )
     assert provenance["kind"] == kind
     real_ids = {p.id for p in real}
@@ -488,32 +509,33 @@ def test_build_tops_up_when_texts_give_no_pair(tiny_bitext):
 # --------------------------------------------------------------------------- config-driven entry points
 
 
-def test_augment_training_pairs_from_config(tiny_bitext, tmp_path):
+def test_augment_training_pairs_from_the_run_options(tiny_bitext, tmp_path):
     from optical_bench.augment import augment_training_pairs
+    from optical_bench.config import AugmentationOptions
 
     real = read_bitext(tiny_bitext)
     english = tmp_path / "eng.txt"
     english.write_text("\n".join(ENGLISH) + "\n", encoding="utf-8")
-    config = {"augmentation_kind": "forward_translation", "augmentation_ratio": 0.25, "augmentation_english": str(english), "seed": 3}
-    pairs, provenance = augment_training_pairs(config, real)
+    options = AugmentationOptions(kind="forward_translation", ratio=0.25, english=str(english))
+    pairs, provenance = augment_training_pairs(options, real, seed=3)
     assert provenance["kind"] == "forward-translation" and provenance["synthetic"] == 12 and provenance["source"] == str(english)
     assert len(pairs) == len(real) + 12
-    unchanged, provenance = augment_training_pairs({"seed": 3}, real)
+    unchanged, provenance = augment_training_pairs(AugmentationOptions(), real, seed=3)
     assert unchanged == real and provenance["kind"] == "none"
 
 
-def test_mlm_student_init_from_config(tiny_model, tmp_path):
+def test_mlm_student_init_from_the_run_options(tiny_model, tmp_path):
     from optical_bench.augment import mlm_student_init
+    from optical_bench.config import MLMOptions
 
     corpus = tmp_path / "nya.txt"
     corpus.write_text("\n".join(LOW_RESOURCE) + "\n", encoding="utf-8")
-    assert mlm_student_init({"teacher": str(tiny_model), "student_init": None, "mlm_texts": 0}) == (None, None)
-    config = {"teacher": str(tiny_model), "student_init": None, "mlm_texts": 8, "mlm_corpus": str(corpus), "mlm_steps": 2,
-              "mlm_batch_size": 4, "max_seq_length": 32, "seed": 1}
-    folder, record = mlm_student_init(config, progress=False)
+    assert mlm_student_init(MLMOptions(texts=0), None, str(tiny_model)) == (None, None)
+    options = MLMOptions(texts=8, corpus=str(corpus), steps=2, batch_size=4)
+    folder, record = mlm_student_init(options, None, str(tiny_model), seed=1, max_seq_length=32, progress=False)
     assert Path(folder).is_dir() and record["texts"] == 8 and record["steps"] == 2 and record["source"] == str(corpus)
     assert record["max_seq_length"] == 32 and record["texts_available"] == len(LOW_RESOURCE)
-    assert mlm_student_init(config, progress=False)[0] == folder  # cached
+    assert mlm_student_init(options, None, str(tiny_model), seed=1, max_seq_length=32, progress=False)[0] == folder  # cached
 
 
 def test_mlm_reads_a_0_transformer_layout(tiny_model, tmp_path):

@@ -13,7 +13,9 @@ from optical_bench.data.bitext import BitextFormatError, SentencePair, read_bite
 
 
 def test_beir_folder_round_trips(tmp_path):
-    collection = BeirCollection({"d1": {"title": "", "text": "one"}, "d2": {"title": "t", "text": "two"}}, {"q1": "uno"}, {"test": {"q1": {"d1": 1}}})
+    collection = BeirCollection(
+        {"d1": {"title": "", "text": "one"}, "d2": {"title": "t", "text": "two"}}, {"q1": "uno"}, {"test": {"q1": {"d1": 1}}}
+    )
     write_beir_folder(tmp_path / "c", collection)
     again = read_beir_folder(tmp_path / "c")
     assert again.corpus == collection.corpus and again.queries == collection.queries and again.qrels == collection.qrels
@@ -126,3 +128,15 @@ def test_monolingual_text(tmp_path):
     assert read_monolingual(tmp_path / "m.jsonl") == ["moni", "zikomo"]
     (tmp_path / "m.txt").write_text("a\nb\nc\n", encoding="utf-8")
     assert read_monolingual(tmp_path / "m.txt", limit=2) == ["a", "b"]
+
+
+def test_a_utf8_byte_order_mark_is_accepted_in_every_beir_file_and_the_bitext(tiny_beir, tmp_path):
+    plain = read_beir_folder(tiny_beir)
+    for name in ("corpus.jsonl", "queries.jsonl", "qrels/test.tsv"):
+        path = tiny_beir / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    with_bom = read_beir_folder(tiny_beir)
+    assert with_bom.corpus == plain.corpus and with_bom.queries == plain.queries and with_bom.qrels == plain.qrels
+    bitext = tmp_path / "pairs.tsv"
+    bitext.write_bytes("\ufeffmoni\thello\n".encode("utf-8"))
+    assert [(pair.lr, pair.en) for pair in read_bitext(bitext)] == [("moni", "hello")]

@@ -18,9 +18,35 @@ def _free_port() -> int:
 def test_two_process_gloo_training_runs_and_writes_one_model(tiny_model, tiny_bitext, tmp_path):
     out = tmp_path / "ddp"
     command = [
-        sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(_free_port()),
-        "-m", "optical_bench.cli", "train", "--method", "optical+contrastive", "--teacher", str(tiny_model), "--bitext", str(tiny_bitext),
-        "--max-steps", "3", "--batch-size", "2", "--learning-rate", "0.001", "--no-dev", "--no-save-checkpoints", "--out", str(out), "--quiet",
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        "2",
+        "--master_addr",
+        "127.0.0.1",
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "optical_bench.cli",
+        "train",
+        "--method",
+        "optical+contrastive",
+        "--teacher",
+        str(tiny_model),
+        "--bitext",
+        str(tiny_bitext),
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "2",
+        "--learning-rate",
+        "0.001",
+        "--no-dev",
+        "--no-save-checkpoints",
+        "--out",
+        str(out),
+        "--quiet",
     ]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)

@@ -8,15 +8,14 @@ import math
 
 import pytest
 import torch
+from conftest import train_wordpiece
 from datasets import Dataset
-from transformers import BertConfig, BertModel
-
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer.data_collator import SentenceTransformerDataCollator
 from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Router, Transformer
+from transformers import BertConfig, BertModel
 
 import optical_bench.losses.optimal_transport as ot_loss_module
-from conftest import train_wordpiece
 from optical_bench.losses import InBatchContrastiveLoss, OptimalTransportLoss
 from optical_bench.ot import compute_idf
 
@@ -64,10 +63,7 @@ def bert_dirs(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny_bert")
     shared = train_wordpiece(LOW_RESOURCE + ENGLISH)
     other = train_wordpiece(LOW_RESOURCE, vocab_size=120)
-    return {
-        "teacher": _save_tiny_bert(root / "teacher", shared, seed=0),
-        "other_tokenizer": _save_tiny_bert(root / "other", other, seed=1),
-    }
+    return {"teacher": _save_tiny_bert(root / "teacher", shared, seed=0), "other_tokenizer": _save_tiny_bert(root / "other", other, seed=1)}
 
 
 def _router_model(bert_dirs, student: str = "copy") -> SentenceTransformer:
@@ -78,8 +74,7 @@ def _router_model(bert_dirs, student: str = "copy") -> SentenceTransformer:
         student_module = Transformer(bert_dirs[student], max_seq_length=32)
     teacher.requires_grad_(False)
     router = Router.for_query_document(
-        query_modules=[student_module, Pooling(HIDDEN), Normalize()],
-        document_modules=[teacher, Pooling(HIDDEN), Normalize()],
+        query_modules=[student_module, Pooling(HIDDEN), Normalize()], document_modules=[teacher, Pooling(HIDDEN), Normalize()]
     )
     return SentenceTransformer(modules=[router], device="cpu")
 
@@ -112,9 +107,7 @@ CONFIGURATIONS = {
 def _collated_batches(model: SentenceTransformer, batch_size: int = 4):
     """Batches exactly as SentenceTransformerTrainer builds them: its data collator with the
     router_mapping, then its collect_features (which needs no trainer state)."""
-    collator = SentenceTransformerDataCollator(
-        preprocess_fn=model.preprocess, router_mapping={"lr": "query", "en": "document"}
-    )
+    collator = SentenceTransformerDataCollator(preprocess_fn=model.preprocess, router_mapping={"lr": "query", "en": "document"})
     rows = [{"lr": lr, "en": en} for lr, en in zip(LOW_RESOURCE, ENGLISH)]
     for start in range(0, len(rows), batch_size):
         batch = collator(rows[start : start + batch_size])
@@ -176,9 +169,7 @@ def test_trainer_updates_the_student_and_never_the_teacher(config, bert_dirs, tm
     loss = OptimalTransportLoss(model, **CONFIGURATIONS[config])
     dataset = Dataset.from_dict({"lr": LOW_RESOURCE, "en": ENGLISH})
     teacher_before, student_before = _params(model, "document"), _params(model, "query")
-    trainer = SentenceTransformerTrainer(
-        model=model, args=_training_args(tmp_path, max_steps=3), train_dataset=dataset, loss=loss
-    )
+    trainer = SentenceTransformerTrainer(model=model, args=_training_args(tmp_path, max_steps=3), train_dataset=dataset, loss=loss)
     result = trainer.train()
 
     assert math.isfinite(result.training_loss)
@@ -194,9 +185,7 @@ def test_trainer_logs_each_term_with_return_components(bert_dirs, tmp_path):
     model = _router_model(bert_dirs)
     loss = OptimalTransportLoss(model, ot_weight=1.0, mse_weight=1.0, return_components=True)
     dataset = Dataset.from_dict({"lr": LOW_RESOURCE[:4], "en": ENGLISH[:4]})
-    trainer = SentenceTransformerTrainer(
-        model=model, args=_training_args(tmp_path, max_steps=1), train_dataset=dataset, loss=loss
-    )
+    trainer = SentenceTransformerTrainer(model=model, args=_training_args(tmp_path, max_steps=1), train_dataset=dataset, loss=loss)
     trainer.train()
     entry = next(entry for entry in trainer.state.log_history if "loss" in entry)
     assert "ot" in entry and "mse" in entry

@@ -12,14 +12,7 @@ import torch
 
 import optical_bench.ot.costs as ot_costs
 import optical_bench.ot.sinkhorn as ot_sinkhorn
-from optical_bench.ot import (
-    compute_idf,
-    idf_weights,
-    ot_alignment,
-    pairwise_cost,
-    sinkhorn_log,
-    token_marginals,
-)
+from optical_bench.ot import compute_idf, idf_weights, ot_alignment, pairwise_cost, sinkhorn_log, token_marginals
 
 
 def _padded_problem(seed: int = 0, dtype=torch.float64, batch: int = 5, m: int = 7, n: int = 9, d: int = 6):
@@ -326,13 +319,7 @@ def test_special_tokens_dropped_from_the_plan():
     y_special = torch.zeros_like(y_mask)
     y_special[:, 0] = 1
     alignment = ot_alignment(
-        x,
-        y,
-        x_mask,
-        y_mask,
-        student_special_tokens_mask=x_special,
-        teacher_special_tokens_mask=y_special,
-        n_iters=200,
+        x, y, x_mask, y_mask, student_special_tokens_mask=x_special, teacher_special_tokens_mask=y_special, n_iters=200
     )
     multi = x_mask.sum(-1) > 1  # rows with only [CLS] fall back to keeping it
     assert (alignment.plan[multi, 0, :] == 0).all()

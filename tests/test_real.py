@@ -23,6 +23,7 @@ def test_default_collections_have_the_promised_sizes_and_disjoint_splits(build):
 
     test = read_beir_folder(build.folder("bible-test"))
     dev = read_beir_folder(build.folder("bible-dev"), splits=("dev",))
+    assert len(dev.queries) >= 100 and "dev" in dev.qrels
     assert len(test.queries) >= 500 and len(test.corpus) >= 3000
     assert all(len(docs) == 1 for docs in test.qrels["test"].values())
     texts = [doc["text"] for doc in test.corpus.values()]
@@ -54,7 +55,7 @@ def test_build_is_deterministic(build, tmp_path):
 
 
 def test_packaged_models_score_as_measured_on_udhr_through_mteb(tmp_path):
-    from optical_bench.cli import evaluate_one
+    from optical_bench.evaluate import evaluate_one
     from optical_bench.tasks import get_tasks
 
     tasks = get_tasks(["OpticalUDHRRetrieval"])
@@ -102,19 +103,44 @@ def test_vocabulary_pruning_of_the_real_unigram_tokenizer_keeps_embeddings(build
 def test_a_real_optical_step_trains_a_pruned_e5_student(tmp_path):
     from sentence_transformers import SentenceTransformer
 
-    from optical_bench.train import TrainConfig, train
+    from optical_bench.training import TrainConfig, train
 
-    config = TrainConfig(method="optical+contrastive", teacher="multilingual-e5-small-q4", bitext_size=250, max_steps=2, batch_size=4,
-                         prune_vocabulary=True, dev=False, save_checkpoints=False, out=str(tmp_path / "e5"), max_seq_length=32)
+    config = TrainConfig.from_dict(
+        dict(
+            method="optical+contrastive",
+            teacher="multilingual-e5-small-q4",
+            bitext_size=250,
+            max_steps=2,
+            batch_size=4,
+            prune_vocabulary=True,
+            dev=False,
+            save_checkpoints=False,
+            out=str(tmp_path / "e5"),
+            max_seq_length=32,
+        )
+    )
     folder = train(config, progress=False)
     provenance = json.loads((folder / "optical_bench_provenance.json").read_text())
     assert provenance["steps"] == 2 and provenance["train_loss_first_last"][0] > 0
     model = SentenceTransformer(str(folder), device="cpu")
     assert model.encode_query(["Ana adayenda kumtsinje kukatunga madzi ozizira."]).shape == (1, 384)
+    # the model card: the hub's header, a valid hub name, and not one verse of the bitext
+    from huggingface_hub.utils import validate_repo_id
+
+    from optical_bench.data.bitext import read_bitext
+    from optical_bench.data.collections import build_collections
+
+    card = (folder / "README.md").read_text(encoding="utf-8")
+    header = card.split("---")[1]
+    assert '- "ny"' in header and "license: mit" in header and "base_model: intfloat/multilingual-e5-small" in header
+    validate_repo_id(f"optical-bench/{provenance['name']}")
+    verses = [text for pair in read_bitext(build_collections().bitext(250)) for text in (pair.lr, pair.en) if len(text) > 30]
+    assert not [verse for verse in verses if verse in card]
+    assert str(tmp_path) not in card
 
 
 def test_the_dev_split_is_evaluated_for_tuning(tmp_path):
-    from optical_bench.cli import evaluate_one
+    from optical_bench.evaluate import evaluate_one
     from optical_bench.tasks import get_tasks
 
     tasks = get_tasks(["OpticalBibleRetrieval"], eval_splits=["dev"])
@@ -128,8 +154,8 @@ def test_vocabulary_transfer_lets_the_english_minilm_read_chichewa(build):
     all-MiniLM-L6-v2 from chance on the dev split (measured: R@1 0.005 -> 0.36)."""
     from optical_bench.data.bitext import read_bitext
     from optical_bench.models import build_distillation_model, student_modules
-    from optical_bench.train import DevRetrievalEvaluator
-    from optical_bench.vocabulary import transfer_vocabulary
+    from optical_bench.models.vocabulary import transfer_vocabulary
+    from optical_bench.training import DevRetrievalEvaluator
 
     dev = DevRetrievalEvaluator(build.folder("bible-dev"))
     model = build_distillation_model("all-minilm-l6-v2")
@@ -146,13 +172,23 @@ def test_the_teachers_udhr_score_does_not_depend_on_its_students_evaluation(tmp_
     fresh cache; a saved student keeps the teacher's 256 tokens on the document route."""
     from sentence_transformers import SentenceTransformer
 
-    from optical_bench.cli import evaluate_one
+    from optical_bench.evaluate import evaluate_one
     from optical_bench.models import route_lengths
     from optical_bench.tasks import get_tasks
-    from optical_bench.train import TrainConfig, train
+    from optical_bench.training import TrainConfig, train
 
-    config = TrainConfig(method="mse", teacher="all-minilm-l6-v2", bitext_size=250, max_steps=2, batch_size=8, dev=False,
-                         save_checkpoints=False, out=str(tmp_path / "student"))
+    config = TrainConfig.from_dict(
+        dict(
+            method="mse",
+            teacher="all-minilm-l6-v2",
+            bitext_size=250,
+            max_steps=2,
+            batch_size=8,
+            dev=False,
+            save_checkpoints=False,
+            out=str(tmp_path / "student"),
+        )
+    )
     student = train(config, progress=False)
     assert route_lengths(SentenceTransformer(str(student), device="cpu")) == {"query": 256, "document": 256}
 

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_robustness import DEFAULT_SCORES, metrics, write_run
 
+from optical_bench.cli import main
 from optical_bench.report import (
-    add_report_arguments,
     alignment_for_pair,
     build_report,
     languages_table,
@@ -20,12 +20,10 @@ from optical_bench.report import (
     plot_domain_shift,
     plot_learning_curves,
     robustness_table,
-    run_report,
 )
 from optical_bench.robustness import load_runs, write_robustness
 from optical_bench.significance import per_query_scores
-from optical_bench.submit import add_submit_arguments, build_submission, run_submit
-from test_robustness import DEFAULT_SCORES, metrics, write_run
+from optical_bench.submit import build_submission
 
 PNG = b"\x89PNG\r\n\x1a\n"
 N_QUERIES = 30
@@ -54,12 +52,19 @@ def two_models(tmp_path) -> Path:
     root = tmp_path / "results"
     weak = _ranking(lambda i: 2 + i % 4)
     strong = _ranking(lambda i: 1 if i % 10 else 2)
-    baseline_scores = {**DEFAULT_SCORES, "OpticalBibleRetrieval": {"nya-eng": _file_metrics(weak)},
-                       "SomeUnknownTask": {"default": metrics(0.42)}}
+    baseline_scores = {
+        **DEFAULT_SCORES,
+        "OpticalBibleRetrieval": {"nya-eng": _file_metrics(weak)},
+        "SomeUnknownTask": {"default": metrics(0.42)},
+    }
     student_scores = {k: v for k, v in DEFAULT_SCORES.items() if k != "OpticalUDHROracleRetrieval"}
-    student_scores.update({"OpticalBibleRetrieval": {"nya-eng": _file_metrics(strong)},
-                           "OpticalUDHRRetrieval": {"nya-eng": metrics(0.7)},
-                           "SomeUnknownTask": {"default": metrics(float("nan"))}})
+    student_scores.update(
+        {
+            "OpticalBibleRetrieval": {"nya-eng": _file_metrics(strong)},
+            "OpticalUDHRRetrieval": {"nya-eng": metrics(0.7)},
+            "SomeUnknownTask": {"default": metrics(float("nan"))},
+        }
+    )
     write_run(root, "optical-bench/baseline", "aaaa1111", baseline_scores, {"OpticalBibleRetrieval": {"nya-eng": weak}})
     write_run(root, "optical-bench/student", "bbbb2222", student_scores, {"OpticalBibleRetrieval": {"nya-eng": strong}})
     return root
@@ -145,11 +150,27 @@ def test_unknown_baseline_is_an_error(two_models):
 
 
 def test_report_command_line(two_models, tmp_path, capsys):
-    parser = add_report_arguments(argparse.ArgumentParser())
     out = tmp_path / "report.md"
-    args = parser.parse_args([str(two_models), "--format", "md", "--baseline", "baseline", "--out", str(out),
-                              "--samples", "300", "--write-robustness", "--plots", str(tmp_path / "plots")])
-    assert run_report(args) == 0
+    assert (
+        main(
+            [
+                "report",
+                str(two_models),
+                "--format",
+                "md",
+                "--baseline",
+                "baseline",
+                "--out",
+                str(out),
+                "--samples",
+                "300",
+                "--write-robustness",
+                "--plots",
+                str(tmp_path / "plots"),
+            ]
+        )
+        == 0
+    )
     assert "| OpticalBibleRetrieval" in out.read_text()
     assert (two_models / "optical-bench__student" / "bbbb2222" / "optical_bench" / "robustness.json").exists()
     assert (tmp_path / "plots" / "domain_shift.png").read_bytes().startswith(PNG)
@@ -159,19 +180,24 @@ def test_report_command_line(two_models, tmp_path, capsys):
 
 
 def test_learning_curve_plot_with_ci_bands(tmp_path):
-    points = [{"label": "optical", "bitext_size": n, "score": s, "low": s - 0.05, "high": s + 0.05}
-              for n, s in ((250, 0.3), (1000, 0.5), (4000, 0.6), (16000, 0.65))]
+    points = [
+        {"label": "optical", "bitext_size": n, "score": s, "low": s - 0.05, "high": s + 0.05}
+        for n, s in ((250, 0.3), (1000, 0.5), (4000, 0.6), (16000, 0.65))
+    ]
     points += [{"label": "mse", "bitext_size": n, "score": s} for n, s in ((250, 0.2), (1000, 0.4), (4000, 0.55))]
     path = plot_learning_curves(points, tmp_path / "curves.png")
     assert path.read_bytes().startswith(PNG) and path.stat().st_size > 1000
-    mapping = plot_learning_curves({"optical": [(250, 0.3), (1000, 0.5)], "mse": [(250, 0.2, 0.1, 0.3), (1000, 0.4, 0.3, 0.5)]},
-                                   tmp_path / "curves2.png")
+    mapping = plot_learning_curves(
+        {"optical": [(250, 0.3), (1000, 0.5)], "mse": [(250, 0.2, 0.1, 0.3), (1000, 0.4, 0.3, 0.5)]}, tmp_path / "curves2.png"
+    )
     assert mapping.read_bytes().startswith(PNG)
 
 
 def test_domain_shift_plot_from_scores_and_from_folders(tmp_path, two_models):
-    path = plot_domain_shift({"teacher": {"in-domain": 0.8, "domain-shift": 0.6, "new-languages": 0.4},
-                              "optical": {"in-domain": 0.9, "domain-shift": 0.7}}, tmp_path / "bars.png")
+    path = plot_domain_shift(
+        {"teacher": {"in-domain": 0.8, "domain-shift": 0.6, "new-languages": 0.4}, "optical": {"in-domain": 0.9, "domain-shift": 0.7}},
+        tmp_path / "bars.png",
+    )
     assert path.read_bytes().startswith(PNG)
     assert plot_domain_shift([two_models], tmp_path / "bars2.png").stat().st_size > 1000
 
@@ -182,7 +208,9 @@ def test_alignment_heatmap_of_a_router_model(tmp_path, tiny_model):
     model = build_distillation_model(str(tiny_model))
     folder = tmp_path / "student"
     model.save(str(folder))
-    write_provenance(folder, {"name": "tiny", "student_side": "query", "ot": {"epsilon": 0.1, "iterations": 30, "drop_special_tokens": True}})
+    write_provenance(
+        folder, {"name": "tiny", "student_side": "query", "ot": {"epsilon": 0.1, "iterations": 30, "drop_special_tokens": True}}
+    )
     alignment = alignment_for_pair(folder, "mphaka wakhala pa mphasa", "the cat sat on the mat")
     assert alignment.plan.shape == (len(alignment.source_tokens), len(alignment.target_tokens))
     assert "[CLS]" not in alignment.source_tokens and "mphaka" in "".join(alignment.source_tokens).replace("##", "")
@@ -233,10 +261,27 @@ def test_submission_layout_and_loading_with_mteb(two_models, tmp_path):
 def test_submission_errors_and_command_line(two_models, tmp_path, capsys):
     with pytest.raises(KeyError, match="available"):
         build_submission(two_models, tmp_path / "x", model="nobody")
-    parser = add_submit_arguments(argparse.ArgumentParser())
-    args = parser.parse_args(["--results", str(two_models), "--out", str(tmp_path / "sub")])
-    assert run_submit(args) == 0
+    assert main(["submit", "--results", str(two_models), "--out", str(tmp_path / "sub")]) == 0
     assert len(list((tmp_path / "sub" / "results").iterdir())) == 2
     assert "ModelMeta template" in capsys.readouterr().out
-    assert run_submit(parser.parse_args(["--results", str(two_models), "--out", str(tmp_path / "y"), "--model", "nobody"])) == 2
+    assert main(["submit", "--results", str(two_models), "--out", str(tmp_path / "y"), "--model", "nobody"]) == 2
     assert len(load_runs(two_models)) == 2
+
+
+def test_latex_tables_are_booktabs_with_caption_label_and_the_best_value_in_bold(two_models):
+    latex = main_table([two_models], "mrr_at_10", qrels=QRELS_BY_TASK, fmt="latex")
+    for piece in (
+        "\\toprule",
+        "\\midrule",
+        "\\bottomrule",
+        "\\caption{Tasks: MRR@10}",
+        "\\label{tab:tasks-mrr-10}",
+        "\\begin{tabular}{lrr}",
+    ):
+        assert piece in latex, piece
+    assert "\\hline" not in latex
+    udhr = next(line for line in main_table([two_models], fmt="latex").splitlines() if line.startswith("OpticalUDHRRetrieval"))
+    assert "\\textbf{0.700}" in udhr and "\\textbf{0.600}" not in udhr  # higher is better: the student's 0.700
+    robustness = robustness_table([two_models], fmt="latex")
+    drop = next(line for line in robustness.splitlines() if line.startswith("domain\\_shift\\_drop"))
+    assert drop.count("\\textbf{") == 1 and "\\begin{tabular}{llrr}" in robustness

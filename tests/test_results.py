@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import logging
 
-from optical_bench.results import ROBUSTNESS_FILE, RUN_PROVENANCE_FILE, is_side_file, load_runs, read_run
 from test_robustness import DEFAULT_SCORES, write_run
+
+from optical_bench.results import ROBUSTNESS_FILE, RUN_PROVENANCE_FILE, is_side_file, load_runs, read_run
 
 
 def test_side_files_are_known_by_name_wherever_they_lie(tmp_path):
     revision = tmp_path / "org__model" / "abc"
-    for path in (revision / ROBUSTNESS_FILE, revision / RUN_PROVENANCE_FILE, revision / "robustness.json",
-                 revision / "provenance.json", revision / "model_meta.json", revision / "OpticalBibleRetrieval_predictions.json"):
+    for path in (
+        revision / ROBUSTNESS_FILE,
+        revision / RUN_PROVENANCE_FILE,
+        revision / "robustness.json",
+        revision / "provenance.json",
+        revision / "model_meta.json",
+        revision / "OpticalBibleRetrieval_predictions.json",
+    ):
         assert is_side_file(path), path
     assert not is_side_file(revision / "OpticalBibleRetrieval.json")
 

@@ -42,27 +42,55 @@ from optical_bench.significance import (
     holm,
     paired_randomization_test,
     paired_t_test,
-    per_query_from_predictions,
     per_query_scores,
 )
 
 # --------------------------------------------------------------------------- fake MTEB results (shared with test_report)
 
-LANGUAGES = {"nya-eng": ["nya-Latn", "eng-Latn"], "swh-eng": ["swh-Latn", "eng-Latn"], "hau-eng": ["hau-Latn", "eng-Latn"],
-             "amh-eng": ["amh-Ethi", "eng-Latn"], "eng-eng": ["eng-Latn", "eng-Latn"], "default": ["eng-Latn"]}
+LANGUAGES = {
+    "nya-eng": ["nya-Latn", "eng-Latn"],
+    "swh-eng": ["swh-Latn", "eng-Latn"],
+    "hau-eng": ["hau-Latn", "eng-Latn"],
+    "amh-eng": ["amh-Ethi", "eng-Latn"],
+    "eng-eng": ["eng-Latn", "eng-Latn"],
+    "default": ["eng-Latn"],
+}
 
 
 def model_meta(name: str, revision: str) -> dict:
     """A model_meta.json as mteb 2.26 writes it."""
     return {
-        "loader_kwargs": {}, "name": name, "revision": revision, "release_date": "2026-11-22", "languages": None,
-        "n_parameters": 22713216, "n_active_parameters_override": None, "n_embedding_parameters": None, "memory_usage_mb": 86.6,
-        "max_tokens": 256.0, "embed_dim": 384, "license": None, "open_weights": True,
-        "public_training_code": "https://pypi.org/project/optical-bench/", "public_training_data": None,
-        "framework": ["Sentence Transformers", "PyTorch"], "reference": None, "similarity_fn_name": "cosine",
-        "use_instructions": False, "training_datasets": [], "adapted_from": None, "superseded_by": None, "modalities": ["text"],
-        "model_type": ["dense"], "citation": None, "contacts": None, "experiment_kwargs": None, "output_dtypes": None,
-        "extra_requirements_groups": None, "loader": None, "is_cross_encoder": False,
+        "loader_kwargs": {},
+        "name": name,
+        "revision": revision,
+        "release_date": "2026-11-22",
+        "languages": None,
+        "n_parameters": 22713216,
+        "n_active_parameters_override": None,
+        "n_embedding_parameters": None,
+        "memory_usage_mb": 86.6,
+        "max_tokens": 256.0,
+        "embed_dim": 384,
+        "license": None,
+        "open_weights": True,
+        "public_training_code": "https://pypi.org/project/optical-bench/",
+        "public_training_data": None,
+        "framework": ["Sentence Transformers", "PyTorch"],
+        "reference": None,
+        "similarity_fn_name": "cosine",
+        "use_instructions": False,
+        "training_datasets": [],
+        "adapted_from": None,
+        "superseded_by": None,
+        "modalities": ["text"],
+        "model_type": ["dense"],
+        "citation": None,
+        "contacts": None,
+        "experiment_kwargs": None,
+        "output_dtypes": None,
+        "extra_requirements_groups": None,
+        "loader": None,
+        "is_cross_encoder": False,
     }
 
 
@@ -70,16 +98,36 @@ def task_result(task: str, subsets: dict[str, dict[str, float]], split: str = "t
     """A TaskResult JSON as mteb 2.26 writes it (main score = nDCG@10; one NaN like mteb's nAUC)."""
     entries = []
     for subset, metrics in subsets.items():
-        entry = {"ndcg_at_1": metrics.get("recall_at_1", 0.0), **metrics, "nauc_recall_at_100_max": float("nan"),
-                 "main_score": metrics["ndcg_at_10"], "hf_subset": subset, "languages": LANGUAGES.get(subset, ["eng-Latn"]),
-                 "mteb_version": "2.26.24"}
+        entry = {
+            "ndcg_at_1": metrics.get("recall_at_1", 0.0),
+            **metrics,
+            "nauc_recall_at_100_max": float("nan"),
+            "main_score": metrics["ndcg_at_10"],
+            "hf_subset": subset,
+            "languages": LANGUAGES.get(subset, ["eng-Latn"]),
+            "mteb_version": "2.26.24",
+        }
         entries.append(entry)
-    return {"dataset_revision": "6ec5952dfff61738", "task_name": task, "mteb_version": "2.26.24", "scores": {split: entries},
-            "evaluation_time": 1.5, "kg_co2_emissions": None, "date": 1795310469.5, "evaluation_phases": []}
+    return {
+        "dataset_revision": "6ec5952dfff61738",
+        "task_name": task,
+        "mteb_version": "2.26.24",
+        "scores": {split: entries},
+        "evaluation_time": 1.5,
+        "kg_co2_emissions": None,
+        "date": 1795310469.5,
+        "evaluation_phases": [],
+    }
 
 
-def write_run(root: Path, name: str, revision: str, tasks: dict[str, dict[str, dict[str, float]]],
-              predictions: dict[str, dict[str, dict[str, dict[str, float]]]] | None = None, provenance: dict | None = None) -> Path:
+def write_run(
+    root: Path,
+    name: str,
+    revision: str,
+    tasks: dict[str, dict[str, dict[str, float]]],
+    predictions: dict[str, dict[str, dict[str, dict[str, float]]]] | None = None,
+    provenance: dict | None = None,
+) -> Path:
     """Write one model revision (and its rankings: {task: {subset: {qid: {docid: score}}}})."""
     folder = root / name.replace("/", "__") / revision
     folder.mkdir(parents=True, exist_ok=True)
@@ -191,8 +239,11 @@ def test_summary_computes_only_what_the_tasks_allow():
     summary = robustness_summary({"OpticalBibleRetrieval": {"nya-eng": 0.8}, "SomeOtherTask": {"default": 0.3}})
     assert summary["measures"] == [] and summary["values"] == {}
     # roles for tasks of other benchmarks come from the config
-    config = RobustnessConfig(task_kinds={"MyIn": "in-domain", "MyShift": "domain-shift"}, oracle_of={"MyOracle": "MyShift"},
-                              measures=["domain_shift_drop", "OracleGap"])
+    config = RobustnessConfig(
+        task_kinds={"MyIn": "in-domain", "MyShift": "domain-shift"},
+        oracle_of={"MyOracle": "MyShift"},
+        measures=["domain_shift_drop", "OracleGap"],
+    )
     summary = robustness_summary({"MyIn": {"a": 0.9}, "MyShift": {"a": 0.3}, "MyOracle": {"a": 0.6}}, config=config)
     assert summary["values"] == {"domain_shift_drop/MyShift": pytest.approx(0.6), "oracle_gap/MyShift": pytest.approx(0.3)}
 
@@ -224,8 +275,13 @@ def test_write_robustness_keeps_the_files_loadable_by_mteb(tmp_path):
 def test_learning_curves_from_provenance(tmp_path):
     for size, score in ((250, 0.2), (1000, 0.4), (4000, 0.6)):
         scores = {**DEFAULT_SCORES, "OpticalBibleRetrieval": {"nya-eng": metrics(score)}}
-        write_run(tmp_path, f"optical-bench/optical-{size}", f"r{size}", scores,
-                  provenance={"method": "optical", "augmentation": {"kind": "none"}, "bitext_pairs_used": size, "seed": 42})
+        write_run(
+            tmp_path,
+            f"optical-bench/optical-{size}",
+            f"r{size}",
+            scores,
+            provenance={"method": "optical", "augmentation": {"kind": "none"}, "bitext_pairs_used": size, "seed": 42},
+        )
     points = learning_curve_points(tmp_path, "OpticalBibleRetrieval", "ndcg_at_10")
     assert points == {"optical": [(250, 0.2), (1000, 0.4), (4000, 0.6)]}
     written = write_robustness(tmp_path)

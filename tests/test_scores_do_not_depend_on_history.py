@@ -13,19 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import ENGLISH, LOW_RESOURCE, lock_held_by_another_process, write_beir
 from sentence_transformers import SentenceTransformer
 
-from conftest import ENGLISH, LOW_RESOURCE, lock_held_by_another_process, write_beir
-from optical_bench.embedding_cache import (
-    DocumentEmbeddingCache,
-    StaleEmbeddingCacheError,
-    encoder_key,
-    verification_sample,
-)
+from optical_bench.embedding_cache import DocumentEmbeddingCache, StaleEmbeddingCacheError, encoder_key, verification_sample
 from optical_bench.evaluate import evaluate_model
 from optical_bench.models import build_distillation_model, cut_at, route_lengths, training_lengths
 from optical_bench.tasks import beir_task
-from optical_bench.train import TrainConfig, train
+from optical_bench.training import TrainConfig, train
 
 LONG_DOCUMENTS = {f"d{i}": " ".join([text] * 4) for i, text in enumerate(ENGLISH)}  # ~20 tokens: cut at 8, whole at 32
 
@@ -106,8 +101,9 @@ def test_a_shared_cache_gives_the_scores_of_fresh_caches_whichever_model_ran_fir
 
     def evaluate(model, home: str, name: str):
         monkeypatch.setenv("OPTICAL_BENCH_HOME", str(tmp_path / home))
-        return evaluate_model(model, [beir_task(long_beir)], tmp_path / f"out-{home}-{name}", name=name, revision="r",
-                              show_progress_bar=False)
+        return evaluate_model(
+            model, [beir_task(long_beir)], tmp_path / f"out-{home}-{name}", name=name, revision="r", show_progress_bar=False
+        )
 
     fresh = {"teacher": _ndcg(evaluate(teacher, "fresh-teacher", "teacher")), "other": _ndcg(evaluate(other, "fresh-other", "other"))}
     assert fresh["teacher"] != fresh["other"], "the test needs two models whose document embeddings differ"
@@ -147,7 +143,9 @@ def test_a_stale_cache_entry_is_refused_with_its_path_and_the_fix(tiny_model, lo
     with pytest.raises(StaleEmbeddingCacheError, match=r"do not match this model.*Fix: delete"):
         evaluate_model(model, [beir_task(long_beir)], tmp_path / "b", name="tiny", revision="s2", show_progress_bar=False)
     # with the check off the entry is used as it is (the user's explicit choice)
-    unchecked = evaluate_model(model, [beir_task(long_beir)], tmp_path / "c", name="tiny", revision="s3", show_progress_bar=False, verify_cache=0)
+    unchecked = evaluate_model(
+        model, [beir_task(long_beir)], tmp_path / "c", name="tiny", revision="s3", show_progress_bar=False, verify_cache=0
+    )
     assert unchecked.cache_stats["document_hits"] == 1
 
 
@@ -206,9 +204,21 @@ def test_training_cuts_batches_but_the_saved_student_keeps_each_encoders_length(
 
     Transformer.preprocess = spy
     try:
-        config = TrainConfig(method="optical+contrastive", teacher=str(tiny_model), bitext=str(tiny_bitext), out=str(tmp_path / "run"),
-                             max_steps=2, batch_size=4, learning_rate=1e-3, dev=False, save_checkpoints=False, max_seq_length=8,
-                             student_max_seq_length=16)
+        config = TrainConfig.from_dict(
+            dict(
+                method="optical+contrastive",
+                teacher=str(tiny_model),
+                bitext=str(tiny_bitext),
+                out=str(tmp_path / "run"),
+                max_steps=2,
+                batch_size=4,
+                learning_rate=1e-3,
+                dev=False,
+                save_checkpoints=False,
+                max_seq_length=8,
+                student_max_seq_length=16,
+            )
+        )
         folder = train(config, progress=False)
     finally:
         Transformer.preprocess = original
@@ -220,8 +230,19 @@ def test_training_cuts_batches_but_the_saved_student_keeps_each_encoders_length(
     assert provenance["training_max_seq_length"] == 8 and provenance["model_format"] == 2
     card = (folder / "README.md").read_text()
     assert "encode_query" in card and "RoutedBEIRModel" in card and "query 16, document 32" in card
-    default = TrainConfig(method="mse", teacher=str(tiny_model), bitext=str(tiny_bitext), out=str(tmp_path / "default"),
-                          max_steps=1, batch_size=4, dev=False, save_checkpoints=False, max_seq_length=8)
+    default = TrainConfig.from_dict(
+        dict(
+            method="mse",
+            teacher=str(tiny_model),
+            bitext=str(tiny_bitext),
+            out=str(tmp_path / "default"),
+            max_steps=1,
+            batch_size=4,
+            dev=False,
+            save_checkpoints=False,
+            max_seq_length=8,
+        )
+    )
     assert route_lengths(SentenceTransformer(str(train(default, progress=False)), device="cpu")) == {"query": 32, "document": 32}
 
 
@@ -254,11 +275,14 @@ def test_beir_exact_search_with_the_adapter_gives_mtebs_scores(tiny_model, tiny_
 
     student = build_distillation_model(str(tiny_model), str(tiny_model_other))  # the routes differ
     student.save(str(tmp_path / "student"))
-    result = evaluate_model(student, [beir_task(tiny_beir)], tmp_path / "out", name="student", revision="b1", show_progress_bar=False,
-                            cache_embeddings=False)
+    result = evaluate_model(
+        student, [beir_task(tiny_beir)], tmp_path / "out", name="student", revision="b1", show_progress_bar=False, cache_embeddings=False
+    )
     mteb_scores = next(iter(result.scores.values()))["test"][0]
     corpus, queries, qrels = GenericDataLoader(str(tiny_beir)).load(split="test")
-    retriever = EvaluateRetrieval(DenseRetrievalExactSearch(RoutedBEIRModel(str(tmp_path / "student")), batch_size=16), score_function="cos_sim")
+    retriever = EvaluateRetrieval(
+        DenseRetrievalExactSearch(RoutedBEIRModel(str(tmp_path / "student")), batch_size=16), score_function="cos_sim"
+    )
     ndcg, _map, recall, _precision = retriever.evaluate(qrels, retriever.retrieve(corpus, queries), [1, 10])
     assert ndcg["NDCG@10"] == pytest.approx(mteb_scores["ndcg_at_10"], abs=1e-5)
     assert recall["Recall@1"] == pytest.approx(mteb_scores["recall_at_1"], abs=1e-5)
@@ -268,8 +292,9 @@ def test_beir_exact_search_with_the_adapter_gives_mtebs_scores(tiny_model, tiny_
 
 
 def _cli(*arguments, env) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "optical_bench.cli", *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "optical_bench.cli", *arguments], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
 
 
 def test_two_evaluations_into_one_folder_write_one_complete_result(tiny_model, tiny_beir, tmp_path):
@@ -278,10 +303,21 @@ def test_two_evaluations_into_one_folder_write_one_complete_result(tiny_model, t
     processes = [_cli(*arguments, env=env) for _ in range(2)]
     outputs = [process.communicate(timeout=300) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], [err[-2000:] for _, err in outputs]
-    (result_file,) = [p for p in (tmp_path / "shared").rglob("*.json") if not {"optical_bench", ".predictions"} & set(p.parts) and p.name != "model_meta.json"]
+    (result_file,) = [
+        p
+        for p in (tmp_path / "shared").rglob("*.json")
+        if not {"optical_bench", ".predictions"} & set(p.parts) and p.name != "model_meta.json"
+    ]
     shared = json.loads(result_file.read_text())["scores"]["test"][0]["ndcg_at_10"]
-    alone = evaluate_model(SentenceTransformer(str(tiny_model), device="cpu"), [beir_task(tiny_beir)], tmp_path / "alone",
-                           name="tiny", revision="x", show_progress_bar=False, cache_embeddings=False)
+    alone = evaluate_model(
+        SentenceTransformer(str(tiny_model), device="cpu"),
+        [beir_task(tiny_beir)],
+        tmp_path / "alone",
+        name="tiny",
+        revision="x",
+        show_progress_bar=False,
+        cache_embeddings=False,
+    )
     assert shared == pytest.approx(_ndcg(alone), abs=1e-6)
     assert len(list((tmp_path / "home" / "embeddings" / "v2").rglob("*.npy"))) == 1
     assert not list(tmp_path.rglob("*.tmp"))
@@ -289,8 +325,24 @@ def test_two_evaluations_into_one_folder_write_one_complete_result(tiny_model, t
 
 def test_two_trainings_into_one_folder_give_one_complete_model(tiny_model, tiny_bitext, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    arguments = ("train", "--method", "mse", "--teacher", str(tiny_model), "--bitext", str(tiny_bitext), "--max-steps", "3",
-                 "--batch-size", "4", "--no-dev", "--no-save-checkpoints", "--out", str(tmp_path / "run"), "--quiet")
+    arguments = (
+        "train",
+        "--method",
+        "mse",
+        "--teacher",
+        str(tiny_model),
+        "--bitext",
+        str(tiny_bitext),
+        "--max-steps",
+        "3",
+        "--batch-size",
+        "4",
+        "--no-dev",
+        "--no-save-checkpoints",
+        "--out",
+        str(tmp_path / "run"),
+        "--quiet",
+    )
     processes = [_cli(*arguments, env=env) for _ in range(2)]
     outputs = [process.communicate(timeout=300) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], [err[-2000:] for _, err in outputs]

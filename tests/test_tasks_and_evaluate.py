@@ -14,7 +14,13 @@ from optical_bench.tasks import TaskCardError, beir_task, cards_dir, get_tasks, 
 
 def test_every_bundled_card_is_valid_and_declares_languages_as_iso_639_3_plus_script():
     cards = load_cards()
-    assert {"OpticalBibleRetrieval", "OpticalUDHRRetrieval", "OpticalUDHRNewLanguagesRetrieval", "CIRALRetrieval", "AfriCLIRMatrixRetrieval"} <= set(cards)
+    assert {
+        "OpticalBibleRetrieval",
+        "OpticalUDHRRetrieval",
+        "OpticalUDHRNewLanguagesRetrieval",
+        "CIRALRetrieval",
+        "AfriCLIRMatrixRetrieval",
+    } <= set(cards)
     for card in cards.values():
         assert card.citation is None or "@" in card.citation
         for subset in card.subsets.values():
@@ -29,7 +35,7 @@ def test_every_bundled_card_is_valid_and_declares_languages_as_iso_639_3_plus_sc
         ('kind = "sideways"', "is not a known kind"),
         ('languages = ["sw-Latn", "eng-Latn"]', "is not ISO 639-3 + script"),
         ('test = "../../etc"', "is not a collection name"),
-        ('name = ', "not valid TOML"),
+        ("name = ", "not valid TOML"),
     ],
 )
 def test_malformed_cards_name_the_file_and_key(tmp_path, patch, expected):
@@ -113,7 +119,8 @@ def _write_ciral_mirror(root: Path) -> Path:
     (language / "qrels").mkdir(parents=True)
     for split in ("dev", "test-a", "test-b"):
         (language / "topics" / f"topics.ciral-v1.0-ha-{split}.tsv").write_text(
-            "1\twater shortage in the city\n2\tfootball match results\n", encoding="utf-8")
+            "1\twater shortage in the city\n2\tfootball match results\n", encoding="utf-8"
+        )
     for split in ("dev", "test-a", "test-a-pools", "test-b"):
         (language / "qrels" / f"qrels.ciral-v1.0-ha-{split}.tsv").write_text("1 Q0 doc#1 1\n1 Q0 doc#2 0\n2 Q0 doc#3 1\n", encoding="utf-8")
     corpus = root / "CIRAL" / "ciral-corpus"
@@ -152,8 +159,11 @@ def test_ciral_loads_through_hf_hub_download_from_the_real_tree_and_reports_its_
     monkeypatch.setattr(huggingface_hub, "hf_hub_download", fake_download)
     task = make_task(_ciral_hausa())  # no --hub-dir: the hub's code path
     task.load_data()
-    assert {call[1] for call in calls} == {"ciral-hausa/topics/topics.ciral-v1.0-ha-test-a.tsv",
-                                           "ciral-hausa/qrels/qrels.ciral-v1.0-ha-test-a.tsv", "passages-v1.0/hausa_passages.jsonl"}
+    assert {call[1] for call in calls} == {
+        "ciral-hausa/topics/topics.ciral-v1.0-ha-test-a.tsv",
+        "ciral-hausa/qrels/qrels.ciral-v1.0-ha-test-a.tsv",
+        "passages-v1.0/hausa_passages.jsonl",
+    }
     assert all(call[2] == "dataset" and call[3] == "main" for call in calls)
     split = task.dataset["eng-hau"]["testA"]
     assert split["corpus"].num_rows == 3 and split["queries"].num_rows == 2
@@ -185,15 +195,22 @@ def test_load_for_evaluation_reads_folders_and_rejects_unknown_names(tiny_model)
 
 
 def test_maxsim_scoring_ranks_with_late_interaction(tiny_model, tiny_beir, tmp_path):
-    import numpy as np
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from optical_bench.evaluate import MAXSIM_LENGTH, _padded_token_embeddings, maxsim_scores
+    from optical_bench.encoders import MAXSIM_LENGTH, maxsim_scores, padded_token_embeddings
 
     model = SentenceTransformer(str(tiny_model), device="cpu")
-    result = evaluate_model(model, [beir_task(tiny_beir)], tmp_path / "out", name="tiny", revision="m1", show_progress_bar=False,
-                            cache_embeddings=False, scoring="maxsim")
+    result = evaluate_model(
+        model,
+        [beir_task(tiny_beir)],
+        tmp_path / "out",
+        name="tiny",
+        revision="m1",
+        show_progress_bar=False,
+        cache_embeddings=False,
+        scoring="maxsim",
+    )
     assert result.revision.endswith("-maxsim") if hasattr(result, "revision") else True
     assert result.cross_check and max(row["difference"] for row in result.cross_check) <= 1e-4
     meta = json.loads(next((tmp_path / "out").glob("*/*/model_meta.json")).read_text())
@@ -201,7 +218,7 @@ def test_maxsim_scoring_ranks_with_late_interaction(tiny_model, tiny_beir, tmp_p
     # the padded layout gives exactly the MaxSim of the unpadded token matrices
     q_tokens = [torch.randn(3, 8), torch.randn(5, 8)]
     d_tokens = [torch.randn(4, 8), torch.randn(2, 8), torch.randn(7, 8)]
-    scores = maxsim_scores(_padded_token_embeddings(q_tokens, MAXSIM_LENGTH, True), _padded_token_embeddings(d_tokens, MAXSIM_LENGTH, False))
+    scores = maxsim_scores(padded_token_embeddings(q_tokens, MAXSIM_LENGTH, True), padded_token_embeddings(d_tokens, MAXSIM_LENGTH, False))
     for i, q in enumerate(q_tokens):
         for j, d in enumerate(d_tokens):
             qn, dn = torch.nn.functional.normalize(q, dim=-1), torch.nn.functional.normalize(d, dim=-1)
@@ -210,14 +227,17 @@ def test_maxsim_scoring_ranks_with_late_interaction(tiny_model, tiny_beir, tmp_p
 
 
 def test_truncation_is_counted_and_recorded(tiny_model, tmp_path):
+    from conftest import write_beir
     from sentence_transformers import SentenceTransformer
 
-    from conftest import write_beir
-
     long_text = " ".join(["moni bwanji lero"] * 40)  # far beyond the tiny model's 32 tokens
-    folder = write_beir(tmp_path / "long", {"q1": long_text, "q2": "zikomo"}, {"d1": "hello", "d2": "thanks " * 50}, {"q1": {"d1": 1}, "q2": {"d2": 1}})
+    folder = write_beir(
+        tmp_path / "long", {"q1": long_text, "q2": "zikomo"}, {"d1": "hello", "d2": "thanks " * 50}, {"q1": {"d1": 1}, "q2": {"d2": 1}}
+    )
     model = SentenceTransformer(str(tiny_model), device="cpu")
-    result = evaluate_model(model, [beir_task(folder)], tmp_path / "out", name="tiny", revision="t1", show_progress_bar=False, cache_embeddings=False)
+    result = evaluate_model(
+        model, [beir_task(folder)], tmp_path / "out", name="tiny", revision="t1", show_progress_bar=False, cache_embeddings=False
+    )
     (counts,) = result.truncation.values()
     entry = counts["default/test"]
     assert entry["query_max_seq_length"] == 32 and entry["document_max_seq_length"] == 32
@@ -234,7 +254,7 @@ def test_unknown_language_codes_are_refused_with_suggestions():
 
 
 def test_the_revision_is_a_hash_of_the_weights_even_under_a_dot_cache_folder(tiny_model, tmp_path):
-    from optical_bench.evaluate import folder_fingerprint
+    from optical_bench.models import folder_fingerprint
 
     copy = tmp_path / ".cache" / "optical-bench" / "models" / "tiny"  # like ~/.cache/optical-bench
     shutil.copytree(tiny_model, copy)

@@ -12,15 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from optical_bench.translate import (
-    FORMAT_VERSION,
-    NULL,
-    HFSeq2SeqTranslator,
-    IBMModel1,
-    TranslatorFormatError,
-    make_translator,
-    tokenize,
-)
+from optical_bench.translate import FORMAT_VERSION, NULL, HFSeq2SeqTranslator, IBMModel1, TranslatorFormatError, make_translator, tokenize
 
 # A known word mapping (low-resource -> English), with non-ASCII source words.
 SRC_WORDS = [f"mawu{i}" for i in range(20)] + ["ŋoma", "ɓala", "mwana", "nyumba", "chàkúdyá", "ẹ̀kọ́"]
@@ -275,11 +267,7 @@ _sentence = st.lists(_word, min_size=0, max_size=5).map(" ".join)
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    pairs=st.lists(st.tuples(_sentence, _sentence), min_size=1, max_size=8),
-    n_iter=st.integers(1, 4),
-    target_null=st.booleans(),
-)
+@given(pairs=st.lists(st.tuples(_sentence, _sentence), min_size=1, max_size=8), n_iter=st.integers(1, 4), target_null=st.booleans())
 def test_property_rows_are_distributions(pairs, n_iter, target_null):
     if not target_null and not any(tokenize(e) for _, e in pairs):
         with pytest.raises(ValueError):

@@ -7,12 +7,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import ENGLISH, LOW_RESOURCE, save_tiny_sentence_transformer, train_unigram, train_wordpiece
 from sentence_transformers import SentenceTransformer
 
-from conftest import ENGLISH, LOW_RESOURCE, save_tiny_sentence_transformer, train_unigram, train_wordpiece
-from optical_bench.train import TrainConfig, train
+from optical_bench.models.vocabulary import transfer_vocabulary, whole_word_piece
+from optical_bench.training import TrainConfig, train
 from optical_bench.translate import IBMModel1
-from optical_bench.vocabulary import transfer_vocabulary, whole_word_piece
 
 PAIRS = list(zip(LOW_RESOURCE * 3, ENGLISH * 3))
 
@@ -90,9 +90,21 @@ def test_max_words_and_min_count_limit_the_transfer(english_only_model):
 
 @pytest.mark.parametrize("method", ["zero-shot", "optical+contrastive"])
 def test_train_applies_the_transfer_to_the_student_only_and_records_it(method, english_only_model, tiny_bitext, tmp_path):
-    config = TrainConfig(method=method, teacher=str(english_only_model), bitext=str(tiny_bitext), out=str(tmp_path / "run"),
-                         vocabulary_transfer=True, freeze_embeddings=False, max_steps=2, batch_size=4, learning_rate=1e-3,
-                         dev=False, save_checkpoints=False)
+    config = TrainConfig.from_dict(
+        dict(
+            method=method,
+            teacher=str(english_only_model),
+            bitext=str(tiny_bitext),
+            out=str(tmp_path / "run"),
+            vocabulary_transfer=True,
+            freeze_embeddings=False,
+            max_steps=2,
+            batch_size=4,
+            learning_rate=1e-3,
+            dev=False,
+            save_checkpoints=False,
+        )
+    )
     folder = train(config, progress=False)
     provenance = json.loads((folder / "optical_bench_provenance.json").read_text(encoding="utf-8"))
     assert provenance["vocabulary_transfer"]["words_added"] > 0
@@ -107,27 +119,30 @@ def test_train_applies_the_transfer_to_the_student_only_and_records_it(method, e
 
 def test_vocabulary_transfer_is_refused_for_translate_test():
     with pytest.raises(ValueError, match="translate-test"):
-        TrainConfig(method="translate-test", vocabulary_transfer=True).validate()
+        TrainConfig.from_dict({"method": "translate-test", "vocabulary_transfer": True}).validate()
 
 
 def test_english_only_packaged_student_gets_a_warning_naming_the_recipe(caplog):
-    from optical_bench.train import ENGLISH_STUDENT_RECIPE, TrainConfig, _warn_if_english_only_student
+    from optical_bench.config import RECIPES
+    from optical_bench.training import TrainConfig, warn_if_english_only_student
 
-    with caplog.at_level("WARNING", logger="optical_bench.train"):
-        _warn_if_english_only_student(TrainConfig(teacher="all-minilm-l6-v2", method="optical"))
-    assert ENGLISH_STUDENT_RECIPE in caplog.text and "all-minilm-l6-v2" in caplog.text
+    with caplog.at_level("WARNING", logger="optical_bench.training"):
+        warn_if_english_only_student(TrainConfig(teacher="all-minilm-l6-v2", method="optical"))
+    assert RECIPES["english-teacher"].as_flags() in caplog.text and "all-minilm-l6-v2" in caplog.text
     caplog.clear()
-    with caplog.at_level("WARNING", logger="optical_bench.train"):
-        _warn_if_english_only_student(TrainConfig(teacher="all-minilm-l6-v2", method="optical", vocabulary_transfer=True))
-        _warn_if_english_only_student(TrainConfig(teacher="multilingual-e5-small-q4", method="optical"))
+    with caplog.at_level("WARNING", logger="optical_bench.training"):
+        warn_if_english_only_student(
+            TrainConfig.from_dict({"teacher": "all-minilm-l6-v2", "method": "optical", "vocabulary_transfer": True})
+        )
+        warn_if_english_only_student(TrainConfig(teacher="multilingual-e5-small-q4", method="optical"))
     assert caplog.text == ""
 
 
 def test_the_runner_builds_a_zero_shot_model_when_its_vocabulary_is_transferred():
     from optical_bench.experiment import is_the_teacher_itself
-    from optical_bench.train import TrainConfig
+    from optical_bench.training import TrainConfig
 
     assert is_the_teacher_itself(TrainConfig(method="zero-shot"))
-    assert not is_the_teacher_itself(TrainConfig(method="zero-shot", vocabulary_transfer=True))
-    assert not is_the_teacher_itself(TrainConfig(method="zero-shot", mlm_texts="all"))
+    assert not is_the_teacher_itself(TrainConfig.from_dict({"method": "zero-shot", "vocabulary_transfer": True}))
+    assert not is_the_teacher_itself(TrainConfig.from_dict({"method": "zero-shot", "mlm_texts": "all"}))
     assert not is_the_teacher_itself(TrainConfig(method="optical"))

@@ -13,11 +13,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
-from optical_bench.io import atomic_write_json, home as default_home
+from optical_bench.io import atomic_write_json
+from optical_bench.io import home as default_home
 
 MANIFEST_FILE = "manifest.json"
 
@@ -64,8 +66,7 @@ def read_manifest(root: str | os.PathLike | None = None) -> dict[str, Any]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as error:
         raise ValueError(
-            f"{path}: line {error.lineno}: not valid JSON ({error.msg}). "
-            "Fix: delete the file and run `optical-bench fetch` to rebuild it."
+            f"{path}: line {error.lineno}: not valid JSON ({error.msg}). Fix: delete the file and run `optical-bench fetch` to rebuild it."
         ) from error
     if not isinstance(data, dict):
         raise ValueError(f"{path}: expected a JSON object. Fix: delete it and run `optical-bench fetch`.")

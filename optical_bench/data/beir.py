@@ -61,22 +61,33 @@ def write_beir_folder(folder: Path, collection: BeirCollection) -> Path:
 
 def _read_jsonl(path: Path, required: tuple[str, ...], kind: str) -> dict[str, dict]:
     if not path.exists():
-        raise BeirFormatError(path, None, f"the {kind} file is missing", f"create {path.name} with one JSON object per line, keys {', '.join(required)}")
+        raise BeirFormatError(
+            path, None, f"the {kind} file is missing", f"create {path.name} with one JSON object per line, keys {', '.join(required)}"
+        )
     rows: dict[str, dict] = {}
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
-                line = raw.decode("utf-8")
+                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")  # a BOM (Windows editors) is accepted
             except UnicodeDecodeError as error:
-                raise BeirFormatError(path, number, f"bytes that are not UTF-8 ({error.reason} at byte {error.start})", "re-encode the file as UTF-8") from None
+                raise BeirFormatError(
+                    path, number, f"bytes that are not UTF-8 ({error.reason} at byte {error.start})", "re-encode the file as UTF-8"
+                ) from None
             if not line.strip():
                 continue
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
-                raise BeirFormatError(path, number, f"not valid JSON ({error.msg}, column {error.colno})", "write one complete JSON object per line (a truncated line or a stray comma)") from None
+                raise BeirFormatError(
+                    path,
+                    number,
+                    f"not valid JSON ({error.msg}, column {error.colno})",
+                    "write one complete JSON object per line (a truncated line or a stray comma)",
+                ) from None
             if not isinstance(row, dict):
-                raise BeirFormatError(path, number, f"a JSON {type(row).__name__}, not an object", 'write an object such as {"_id": "d1", "text": "..."}')
+                raise BeirFormatError(
+                    path, number, f"a JSON {type(row).__name__}, not an object", 'write an object such as {"_id": "d1", "text": "..."}'
+                )
             for key in required:
                 if key not in row:
                     raise BeirFormatError(path, number, f"the field {key!r} is missing", f"add {key!r} to every line")
@@ -88,7 +99,9 @@ def _read_jsonl(path: Path, required: tuple[str, ...], kind: str) -> dict[str, d
             if not isinstance(text, str):
                 raise BeirFormatError(path, number, f"the text of {rid!r} is not a string", "make 'text' a string")
             if not text.strip() and not str(row.get("title", "")).strip():
-                raise BeirFormatError(path, number, f"the text of {rid!r} is empty or only whitespace", f"remove the line or give {rid!r} a text")
+                raise BeirFormatError(
+                    path, number, f"the text of {rid!r} is empty or only whitespace", f"remove the line or give {rid!r} a text"
+                )
             if rid in rows:
                 raise BeirFormatError(path, number, f"the _id {rid!r} appears twice", "give every line a unique _id")
             rows[rid] = row
@@ -103,7 +116,7 @@ def _read_qrels(path: Path, queries: dict, corpus: dict) -> dict[str, dict[str, 
         raw_lines = handle.read().split(b"\n")
     for number, raw in enumerate(raw_lines, start=1):
         try:
-            line = raw.decode("utf-8").rstrip("\r")
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r")  # a BOM is accepted
         except UnicodeDecodeError:
             raise BeirFormatError(path, number, "bytes that are not UTF-8", "re-encode the file as UTF-8") from None
         if not line.strip():
@@ -112,18 +125,32 @@ def _read_qrels(path: Path, queries: dict, corpus: dict) -> dict[str, dict[str, 
         if number == 1 and cells and cells[0] == "query-id":
             continue
         if len(cells) != 3:
-            raise BeirFormatError(path, number, f"{len(cells)} tab-separated fields instead of 3", "write `query-id<TAB>corpus-id<TAB>score` (the first line may be that header)")
+            raise BeirFormatError(
+                path,
+                number,
+                f"{len(cells)} tab-separated fields instead of 3",
+                "write `query-id<TAB>corpus-id<TAB>score` (the first line may be that header)",
+            )
         qid, did, score = cells
         try:
             rel = int(score)
         except ValueError:
-            raise BeirFormatError(path, number, f"the score {score!r} is not an integer", "use integer relevance grades such as 0, 1, 2") from None
+            raise BeirFormatError(
+                path, number, f"the score {score!r} is not an integer", "use integer relevance grades such as 0, 1, 2"
+            ) from None
         if qid == did:
-            raise BeirFormatError(path, number, f"query id and document id are both {qid!r}; BEIR would silently drop this judgement", "prefix ids (q..., d...) so queries and documents never share one")
+            raise BeirFormatError(
+                path,
+                number,
+                f"query id and document id are both {qid!r}; BEIR would silently drop this judgement",
+                "prefix ids (q..., d...) so queries and documents never share one",
+            )
         if qid not in queries:
             raise BeirFormatError(path, number, f"the query id {qid!r} is not in queries.jsonl", "remove the judgement or add the query")
         if did not in corpus:
-            raise BeirFormatError(path, number, f"the document id {did!r} is not in corpus.jsonl", "remove the judgement or add the document")
+            raise BeirFormatError(
+                path, number, f"the document id {did!r} is not in corpus.jsonl", "remove the judgement or add the document"
+            )
         qrels.setdefault(qid, {})[did] = rel
     if not qrels:
         raise BeirFormatError(path, None, "no judgements", "add at least one `query-id<TAB>corpus-id<TAB>score` line")
@@ -140,7 +167,12 @@ def read_beir_folder(folder: Path | str, splits: tuple[str, ...] | None = None) 
     overlap = set(corpus_rows) & set(query_rows)
     if overlap:
         example = sorted(overlap)[0]
-        raise BeirFormatError(folder / "queries.jsonl", None, f"{len(overlap)} ids (e.g. {example!r}) are both a query and a document id; BEIR drops such documents", "prefix ids (q..., d...)")
+        raise BeirFormatError(
+            folder / "queries.jsonl",
+            None,
+            f"{len(overlap)} ids (e.g. {example!r}) are both a query and a document id; BEIR drops such documents",
+            "prefix ids (q..., d...)",
+        )
     qrels_dir = folder / "qrels"
     available = sorted(p.stem for p in qrels_dir.glob("*.tsv")) if qrels_dir.is_dir() else []
     wanted = list(splits) if splits else available
@@ -152,7 +184,12 @@ def read_beir_folder(folder: Path | str, splits: tuple[str, ...] | None = None) 
     for split in wanted:
         path = qrels_dir / f"{split}.tsv"
         if not path.exists():
-            raise BeirFormatError(path, None, f"no qrels for split {split!r} (found: {', '.join(available) or 'none'})", f"add {path.name} or choose one of the available splits")
+            raise BeirFormatError(
+                path,
+                None,
+                f"no qrels for split {split!r} (found: {', '.join(available) or 'none'})",
+                f"add {path.name} or choose one of the available splits",
+            )
         qrels[split] = _read_qrels(path, queries, corpus)
     return BeirCollection(corpus=corpus, queries=queries, qrels=qrels)
 

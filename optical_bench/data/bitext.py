@@ -14,9 +14,9 @@ Every problem raises :class:`BitextFormatError` naming the file, the line and th
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from optical_bench.io import atomic_write_jsonl
 
@@ -37,14 +37,18 @@ class SentencePair:
 
 def _decoded_lines(path: Path) -> list[str]:
     if not path.exists():
-        raise BitextFormatError(path, None, "the file does not exist", "check the path, or run `optical-bench build` to create the default bitext")
+        raise BitextFormatError(
+            path, None, "the file does not exist", "check the path, or run `optical-bench build` to create the default bitext"
+        )
     lines = []
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
-                lines.append(raw.decode("utf-8").rstrip("\r\n"))
+                lines.append(raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n"))  # a BOM is accepted
             except UnicodeDecodeError as error:
-                raise BitextFormatError(path, number, f"bytes that are not UTF-8 (at byte {error.start})", "re-encode the file as UTF-8") from None
+                raise BitextFormatError(
+                    path, number, f"bytes that are not UTF-8 (at byte {error.start})", "re-encode the file as UTF-8"
+                ) from None
     return lines
 
 
@@ -66,7 +70,8 @@ def read_bitext(source: str | Path | Sequence[str | Path], limit: int | None = N
         if len(lr_lines) != len(en_lines):
             shorter = lr_path if len(lr_lines) < len(en_lines) else en_path
             raise BitextFormatError(
-                shorter, min(len(lr_lines), len(en_lines)) + 1,
+                shorter,
+                min(len(lr_lines), len(en_lines)) + 1,
                 f"{lr_path.name} has {len(lr_lines)} lines but {en_path.name} has {len(en_lines)}: the files are not line-aligned",
                 "make both files hold one sentence per line, pair i on line i of each",
             )
@@ -85,15 +90,35 @@ def read_bitext(source: str | Path | Sequence[str | Path], limit: int | None = N
             try:
                 row = json.loads(line)
             except json.JSONDecodeError as error:
-                raise BitextFormatError(path, number, f"not valid JSON ({error.msg})", 'write one {"lr": ..., "en": ...} object per line') from None
+                raise BitextFormatError(
+                    path, number, f"not valid JSON ({error.msg})", 'write one {"lr": ..., "en": ...} object per line'
+                ) from None
             if not isinstance(row, dict) or "lr" not in row or "en" not in row:
-                raise BitextFormatError(path, number, "the fields 'lr' and 'en' are missing", 'write {"lr": "<low-resource sentence>", "en": "<English sentence>"}')
-            pairs.append(SentencePair(_check_text(path, number, row["lr"], "lr"), _check_text(path, number, row["en"], "en"), str(row.get("id", number))))
+                raise BitextFormatError(
+                    path,
+                    number,
+                    "the fields 'lr' and 'en' are missing",
+                    'write {"lr": "<low-resource sentence>", "en": "<English sentence>"}',
+                )
+            pairs.append(
+                SentencePair(
+                    _check_text(path, number, row["lr"], "lr"), _check_text(path, number, row["en"], "en"), str(row.get("id", number))
+                )
+            )
         else:
             cells = line.split("\t")
             if len(cells) != 2:
-                raise BitextFormatError(path, number, f"{len(cells)} tab-separated fields instead of 2", "write `low-resource<TAB>English` per line (or use .jsonl)")
-            pairs.append(SentencePair(_check_text(path, number, cells[0], "low-resource"), _check_text(path, number, cells[1], "English"), str(number)))
+                raise BitextFormatError(
+                    path,
+                    number,
+                    f"{len(cells)} tab-separated fields instead of 2",
+                    "write `low-resource<TAB>English` per line (or use .jsonl)",
+                )
+            pairs.append(
+                SentencePair(
+                    _check_text(path, number, cells[0], "low-resource"), _check_text(path, number, cells[1], "English"), str(number)
+                )
+            )
         if limit and len(pairs) >= limit:
             break
     if not pairs:

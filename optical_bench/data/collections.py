@@ -45,9 +45,7 @@ def _books(*names: str) -> tuple[int, ...]:
 class BuildConfig:
     """Everything that determines the built collections; its hash names the build."""
 
-    test_books: tuple[int, ...] = _books(
-        "Mark", "Acts", "Romans", "Galatians", "Ephesians", "Hebrews", "James", "1 Peter", "1 John"
-    )
+    test_books: tuple[int, ...] = _books("Mark", "Acts", "Romans", "Galatians", "Ephesians", "Hebrews", "James", "1 Peter", "1 John")
     dev_books: tuple[int, ...] = _books(
         "Philippians", "Colossians", "1 Thessalonians", "2 Thessalonians", "1 Timothy", "2 Timothy", "Titus", "Philemon"
     )
@@ -134,7 +132,9 @@ def _udhr_collections(languages: tuple[str, ...], root: Path | None) -> tuple[di
     return collections, oracle, stats
 
 
-def build_collections(config: BuildConfig | None = None, root: Path | None = None, out: Path | None = None, force: bool = False) -> BuildResult:
+def build_collections(
+    config: BuildConfig | None = None, root: Path | None = None, out: Path | None = None, force: bool = False
+) -> BuildResult:
     """Build (or reuse) every default collection; idempotent and deterministic."""
     config = config or BuildConfig()
     base = out or (root or home()) / "collections" / config.build_id
@@ -145,7 +145,11 @@ def build_collections(config: BuildConfig | None = None, root: Path | None = Non
         info = json.loads(info_path.read_text(encoding="utf-8"))
         if info.get("config") == config.to_dict():
             return BuildResult(base, config, info)
-    overlap = set(config.test_books) & set(config.dev_books) | set(config.test_books) & set(config.monolingual_books) | set(config.dev_books) & set(config.monolingual_books)
+    overlap = (
+        set(config.test_books) & set(config.dev_books)
+        | set(config.test_books) & set(config.monolingual_books)
+        | set(config.dev_books) & set(config.monolingual_books)
+    )
     if overlap:
         raise ValueError(f"Books {sorted(overlap)} are in more than one of test/dev/monolingual: the splits must be disjoint.")
 
@@ -155,8 +159,12 @@ def build_collections(config: BuildConfig | None = None, root: Path | None = Non
     train_en = {p.eng for p in train}
     train_lr = {p.nya for p in train}
 
-    test, test_oracle = _verse_collection([p for p in pairs if p.book in config.test_books], config.test_queries, config.seed, "test", train_en, train_lr)
-    dev, dev_oracle = _verse_collection([p for p in pairs if p.book in config.dev_books], config.dev_queries, config.seed + 1, "dev", train_en, train_lr)
+    test, test_oracle = _verse_collection(
+        [p for p in pairs if p.book in config.test_books], config.test_queries, config.seed, "test", train_en, train_lr
+    )
+    dev, dev_oracle = _verse_collection(
+        [p for p in pairs if p.book in config.dev_books], config.dev_queries, config.seed + 1, "dev", train_en, train_lr
+    )
     write_beir_folder(base / "bible-test", test)
     write_beir_folder(base / "bible-test-oracle", test_oracle)
     write_beir_folder(base / "bible-dev", dev)

@@ -13,11 +13,7 @@ __all__ = ["InBatchContrastiveLoss"]
 
 class InBatchContrastiveLoss(OptimalTransportLoss):
     def __init__(
-        self,
-        model: SentenceTransformer,
-        temperature: float = 0.05,
-        student_route: str = "query",
-        teacher_route: str = "document",
+        self, model: SentenceTransformer, temperature: float = 0.05, student_route: str = "query", teacher_route: str = "document"
     ) -> None:
         r"""
         Contrastive-only distillation: in-batch InfoNCE between the student's embedding of the
@@ -62,20 +58,11 @@ class InBatchContrastiveLoss(OptimalTransportLoss):
                 loss = InBatchContrastiveLoss(model, temperature=0.05)
         """
         super().__init__(
-            model,
-            ot_weight=0.0,
-            contrastive_weight=1.0,
-            temperature=temperature,
-            student_route=student_route,
-            teacher_route=teacher_route,
+            model, ot_weight=0.0, contrastive_weight=1.0, temperature=temperature, student_route=student_route, teacher_route=teacher_route
         )
 
     def get_config_dict(self) -> dict[str, Any]:
-        return {
-            "temperature": self.temperature,
-            "student_route": self.student_route,
-            "teacher_route": self.teacher_route,
-        }
+        return {"temperature": self.temperature, "student_route": self.student_route, "teacher_route": self.teacher_route}
 
     @property
     def citation(self) -> str:

@@ -9,10 +9,9 @@ from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-
 from sentence_transformers.sentence_transformer.losses import MSELoss
 from sentence_transformers.sentence_transformer.model import SentenceTransformer
+from torch import Tensor, nn
 
 from optical_bench.losses.routing import feature_batch_size, find_router, route_tokenizer, same_tokenizer
 from optical_bench.ot import idf_weights, ot_alignment
@@ -297,14 +296,9 @@ class OptimalTransportLoss(nn.Module):
                 )
             self.register_buffer(f"_{role}_special_ids", torch.tensor(ids, dtype=torch.long), persistent=False)
 
-    def _register_idf(
-        self, student_idf: Tensor | None, teacher_idf: Tensor | None, student_tokenizer: Any, teacher_tokenizer: Any
-    ) -> None:
+    def _register_idf(self, student_idf: Tensor | None, teacher_idf: Tensor | None, student_tokenizer: Any, teacher_tokenizer: Any) -> None:
         """Registers the IDF tables (checked against the tokenizers) as ``student_idf``, ``teacher_idf``."""
-        for role, table, tokenizer in (
-            ("student", student_idf, student_tokenizer),
-            ("teacher", teacher_idf, teacher_tokenizer),
-        ):
+        for role, table, tokenizer in (("student", student_idf, student_tokenizer), ("teacher", teacher_idf, teacher_tokenizer)):
             if table is not None:
                 table = torch.as_tensor(table, dtype=torch.float32)
                 if table.dim() != 1:
@@ -320,9 +314,7 @@ class OptimalTransportLoss(nn.Module):
     # forward
     # ------------------------------------------------------------------
 
-    def forward(
-        self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None
-    ) -> Tensor | dict[str, Tensor]:
+    def forward(self, sentence_features: Iterable[dict[str, Tensor]], labels: Tensor | None = None) -> Tensor | dict[str, Tensor]:
         student_features, teacher_features = self._split_features(list(sentence_features))
 
         student_out = self.model(dict(student_features))
@@ -357,17 +349,10 @@ class OptimalTransportLoss(nn.Module):
         return {name: float(value) for name, value in self._last_terms.items()}
 
     def _ot_term(
-        self,
-        student_out: dict[str, Any],
-        teacher_out: dict[str, Any],
-        student_features: dict[str, Any],
-        teacher_features: dict[str, Any],
+        self, student_out: dict[str, Any], teacher_out: dict[str, Any], student_features: dict[str, Any], teacher_features: dict[str, Any]
     ) -> Tensor:
         sides = {}
-        for role, out, features in (
-            ("student", student_out, student_features),
-            ("teacher", teacher_out, teacher_features),
-        ):
+        for role, out, features in (("student", student_out, student_features), ("teacher", teacher_out, teacher_features)):
             if "token_embeddings" not in out or "attention_mask" not in out:
                 raise ValueError(
                     f"OptimalTransportLoss: the {role} route produced no 'token_embeddings'/'attention_mask'; the "
@@ -421,10 +406,7 @@ class OptimalTransportLoss(nn.Module):
                 "Router's routes in the training arguments, e.g. SentenceTransformerTrainingArguments("
                 f"router_mapping={{'lr': {self.student_route!r}, 'en': {self.teacher_route!r}}})."
             )
-        routes = [
-            self.router._resolve_route(task=features.get("task"), modality=features.get("modality"))
-            for features in features_list
-        ]
+        routes = [self.router._resolve_route(task=features.get("task"), modality=features.get("modality")) for features in features_list]
         if sorted(routes) != sorted([self.student_route, self.teacher_route]):
             raise ValueError(
                 f"{type(self).__name__}: the two columns go to routes {routes}, but one must go to the student "
@@ -466,10 +448,7 @@ class OptimalTransportLoss(nn.Module):
             "tol": self.tol,
             "grad": self.grad,
             "drop_special_tokens": self.drop_special_tokens,
-            "idf_marginals": {
-                "student": self.student_idf is not None,
-                "teacher": self.teacher_idf is not None,
-            },
+            "idf_marginals": {"student": self.student_idf is not None, "teacher": self.teacher_idf is not None},
             "temperature": self.temperature,
             "student_route": self.student_route,
             "teacher_route": self.teacher_route,

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from torch import Tensor, nn
-
 from sentence_transformers.base.modules.router import Router
+from torch import Tensor, nn
 
 __all__ = ["feature_batch_size", "find_router", "route_tokenizer", "same_tokenizer", "tokenizer_fingerprint"]
 

@@ -26,12 +26,4 @@ from optical_bench.ot.costs import compute_idf, idf_weights, pairwise_cost, toke
 from optical_bench.ot.sinkhorn import GradMode as GradMode  # type alias, importable from here as before
 from optical_bench.ot.sinkhorn import OTAlignment, ot_alignment, sinkhorn_log
 
-__all__ = [
-    "OTAlignment",
-    "compute_idf",
-    "idf_weights",
-    "ot_alignment",
-    "pairwise_cost",
-    "sinkhorn_log",
-    "token_marginals",
-]
+__all__ = ["OTAlignment", "compute_idf", "idf_weights", "ot_alignment", "pairwise_cost", "sinkhorn_log", "token_marginals"]

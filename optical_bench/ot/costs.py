@@ -84,10 +84,7 @@ def pairwise_cost(x: Tensor, y: Tensor, kind: CostKind = "cosine", normalize: bo
 
 
 def token_marginals(
-    attention_mask: Tensor,
-    special_tokens_mask: Tensor | None = None,
-    weights: Tensor | None = None,
-    dtype: torch.dtype | None = None,
+    attention_mask: Tensor, special_tokens_mask: Tensor | None = None, weights: Tensor | None = None, dtype: torch.dtype | None = None
 ) -> Tensor:
     r"""Probability vectors over the tokens of each sequence.
 
@@ -134,8 +131,7 @@ def token_marginals(
     if weights is not None:
         if weights.shape != attention_mask.shape:
             raise ValueError(
-                f"token_marginals: weights has shape {tuple(weights.shape)}, "
-                f"attention_mask {tuple(attention_mask.shape)}; they must match."
+                f"token_marginals: weights has shape {tuple(weights.shape)}, attention_mask {tuple(attention_mask.shape)}; they must match."
             )
         mass = mass * weights.to(dtype).clamp_min(0.0)
     total = mass.sum(-1, keepdim=True)

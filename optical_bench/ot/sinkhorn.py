@@ -257,14 +257,7 @@ def _neg_cost_scaled(c: Tensor, epsilon: float) -> Tensor:
 
 
 def _iterate(
-    kernel: Tensor,
-    a: Tensor,
-    log_a: Tensor,
-    log_b: Tensor,
-    col_live: Tensor,
-    n_iters: int,
-    tol: float | None,
-    check_every: int,
+    kernel: Tensor, a: Tensor, log_a: Tensor, log_b: Tensor, col_live: Tensor, n_iters: int, tol: float | None, check_every: int
 ) -> tuple[Tensor, Tensor, int]:
     """Sinkhorn's iterations from ``g = 0`` until ``n_iters`` or convergence within ``tol``."""
     # Scaled potentials u = f/eps, v = g/eps; P = exp(kernel + u_i + v_j).
@@ -287,12 +280,7 @@ def _log_info(plan: Tensor, a: Tensor, live: Tensor, u: Tensor, v: Tensor, epsil
     """The ``log=True`` dict of :func:`sinkhorn_log` (batched)."""
     with torch.no_grad():
         err = (plan.sum(-1) - a * live[:, None].to(plan.dtype)).abs().sum(-1)
-    return {
-        "n_iters": done,
-        "marginal_error": err,
-        "f": (epsilon * u).detach(),
-        "g": (epsilon * v).detach(),
-    }
+    return {"n_iters": done, "marginal_error": err, "f": (epsilon * u).detach(), "g": (epsilon * v).detach()}
 
 
 # ---------------------------------------------------------------------------

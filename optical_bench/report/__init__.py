@@ -20,10 +20,10 @@ robustness roles) and bare ``NaN`` in JSON is fine.
 
 from __future__ import annotations
 
-import argparse
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from optical_bench.io import atomic_write_text
 from optical_bench.report.alignment import PairAlignment, alignment_for_pair, plot_alignment_heatmap
@@ -53,7 +53,6 @@ __all__ = [
     "REPORT_METRICS",
     "ReportContext",
     "WrittenReport",
-    "add_report_arguments",
     "alignment_for_pair",
     "build_report",
     "default_qrels_loader",
@@ -64,7 +63,6 @@ __all__ = [
     "plot_domain_shift",
     "plot_learning_curves",
     "robustness_table",
-    "run_report",
     "write_report",
 ]
 
@@ -128,8 +126,18 @@ def write_report(
     if write_robustness:
         for folder in folders:
             write_robustness_files(folder)
-    text = build_report(folders, baseline=baseline, metrics=metrics, fmt=fmt, ci=ci, test=test,
-                        n_samples=n_samples, seed=seed, qrels=qrels, build_root=build_root)
+    text = build_report(
+        folders,
+        baseline=baseline,
+        metrics=metrics,
+        fmt=fmt,
+        ci=ci,
+        test=test,
+        n_samples=n_samples,
+        seed=seed,
+        qrels=qrels,
+        build_root=build_root,
+    )
     report = WrittenReport(text=text)
     if plots:
         _write_plots(folders, Path(plots), report, echo)
@@ -137,39 +145,3 @@ def write_report(
         atomic_write_text(out, text)
         report.out = Path(out)
     return report
-
-
-# =========================================================================== command line
-# Thin wrappers around write_report, kept here for now: the command line moves to
-# optical_bench/cli.py later.
-
-
-def add_report_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Arguments of ``optical-bench report RESULTS... [--format ...] [--baseline MODEL] [--out FILE]``."""
-    parser.add_argument("results", nargs="+", help="MTEB results folders (<org>__<model>/<revision>/<Task>.json); several are merged")
-    parser.add_argument("--format", dest="fmt", default="github", choices=list(FORMATS), help="table format (default: %(default)s)")
-    parser.add_argument("--baseline", help="model to test the others against (name, short name or NAME@REVISION)")
-    parser.add_argument("--out", help="write the report to this file (default: print it)")
-    parser.add_argument("--metrics", nargs="*", default=list(REPORT_METRICS), help="metrics after the main score (default: %(default)s)")
-    parser.add_argument("--ci", action="store_true", help="add ± half-widths of 95%% bootstrap intervals (needs rankings and qrels)")
-    parser.add_argument("--test", default="randomization", choices=["randomization", "t-test"], help="paired test (default: %(default)s)")
-    parser.add_argument("--samples", type=int, default=10_000, help="randomization/bootstrap samples (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the randomization and bootstrap (default: %(default)s)")
-    parser.add_argument("--build-root", help="build folder holding the qrels (default: any existing build in the cache)")
-    parser.add_argument("--write-robustness", action="store_true", help="also write robustness.json and the robustness_* entries into each results folder")
-    parser.add_argument("--plots", help="folder for PNG plots (domain shift bars; learning curves where provenance allows)")
-    return parser
-
-
-def run_report(args: argparse.Namespace) -> int:
-    """Run ``optical-bench report`` from parsed arguments (:func:`add_report_arguments`); returns the exit status."""
-    report = write_report(
-        args.results, args.out, baseline=args.baseline, metrics=args.metrics or (), fmt=args.fmt, ci=args.ci, test=args.test,
-        n_samples=args.samples, seed=args.seed, build_root=args.build_root,
-        write_robustness=getattr(args, "write_robustness", False), plots=getattr(args, "plots", None), echo=print,
-    )
-    if args.out:
-        print(f"report: {args.out}")
-    else:
-        print(report.text, end="")
-    return 0

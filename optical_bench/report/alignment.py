@@ -8,9 +8,10 @@ their sub-word tokens by entropic OT (:func:`optical_bench.ot.ot_alignment`);
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -37,7 +38,9 @@ def plot_alignment_heatmap(
     """
     matrix = np.asarray(plan.detach().cpu().numpy() if hasattr(plan, "detach") else plan, dtype=float)
     if matrix.ndim != 2 or matrix.shape != (len(source_tokens), len(target_tokens)):
-        raise ValueError(f"plot_alignment_heatmap: plan of shape {matrix.shape} does not fit {len(source_tokens)} source and {len(target_tokens)} target tokens.")
+        raise ValueError(
+            f"plot_alignment_heatmap: plan of shape {matrix.shape} does not fit {len(source_tokens)} source and {len(target_tokens)} target tokens."
+        )
     if normalize_rows:
         matrix = matrix / np.clip(matrix.sum(axis=1, keepdims=True), 1e-30, None)
     m, n = matrix.shape
@@ -88,8 +91,7 @@ def _load_router(model_or_folder: Any, device: str) -> tuple[Any, dict[str, Any]
 
     provenance: dict[str, Any] = {}
     if isinstance(model_or_folder, (str, Path)):
-        from optical_bench.evaluate import load_sentence_transformer
-        from optical_bench.models import read_provenance
+        from optical_bench.models import load_sentence_transformer, read_provenance
 
         provenance = (read_provenance(Path(model_or_folder)) or {}) if Path(model_or_folder).is_dir() else {}
         model = load_sentence_transformer(str(model_or_folder), device=device)
@@ -97,13 +99,21 @@ def _load_router(model_or_folder: Any, device: str) -> tuple[Any, dict[str, Any]
         model = model_or_folder
     router = model[0]
     if not isinstance(router, Router):
-        raise ValueError("alignment_for_pair needs a distilled Router model (student and teacher routes); "
-                         "build one with optical_bench.models.build_distillation_model or train one with `optical-bench train`.")
+        raise ValueError(
+            "alignment_for_pair needs a distilled Router model (student and teacher routes); "
+            "build one with optical_bench.models.build_distillation_model or train one with `optical-bench train`."
+        )
     return router, provenance
 
 
-def _alignment_settings(provenance: dict[str, Any], student_route: str | None, epsilon: float | None, n_iters: int | None,
-                        cost: str | None, drop_special_tokens: bool | None) -> dict[str, Any]:
+def _alignment_settings(
+    provenance: dict[str, Any],
+    student_route: str | None,
+    epsilon: float | None,
+    n_iters: int | None,
+    cost: str | None,
+    drop_special_tokens: bool | None,
+) -> dict[str, Any]:
     """The OT settings: those given, else the provenance's ``ot``, else the defaults."""
     ot_settings = provenance.get("ot") or {}
     return {
@@ -111,7 +121,9 @@ def _alignment_settings(provenance: dict[str, Any], student_route: str | None, e
         "epsilon": float(epsilon if epsilon is not None else ot_settings.get("epsilon") or 0.05),
         "n_iters": int(n_iters if n_iters is not None else ot_settings.get("iterations") or 50),
         "cost": cost or ot_settings.get("cost") or "cosine",
-        "drop_special_tokens": bool(drop_special_tokens if drop_special_tokens is not None else ot_settings.get("drop_special_tokens", True)),
+        "drop_special_tokens": bool(
+            drop_special_tokens if drop_special_tokens is not None else ot_settings.get("drop_special_tokens", True)
+        ),
     }
 
 
@@ -159,7 +171,13 @@ def alignment_for_pair(
     t_emb, t_mask, t_tokens, t_special = _encode_tokens(router.sub_modules[teacher_route][0], en_text)
     with torch.no_grad():
         alignment = ot_alignment(
-            s_emb.float(), t_emb.float(), s_mask, t_mask, cost=settings["cost"], epsilon=settings["epsilon"], n_iters=settings["n_iters"],
+            s_emb.float(),
+            t_emb.float(),
+            s_mask,
+            t_mask,
+            cost=settings["cost"],
+            epsilon=settings["epsilon"],
+            n_iters=settings["n_iters"],
             student_special_tokens_mask=s_special.long() if drop else None,
             teacher_special_tokens_mask=t_special.long() if drop else None,
         )
@@ -167,4 +185,6 @@ def alignment_for_pair(
     rows, cols = _kept(s_tokens, s_mask, s_special, drop), _kept(t_tokens, t_mask, t_special, drop)
     if not rows or not cols:  # only special tokens: keep everything
         rows, cols = list(range(len(s_tokens))), list(range(len(t_tokens)))
-    return PairAlignment(plan[np.ix_(rows, cols)], [s_tokens[i] for i in rows], [t_tokens[j] for j in cols], float(alignment.cost), settings)
+    return PairAlignment(
+        plan[np.ix_(rows, cols)], [s_tokens[i] for i in rows], [t_tokens[j] for j in cols], float(alignment.cost), settings
+    )

@@ -9,9 +9,10 @@ task's qrels (:func:`default_qrels_loader`), so that each is computed once per r
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from optical_bench.results import RunResults, load_runs
 
@@ -60,7 +61,9 @@ def default_qrels_loader(build_root: Path | str | None = None) -> QrelsLoader:
             except Exception as error:  # an incomplete build: try the next one
                 logger.info("Build %s has no usable %s (%s).", root, task_name, error)
                 continue
-            cache[key] = {subset: {split: data["relevant_docs"] for split, data in splits.items()} for subset, splits in task.dataset.items()}
+            cache[key] = {
+                subset: {split: data["relevant_docs"] for split, data in splits.items()} for subset, splits in task.dataset.items()
+            }
             break
         if cache[key] is None:
             logger.info("No build with the qrels of %s (revision %s): no significance marks for it.", task_name, dataset_revision)
@@ -99,7 +102,7 @@ class ReportContext:
             self.labels = run_labels(self.runs)
 
     @classmethod
-    def from_dirs(cls, results_dirs, qrels=None, build_root=None, **kwargs) -> "ReportContext":
+    def from_dirs(cls, results_dirs, qrels=None, build_root=None, **kwargs) -> ReportContext:
         runs = [r for r in results_dirs if isinstance(r, RunResults)] if is_run_list(results_dirs) else load_runs(results_dirs)
         if not runs:
             raise FileNotFoundError(f"No MTEB results (<org>__<model>/<revision>/<Task>.json) under {results_dirs}.")
@@ -110,8 +113,11 @@ class ReportContext:
 
     def index(self, name: str) -> int:
         """The run a user means by ``name``: full name, short name, label or ``name@revision``."""
-        matches = [i for i, (run, label) in enumerate(zip(self.runs, self.labels))
-                   if name in (run.model, run.short_name, label, f"{run.model}@{run.revision}", f"{run.short_name}@{run.revision}")]
+        matches = [
+            i
+            for i, (run, label) in enumerate(zip(self.runs, self.labels))
+            if name in (run.model, run.short_name, label, f"{run.model}@{run.revision}", f"{run.short_name}@{run.revision}")
+        ]
         if len(matches) == 1:
             return matches[0]
         if not matches:

@@ -7,8 +7,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from optical_bench.report.tables import metric_label
 from optical_bench.results import load_runs
 
 __all__ = ["KIND_ORDER", "domain_shift_scores", "new_figure", "plot_domain_shift", "plot_learning_curves", "save_png"]
+
 
 def new_figure(width: float = 6.4, height: float = 4.0):
     """A figure on an Agg canvas (no pyplot, no global backend switch)."""
@@ -124,7 +126,9 @@ def domain_shift_scores(results, metric: str = "main_score") -> dict[str, dict[s
     return out
 
 
-def plot_domain_shift(results, path: Path | str, *, metric: str = "main_score", title: str = "In-domain vs domain shift vs new languages") -> Path:
+def plot_domain_shift(
+    results, path: Path | str, *, metric: str = "main_score", title: str = "In-domain vs domain shift vs new languages"
+) -> Path:
     """Grouped bars per model: in-domain, domain-shift and new-languages scores.
 
     ``results`` is ``{model: {"in-domain": s, "domain-shift": s, "new-languages": s}}``, or

@@ -18,8 +18,10 @@ queries: ``0.812 ±0.031``.
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -27,7 +29,17 @@ from optical_bench.report.context import QrelsLoader, ReportContext
 from optical_bench.results import RunResults
 from optical_bench.robustness.summary import RobustnessConfig, robustness_summary
 
-__all__ = ["DAGGER", "FORMATS", "METRIC_LABELS", "REPORT_METRICS", "build_report", "languages_table", "main_table", "metric_label", "robustness_table"]
+__all__ = [
+    "DAGGER",
+    "FORMATS",
+    "METRIC_LABELS",
+    "REPORT_METRICS",
+    "build_report",
+    "languages_table",
+    "main_table",
+    "metric_label",
+    "robustness_table",
+]
 
 FORMATS = {"github": "github", "md": "pipe", "latex": "latex_raw"}
 REPORT_METRICS = ("mrr_at_10", "recall_at_1")  # the tables after the main score
@@ -49,7 +61,18 @@ METRIC_LABELS = {
 
 
 def _escape_latex(text: str) -> str:
-    replacements = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+    replacements = {
+        "\\": r"\textbackslash{}",
+        "&": r"\&",
+        "%": r"\%",
+        "$": r"\$",
+        "#": r"\#",
+        "_": r"\_",
+        "{": r"\{",
+        "}": r"\}",
+        "~": r"\textasciitilde{}",
+        "^": r"\textasciicircum{}",
+    }
     return "".join(replacements.get(ch, ch) for ch in str(text))
 
 
@@ -70,14 +93,60 @@ def _number(value: float | None, fmt: str, mark: bool = False, half_width: float
     return text
 
 
-def _table(rows: list[list[str]], headers: list[str], fmt: str) -> str:
+def _table(
+    rows: list[list[str]],
+    headers: list[str],
+    fmt: str,
+    *,
+    title: str = "",
+    better: Sequence[bool | None] | bool | None = True,
+    label_columns: int = 1,
+) -> str:
+    """A table in ``fmt``. LaTeX tables are booktabs tables with a caption (``title``) and a
+    label, the label columns left-aligned and the numbers right-aligned, and the best value
+    of each row in bold (``better``: per row, True where higher is better, False where lower
+    is, None for no mark)."""
     from tabulate import tabulate
 
     if fmt not in FORMATS:
         raise ValueError(f"Unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
     if fmt == "latex":
         headers = [h if h.startswith("\\") or "$" in h else _escape_latex(h) for h in headers]
+        return _latex_table(rows, headers, title, better, label_columns)
     return tabulate(rows, headers=headers, tablefmt=FORMATS[fmt], disable_numparse=True)
+
+
+_LEADING_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?")
+
+
+def _bold_best(row: list[str], higher: bool | None, label_columns: int) -> list[str]:
+    """``row`` with its best value (``higher``: the largest, else the smallest) in bold."""
+    values = {i: float(m.group()) for i, cell in enumerate(row) if i >= label_columns and (m := _LEADING_NUMBER.match(cell))}
+    if higher is None or len(values) < 2:
+        return row
+    best = (max if higher else min)(values.values())
+    return [rf"\textbf{{{cell}}}" if values.get(i) == best else cell for i, cell in enumerate(row)]
+
+
+def _latex_table(rows: list[list[str]], headers: list[str], title: str, better, label_columns: int) -> str:
+    per_row = better if isinstance(better, (list, tuple)) else [better] * len(rows)
+    body = [" & ".join(_bold_best(row, higher, label_columns)) + r" \\" for row, higher in zip(rows, per_row)]
+    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "results"
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{_escape_latex(title)}}}",
+        rf"\label{{tab:{slug}}}",
+        r"\begin{tabular}{" + "l" * label_columns + "r" * (len(headers) - label_columns) + "}",
+        r"\toprule",
+        " & ".join(headers) + r" \\",
+        r"\midrule",
+        *body,
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines)
 
 
 def _heading(title: str, fmt: str) -> str:
@@ -109,9 +178,7 @@ def _cells_with_significance(
     ctx: ReportContext, cells: list[Cell], metric: str, baseline: int | None, ci: bool
 ) -> tuple[dict[Cell, bool], dict[Cell, float], int]:
     """Holm-corrected marks (one family: every cell of the table) and CI half-widths."""
-    from optical_bench.significance import (
-        align, bootstrap_ci, bootstrap_macro_ci, holm, paired_randomization_test, paired_t_test,
-    )
+    from optical_bench.significance import align, bootstrap_ci, bootstrap_macro_ci, holm, paired_randomization_test, paired_t_test
 
     def pooled(index: int, task: str, subset: str | None) -> dict[str, float] | None:
         per_query = ctx.per_query(index, task, metric)
@@ -134,8 +201,11 @@ def _cells_with_significance(
             a, b, _ = align(a_scores, b_scores)
             if a.size == 0:
                 continue
-            raw[cell] = (paired_randomization_test(a, b, n_samples=ctx.n_samples, seed=ctx.seed)
-                         if ctx.test == "randomization" else paired_t_test(a, b))
+            raw[cell] = (
+                paired_randomization_test(a, b, n_samples=ctx.n_samples, seed=ctx.seed)
+                if ctx.test == "randomization"
+                else paired_t_test(a, b)
+            )
     adjusted = holm(raw) if raw else {}
     marks = {cell: p < ctx.alpha for cell, p in adjusted.items()}
     half: dict[Cell, float] = {}
@@ -158,10 +228,14 @@ def _cells_with_significance(
 def _significance_note(ctx: ReportContext, baseline: int | None, family: int, ci: bool, fmt: str) -> str:
     parts = []
     if baseline is not None:
-        test = f"two-sided paired randomization test, {ctx.n_samples:,} samples" if ctx.test == "randomization" else "two-sided paired t-test"
+        test = (
+            f"two-sided paired randomization test, {ctx.n_samples:,} samples" if ctx.test == "randomization" else "two-sided paired t-test"
+        )
         if family:
-            parts.append(f"{DAGGER} p < {ctx.alpha} against {ctx.labels[baseline]}: {test}, on per-query scores, "
-                         f"Holm-corrected over the {family} comparison{'s' if family != 1 else ''} of this table.")
+            parts.append(
+                f"{DAGGER} p < {ctx.alpha} against {ctx.labels[baseline]}: {test}, on per-query scores, "
+                f"Holm-corrected over the {family} comparison{'s' if family != 1 else ''} of this table."
+            )
         else:
             parts.append(f"No significance marks: no rankings or qrels to compare with {ctx.labels[baseline]}.")
     if ci:
@@ -200,8 +274,9 @@ def main_table(
             row.append(_number(value, fmt, marks.get((i, task, None), False), half.get((i, task, None))))
         rows.append(row)
     headers = ["task"] + [label + (" (baseline)" if i == base else "") for i, label in enumerate(ctx.labels)]
-    parts = [_heading(f"Tasks: {metric_label(metric)}", fmt)] if title else []
-    parts.append(_table(rows, headers, fmt))
+    caption = f"Tasks: {metric_label(metric)}"
+    parts = [_heading(caption, fmt)] if title else []
+    parts.append(_table(rows, headers, fmt, title=caption))
     note = _significance_note(ctx, base if significance else None, family, ci, fmt)
     if note:
         parts.append(note)
@@ -240,7 +315,8 @@ def languages_table(
             row.append(_number(float(reduce(values)) if values else None, fmt))
         rows.append(row)
     headers = ["language"] + [label + (" (baseline)" if i == base else "") for i, label in enumerate(ctx.labels)]
-    parts = [_heading(f"Languages of {task}: {metric_label(metric)}", fmt), _table(rows, headers, fmt)]
+    caption = f"Languages of {task}: {metric_label(metric)}"
+    parts = [_heading(caption, fmt), _table(rows, headers, fmt, title=caption)]
     note = _significance_note(ctx, base if significance else None, family, ci, fmt)
     if note:
         parts.append(note.replace(" (stratified by subset)", ""))
@@ -266,8 +342,14 @@ def robustness_table(
                 keys.append(key)
                 directions[key] = entry["higher_is_better"]
     if not keys:
-        return "\n\n".join([_heading(f"Robustness: {metric_label(metric)}", fmt),
-                            _note("No robustness measure applies: the results hold no in-domain/domain-shift pair, oracle or multi-language task.", fmt)])
+        return "\n\n".join(
+            [
+                _heading(f"Robustness: {metric_label(metric)}", fmt),
+                _note(
+                    "No robustness measure applies: the results hold no in-domain/domain-shift pair, oracle or multi-language task.", fmt
+                ),
+            ]
+        )
     rows = []
     for key in keys:
         measure, task = key.split("/", 1)
@@ -277,8 +359,17 @@ def robustness_table(
             row.append(_number(summary["values"].get(key), fmt))
         rows.append(row)
     headers = ["measure", "task"] + list(ctx.labels)
-    return "\n\n".join([_heading(f"Robustness: {metric_label(metric)}", fmt), _table(rows, headers, fmt),
-                        _note("↑ higher is better, ↓ lower is better; definitions in optical_bench.robustness.", fmt).replace("↑", r"$\uparrow$" if fmt == "latex" else "↑").replace("↓", r"$\downarrow$" if fmt == "latex" else "↓")])
+    caption = f"Robustness: {metric_label(metric)}"
+    table = _table(rows, headers, fmt, title=caption, better=[directions[key] for key in keys], label_columns=2)
+    return "\n\n".join(
+        [
+            _heading(caption, fmt),
+            table,
+            _note("↑ higher is better, ↓ lower is better; definitions in optical_bench.robustness.", fmt)
+            .replace("↑", r"$\uparrow$" if fmt == "latex" else "↑")
+            .replace("↓", r"$\downarrow$" if fmt == "latex" else "↓"),
+        ]
+    )
 
 
 def build_report(
@@ -317,11 +408,15 @@ def build_report(
         raise ValueError(f"Unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
     if isinstance(results_dirs, (str, Path)):
         results_dirs = [results_dirs]
-    ctx = ReportContext.from_dirs(list(results_dirs), qrels=qrels, build_root=build_root, test=test, n_samples=n_samples, seed=seed, alpha=alpha)
+    ctx = ReportContext.from_dirs(
+        list(results_dirs), qrels=qrels, build_root=build_root, test=test, n_samples=n_samples, seed=seed, alpha=alpha
+    )
     if baseline:
         ctx.index(baseline)  # fail early on a typo
-    sections = [_heading("optical-bench report", fmt).replace("###", "##"),
-                _note(f"Models: {', '.join(ctx.labels)}. Scores are means over each task's subsets (mteb's convention).", fmt)]
+    sections = [
+        _heading("optical-bench report", fmt).replace("###", "##"),
+        _note(f"Models: {', '.join(ctx.labels)}. Scores are means over each task's subsets (mteb's convention).", fmt),
+    ]
     for metric in dict.fromkeys(["main_score", *metrics]):
         sections.append(main_table(ctx, metric, baseline=baseline, fmt=fmt, ci=ci, significance=significance))
     if languages:

@@ -12,15 +12,7 @@ re-exported here for now (``from optical_bench.robustness import load_runs``), b
 code imports them from :mod:`optical_bench.results`.
 """
 
-from optical_bench.results import (
-    ROBUSTNESS_FILE,
-    RUN_PROVENANCE_FILE,
-    RunResults,
-    is_task_result,
-    load_runs,
-    pick_split,
-    read_run,
-)
+from optical_bench.results import ROBUSTNESS_FILE, RUN_PROVENANCE_FILE, RunResults, is_task_result, load_runs, pick_split, read_run
 from optical_bench.robustness.curves import learning_curve_points
 from optical_bench.robustness.measures import (
     MEASURES,

@@ -7,8 +7,9 @@ The points feed :class:`~optical_bench.robustness.measures.LearningCurveArea`
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from optical_bench.results import RunResults, load_runs
 

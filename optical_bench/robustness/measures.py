@@ -32,9 +32,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import singledispatch
-from typing import Any, ClassVar, Iterable, Mapping
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -78,7 +79,7 @@ class RobustnessMeasure:
     def params(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
-    def with_params(self, **params: Any) -> "RobustnessMeasure":
+    def with_params(self, **params: Any) -> RobustnessMeasure:
         return dataclasses.replace(self, **params)
 
     @property

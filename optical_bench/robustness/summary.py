@@ -17,9 +17,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from optical_bench.io import atomic_write_json, atomic_write_text
 from optical_bench.results import ROBUSTNESS_FILE, RunResults, finite_mean, load_runs, subset_scores
@@ -126,8 +127,17 @@ class _Summary:
     per_subset: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
 
     def add(self, measure: RobustnessMeasure, task: str, value: float, inputs: dict[str, Any]) -> None:
-        self.entries.append({"name": str(measure), "key": measure.key, "task": task, "value": _json_number(value),
-                             "higher_is_better": measure.HIGHER_IS_BETTER, "inputs": inputs, "description": measure.description})
+        self.entries.append(
+            {
+                "name": str(measure),
+                "key": measure.key,
+                "task": task,
+                "value": _json_number(value),
+                "higher_is_better": measure.HIGHER_IS_BETTER,
+                "inputs": inputs,
+                "description": measure.description,
+            }
+        )
 
     def put(self, task: str, subset: str, key: str, value: float) -> None:
         if value is not None and math.isfinite(value):
@@ -145,7 +155,9 @@ def _domain_shift(summary: _Summary, measures: Sequence[RobustnessMeasure], kind
         s_in = finite_mean(task_scores[t] for t in in_domain)
         for task in shifted:
             value = compute_measure(measure, in_domain=s_in, domain_shift=task_scores[task])
-            summary.add(measure, task, value, {"in_domain": {t: task_scores[t] for t in in_domain}, "domain_shift": {task: task_scores[task]}})
+            summary.add(
+                measure, task, value, {"in_domain": {t: task_scores[t] for t in in_domain}, "domain_shift": {task: task_scores[task]}}
+            )
             for subset, score in per_task[task].items():
                 summary.put(task, subset, measure.key, compute_measure(measure, in_domain=s_in, domain_shift=score))
             suffix = "" if len(shifted) == 1 else f"_{task}"
@@ -184,9 +196,7 @@ def _languages(summary: _Summary, measures: Sequence[RobustnessMeasure], kinds: 
 
 
 def robustness_summary(
-    results_by_task: Mapping[str, Mapping[str, Any]],
-    metric: str = "ndcg_at_10",
-    config: RobustnessConfig | None = None,
+    results_by_task: Mapping[str, Mapping[str, Any]], metric: str = "ndcg_at_10", config: RobustnessConfig | None = None
 ) -> dict[str, Any]:
     """Compute every measure that the available tasks allow.
 
@@ -253,7 +263,9 @@ def _write_task_result(path: Path, data: dict[str, Any]) -> None:
     try:
         TaskResult.model_validate_json(text)
     except Exception as error:  # never leave a file mteb cannot read
-        raise ValueError(f"{path}: adding robustness measures would make the file unreadable for mteb ({error}); left unchanged.") from error
+        raise ValueError(
+            f"{path}: adding robustness measures would make the file unreadable for mteb ({error}); left unchanged."
+        ) from error
     atomic_write_text(path, text)
 
 
@@ -270,8 +282,14 @@ def _learning_curves(runs: list[RunResults], metric: str, provenance: Mapping[st
     return curves
 
 
-def _run_robustness(run: RunResults, metrics: Sequence[str], mteb_metric: str, config: RobustnessConfig,
-                    curves: Curves, provenance: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
+def _run_robustness(
+    run: RunResults,
+    metrics: Sequence[str],
+    mteb_metric: str,
+    config: RobustnessConfig,
+    curves: Curves,
+    provenance: Mapping[str, Mapping[str, Any]] | None,
+) -> dict[str, Any]:
     """The content of one revision folder's ``robustness.json``."""
     content: dict[str, Any] = {"model": run.model, "revision": run.revision, "metrics": {}}
     for metric in metrics:

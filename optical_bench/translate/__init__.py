@@ -37,10 +37,8 @@ __all__ = [
     "FORMAT_VERSION",
     "TranslatorFormatError",
     "tokenize",
+    "word_regex",
     "IBMModel1",
     "HFSeq2SeqTranslator",
     "make_translator",
 ]
-
-# Former private name, still imported by optical_bench.augment.pairs: use word_regex.
-_word_regex = word_regex

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from optical_bench.translate.ibm1 import IBMModel1
 from optical_bench.translate.seq2seq import HFSeq2SeqTranslator

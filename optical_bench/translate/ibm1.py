@@ -12,8 +12,9 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -90,11 +91,7 @@ class IBMModel1:
     kind = "ibm1"
 
     def __init__(
-        self,
-        direction: str = "forward",
-        target_null: bool = True,
-        src_lang: str | None = None,
-        tgt_lang: str | None = None,
+        self, direction: str = "forward", target_null: bool = True, src_lang: str | None = None, tgt_lang: str | None = None
     ) -> None:
         if direction not in DIRECTIONS:
             raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
@@ -171,13 +168,7 @@ class IBMModel1:
             out.append((a, b) if self.direction == "forward" else (b, a))
         return out
 
-    def fit(
-        self,
-        pairs: Iterable[Sequence[str]],
-        n_iter: int = 10,
-        progress: bool = True,
-        tol: float | None = None,
-    ) -> "IBMModel1":
+    def fit(self, pairs: Iterable[Sequence[str]], n_iter: int = 10, progress: bool = True, tol: float | None = None) -> IBMModel1:
         r"""Learn ``t`` by ``n_iter`` EM iterations over ``pairs`` (``(low-resource, English)``
         strings; see ``direction``).  ``tol``: stop early once the relative gain in
         log-likelihood falls below it.  Returns ``self``.
@@ -216,7 +207,7 @@ class IBMModel1:
         self.fit_seconds = time.perf_counter() - start
         return self
 
-    def inverse(self, pairs: Iterable[Sequence[str]] | None = None, **fit_kw: Any) -> "IBMModel1":
+    def inverse(self, pairs: Iterable[Sequence[str]] | None = None, **fit_kw: Any) -> IBMModel1:
         """A new model with the opposite ``direction`` (and swapped language labels);
         fitted on ``pairs`` (same ``(low-resource, English)`` order as for this one)
         when given.  IBM Model 1 is not symmetric, so the inverse must be re-learnt."""
@@ -315,14 +306,7 @@ class IBMModel1:
             return [word] if keep_unknown else []
         return out
 
-    def translate(
-        self,
-        text: str,
-        k: int = 1,
-        drop_null: bool = False,
-        min_prob: float = 0.0,
-        keep_unknown: bool = True,
-    ) -> str:
+    def translate(self, text: str, k: int = 1, drop_null: bool = False, min_prob: float = 0.0, keep_unknown: bool = True) -> str:
         """Word-by-word translation of ``text``: each source word (see :func:`tokenize`)
         becomes its ``k`` most probable target words (``k > 1``: query expansion; the
         best one is always kept, the others only when ``t >= min_prob``).  Words never
@@ -357,10 +341,7 @@ class IBMModel1:
             raise TypeError(f"unexpected option(s) {sorted(unknown)}; allowed: {sorted(opts)}")
         opts.update(kw)
         cache: dict[str, list[str]] = {}
-        return [
-            self._translate(text, cache=cache, **opts)
-            for text in tqdm(texts, desc="IBM Model 1 translate", disable=not progress)
-        ]
+        return [self._translate(text, cache=cache, **opts) for text in tqdm(texts, desc="IBM Model 1 translate", disable=not progress)]
 
     # ------------------------------------------------------------------ provenance
 
@@ -421,11 +402,7 @@ class IBMModel1:
             "null": NULL,
             "src_vocab": self.src_vocab,
             "tgt_vocab": self.tgt_vocab,
-            "t": {
-                "src": self._t_src[keep].tolist(),
-                "tgt": self._t_tgt[keep].tolist(),
-                "prob": self._t_prob[keep].tolist(),
-            },
+            "t": {"src": self._t_src[keep].tolist(), "tgt": self._t_tgt[keep].tolist(), "prob": self._t_prob[keep].tolist()},
             "training": {
                 "n_pairs": self.n_pairs,
                 "n_iter": self.n_iter,
@@ -437,7 +414,7 @@ class IBMModel1:
         return atomic_write_json(path, doc, indent=None)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "IBMModel1":
+    def load(cls, path: str | os.PathLike) -> IBMModel1:
         """Read a model written by :meth:`save`; raises :class:`TranslatorFormatError`
         (naming the file) when it is missing, not JSON, or fails validation."""
         saved = read_model_file(path)

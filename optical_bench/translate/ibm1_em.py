@@ -150,9 +150,7 @@ def e_step_denominators(links: LinkLayout, t: np.ndarray) -> tuple[np.ndarray, n
     return q, np.bincount(links.group, weights=q, minlength=links.n_groups)
 
 
-def run_em(
-    links: LinkLayout, log_norm: float, n_iter: int, tol: float | None, progress: bool
-) -> tuple[np.ndarray, list[float]]:
+def run_em(links: LinkLayout, log_norm: float, n_iter: int, tol: float | None, progress: bool) -> tuple[np.ndarray, list[float]]:
     """``n_iter`` EM iterations from the uniform table (fewer once the relative gain in
     log-likelihood is at most ``tol``).  Returns the table ``t`` (one probability per
     entry) and ``history``, where ``history[k]`` is the log-likelihood of the bitext

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -141,9 +142,7 @@ class HFSeq2SeqTranslator:
         for start in tqdm(starts, desc=f"translate ({self.model_id})", unit="batch", disable=not show):
             idx = order[start : start + self.batch_size]
             batch = [self.prefix + texts[i] for i in idx]
-            enc = self.tokenizer(
-                batch, return_tensors="pt", padding=True, truncation=True, max_length=self.max_length
-            )
+            enc = self.tokenizer(batch, return_tensors="pt", padding=True, truncation=True, max_length=self.max_length)
             enc = {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
             with torch.inference_mode():
                 generated = self.model.generate(**enc, **gen_kw)

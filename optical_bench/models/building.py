@@ -22,16 +22,16 @@ pieces a corpus uses: the 250k-piece XLM-R embedding matrix is 96M of the studen
 from __future__ import annotations
 
 import copy
-import json
 import logging
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
+from sentence_transformers import SentenceTransformer
+from sentence_transformers.models import Dense, Normalize, Router
 from torch import nn
 
-from optical_bench.vocabulary import prune_vocabulary
+from optical_bench.models.loading import load_sentence_transformer
+from optical_bench.models.vocabulary import prune_vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -45,15 +45,11 @@ def other_side(side: str) -> str:
 
 
 def load_encoder(spec: str, device: str = "cpu", trust_remote_code: bool = False):
-    from optical_bench.evaluate import load_sentence_transformer
-
     return load_sentence_transformer(spec, device=device, trust_remote_code=trust_remote_code)
 
 
 def _plain_modules(model) -> list[nn.Module]:
     """The module list of a model; a Router's student route if it is already a Router."""
-    from sentence_transformers.models import Router
-
     modules = list(model)
     if modules and isinstance(modules[0], Router):
         router = modules[0]
@@ -111,9 +107,6 @@ def build_distillation_model(
     document route (the teacher). Use :class:`optical_bench.beir_model.RoutedBEIRModel` with
     BEIR's retrieval classes.
     """
-    from sentence_transformers import SentenceTransformer
-    from sentence_transformers.models import Router
-
     teacher_model = load_encoder(teacher, device=device)
     teacher_modules = _plain_modules(teacher_model)
     if student_init is None or student_init == teacher:
@@ -136,50 +129,11 @@ def build_distillation_model(
         student_modules[0].max_seq_length = student_max_seq_length
     freeze(teacher_modules)
     routes = {student_side: student_modules, other_side(student_side): teacher_modules}
-    router = Router.for_query_document(query_modules=routes["query"], document_modules=routes["document"],
-                                       default_route=None, allow_empty_key=False)
+    router = Router.for_query_document(
+        query_modules=routes["query"], document_modules=routes["document"], default_route=None, allow_empty_key=False
+    )
     model = SentenceTransformer(modules=[router], prompts=dict(teacher_model.prompts or {}), device=device)
     return model
-
-
-def route_lengths(model) -> dict[str, int | None]:
-    """``{route: max_seq_length}`` of a Router model's routes (one entry, ``"all"``, for a plain model)."""
-    from sentence_transformers.models import Router
-
-    first = model[0]
-    if isinstance(first, Router):
-        return {route: getattr(modules[0], "max_seq_length", None) for route, modules in first.sub_modules.items()}
-    return {"all": getattr(first, "max_seq_length", None)}
-
-
-@contextmanager
-def cut_at(model, lengths: dict[str, int | None]):
-    """Set the routes' token limits to ``lengths`` (as :func:`route_lengths` names them) for
-    the duration of the block, then restore them.
-
-    Training cuts its batches at the training length (64 tokens by default) inside this
-    block; what is saved, and what the dev evaluator and test time use, are the encoders'
-    own limits.
-    """
-    from sentence_transformers.models import Router
-
-    first = model[0]
-    inputs = ({route: modules[0] for route, modules in first.sub_modules.items()} if isinstance(first, Router) else {"all": first})
-    before = {route: getattr(module, "max_seq_length", None) for route, module in inputs.items()}
-    try:
-        for route, length in lengths.items():
-            if length and route in inputs:
-                inputs[route].max_seq_length = length
-        yield model
-    finally:
-        for route, length in before.items():
-            if length is not None:
-                inputs[route].max_seq_length = length
-
-
-def training_lengths(model, length: int | None) -> dict[str, int | None]:
-    """Every route cut at ``length`` tokens, or at its own limit where that is shorter."""
-    return {route: (min(own, length) if own and length else own or length) for route, own in route_lengths(model).items()}
 
 
 def _output_dim(modules: list[nn.Module]) -> int:
@@ -192,8 +146,6 @@ def _output_dim(modules: list[nn.Module]) -> int:
 
 def student_modules(model, side: str | None = None) -> list[nn.Module]:
     """The student route's modules of a Router model."""
-    from sentence_transformers.models import Router
-
     router = model[0]
     if not isinstance(router, Router):
         raise ValueError("Not a distillation model (its first module is not a Router).")
@@ -209,8 +161,6 @@ def add_centering(model, mean: torch.Tensor, side: str = "query") -> None:
     with :math:`\\mu` the mean embedding of low-resource *training-side* text (never test
     queries). Implemented as ``Dense(W=I, b=-mu, identity activation)`` + ``Normalize``.
     """
-    from sentence_transformers.models import Dense, Normalize, Router
-
     dim = int(mean.numel())
     dense = Dense(in_features=dim, out_features=dim, bias=True, activation_function=nn.Identity())
     with torch.no_grad():
@@ -226,41 +176,3 @@ def add_centering(model, mean: torch.Tensor, side: str = "query") -> None:
 
 
 # --------------------------------------------------------------------------- provenance
-
-
-PROVENANCE_FILE = "optical_bench_provenance.json"
-
-
-def write_provenance(folder: Path, provenance: dict) -> None:
-    """Record provenance in ``optical_bench_provenance.json`` and in the model card (README.md)."""
-    from optical_bench.io import atomic_write_json, atomic_write_text
-
-    folder = Path(folder)
-    atomic_write_json(folder / PROVENANCE_FILE, provenance)
-    readme = folder / "README.md"
-    text = readme.read_text(encoding="utf-8") if readme.exists() else f"# {provenance.get('name', folder.name)}\n"
-    marker = "\n## optical-bench provenance\n"
-    text = text.split(marker)[0].rstrip() + "\n" + marker + "\n"
-    text += "This model was produced by optical-bench. Queries and documents go to different encoders (a `Router`):\n"
-    text += "the student encodes the low-resource side, the frozen teacher the other side.\n\n"
-    text += ("**Encode queries with `model.encode_query(...)` and documents with `model.encode_document(...)`.** "
-             "A plain `model.encode(...)` cannot tell the two apart and raises. BEIR's own `models.SentenceBERT` calls "
-             "`encode` for both sides: with BEIR use `optical_bench.beir_model.RoutedBEIRModel(path)` instead, which "
-             "gives the same scores as mteb (mteb calls the right entry points itself).\n\n")
-    lengths = provenance.get("test_time_max_seq_length")
-    if isinstance(lengths, dict):
-        text += ("Token limits at test time: " + ", ".join(f"{route} {length}" for route, length in lengths.items())
-                 + f"; training batches were cut at {provenance.get('training_max_seq_length')} tokens.\n\n")
-    text += "| field | value |\n|---|---|\n"
-    for key, value in provenance.items():
-        if isinstance(value, (dict, list)):
-            value = "`" + json.dumps(value, ensure_ascii=False) + "`"
-        text += f"| {key} | {value} |\n"
-    atomic_write_text(readme, text)
-
-
-def read_provenance(folder: Path | str) -> dict | None:
-    path = Path(folder) / PROVENANCE_FILE
-    if path.exists():
-        return json.loads(path.read_text(encoding="utf-8"))
-    return None

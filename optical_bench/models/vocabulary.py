@@ -38,7 +38,7 @@ import json
 import logging
 import time
 from collections import Counter
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import torch
 from torch import nn
@@ -110,7 +110,7 @@ def prune_vocabulary(transformer_module, texts: Sequence[str], keep_ids: Iterabl
     post = spec.get("post_processor") or {}
     processors = post.get("processors", [post]) if post else []
     for processor in processors:
-        for key, special in (processor.get("special_tokens") or {}).items():
+        for special in (processor.get("special_tokens") or {}).values():
             special["ids"] = [old_to_new[i] for i in special.get("ids", [])]
         for key in ("sep", "cls"):
             if isinstance(processor.get(key), list) and len(processor[key]) == 2:

@@ -1,0 +1,146 @@
+"""Task cards: declarative TOML files that say what a retrieval task is and where its data lives.
+
+A task card is data, never code: name, kind, description, languages (one subset per
+language pair, ISO 639-3 + script), domains, licence, citation, main score, and a
+``[source]`` (``builtin``, ``hub-files`` or ``beir``; see :mod:`optical_bench.tasks`).
+The shipped cards are in ``optical_bench/task_cards/``; ``$OPTICAL_BENCH_TASKS`` adds
+folders of one's own (``os.pathsep``-separated). A malformed card raises
+:class:`TaskCardError` naming the file, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from optical_bench.config import tomllib
+
+KINDS = ("in-domain", "domain-shift", "new-languages", "oracle", "hub", "beir")
+DEFAULT_TASKS = (
+    "OpticalBibleRetrieval",
+    "OpticalUDHRRetrieval",
+    "OpticalUDHRNewLanguagesRetrieval",
+    "OpticalBibleOracleRetrieval",
+    "OpticalUDHROracleRetrieval",
+)
+_REQUIRED = ("name", "kind", "description", "main_score", "source", "subsets")
+_LANGUAGE = re.compile(r"^[a-z]{3}-[A-Z][a-z]{3}$")
+
+
+class TaskCardError(ValueError):
+    """A malformed task card; the message names the file, the key and the fix."""
+
+
+ENV_TASKS = "OPTICAL_BENCH_TASKS"
+
+
+def cards_dir() -> Path:
+    """Folder of the bundled task cards (``optical_bench/task_cards/``: inside the package,
+    so that a wheel ships them)."""
+    return Path(__file__).resolve().parent / "task_cards"
+
+
+def card_folders() -> list[Path]:
+    """The bundled cards, then every folder named in ``$OPTICAL_BENCH_TASKS`` (separated by
+    ``os.pathsep``, ``:`` on Linux): a user's own cards sit beside ours."""
+    extra = [Path(part).expanduser() for part in os.environ.get(ENV_TASKS, "").split(os.pathsep) if part]
+    for folder in extra:
+        if not folder.is_dir():
+            raise TaskCardError(f"${ENV_TASKS} names {folder}, which is not a folder. Fix: point it at a folder of task cards (*.toml).")
+    return [cards_dir(), *extra]
+
+
+@dataclass
+class TaskCard:
+    name: str
+    kind: str
+    description: str
+    main_score: str
+    source: dict[str, Any]
+    subsets: dict[str, dict[str, Any]]
+    path: Path
+    reference: str | None = None
+    eval_splits: list[str] = field(default_factory=lambda: ["test"])
+    domains: list[str] | None = None
+    license: str | None = None
+    annotations_creators: str | None = None
+    sample_creation: str | None = None
+    date: tuple[str, str] | None = None
+    citation: str | None = None
+    low_resource_side: str = "query"
+    oracle_of: str | None = None
+
+    @property
+    def languages(self) -> set[str]:
+        return {code for subset in self.subsets.values() for code in subset["languages"]}
+
+
+def _card_error(path: Path, key: str, problem: str, fix: str) -> TaskCardError:
+    return TaskCardError(f"{path}: key {key!r}: {problem}. Fix: {fix}")
+
+
+def load_card(path: Path | str) -> TaskCard:
+    """Parse and validate one task card (TOML)."""
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise TaskCardError(f"{path}: not UTF-8 (byte {error.start}). Fix: save the card as UTF-8.") from None
+    except tomllib.TOMLDecodeError as error:
+        raise TaskCardError(f"{path}: not valid TOML ({error}). Fix: correct the syntax at that line.") from None
+    for key in _REQUIRED:
+        if key not in raw:
+            raise _card_error(path, key, "missing", f"add `{key} = ...` (see optical_bench/task_cards/OpticalBibleRetrieval.toml)")
+    if raw["kind"] not in KINDS:
+        raise _card_error(path, "kind", f"{raw['kind']!r} is not a known kind", f"use one of {', '.join(KINDS)}")
+    if raw.get("low_resource_side", "query") not in ("query", "document", "none"):
+        raise _card_error(path, "low_resource_side", f"{raw['low_resource_side']!r}", "use query, document or none")
+    source_type = raw["source"].get("type")
+    if source_type not in ("builtin", "hub-files", "beir"):
+        raise _card_error(path, "source.type", f"{source_type!r} is unknown", "use builtin, hub-files or beir")
+    if not raw["subsets"]:
+        raise _card_error(path, "subsets", "empty", "add at least one [subsets.<pair>] table")
+    for subset, spec in raw["subsets"].items():
+        languages = spec.get("languages")
+        if not isinstance(languages, list) or not languages:
+            raise _card_error(path, f"subsets.{subset}.languages", "missing", 'give a list such as ["nya-Latn", "eng-Latn"]')
+        for code in languages:
+            if not isinstance(code, str) or not _LANGUAGE.match(code):
+                raise _card_error(
+                    path, f"subsets.{subset}.languages", f"{code!r} is not ISO 639-3 + script", 'write codes like "nya-Latn" or "amh-Ethi"'
+                )
+        if source_type == "builtin":
+            for split in raw.get("eval_splits", ["test"]):
+                folder = spec.get(split)
+                if not isinstance(folder, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", folder) or ".." in folder:
+                    raise _card_error(
+                        path,
+                        f"subsets.{subset}.{split}",
+                        f"{folder!r} is not a collection name",
+                        "name a folder of the build, e.g. bible-test (no paths)",
+                    )
+    fields = {k: raw[k] for k in TaskCard.__dataclass_fields__ if k in raw and k != "path"}
+    if "date" in fields:
+        fields["date"] = tuple(fields["date"])
+    return TaskCard(path=path, **fields)
+
+
+def load_cards(folder: Path | None = None) -> dict[str, TaskCard]:
+    """Every task card of ``folder`` (default: :func:`card_folders`); none at all is an error."""
+    folders = [Path(folder)] if folder else card_folders()
+    cards = {}
+    for place in folders:
+        for path in sorted(place.glob("*.toml")):
+            card = load_card(path)
+            if card.name in cards:
+                raise TaskCardError(f"{path}: the task name {card.name!r} is also used by {cards[card.name].path}. Fix: rename one.")
+            cards[card.name] = card
+    if not cards:
+        raise TaskCardError(
+            f"No task cards (*.toml) in {', '.join(str(p) for p in folders)}. Fix: reinstall optical-bench (its wheel ships "
+            f"optical_bench/task_cards/), or point ${ENV_TASKS} at a folder of cards."
+        )
+    return cards

@@ -1,0 +1,151 @@
+"""The mteb encoder of a sentence-transformers model: a disk cache for document embeddings,
+translate-test queries, multi-process document encoding, and MaxSim late interaction."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from mteb.models.abs_encoder import get_prompt_name
+from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+from mteb.types import PromptType
+
+from optical_bench.embedding_cache import DEFAULT_VERIFY_SAMPLE, DocumentEmbeddingCache
+
+MAXSIM_LENGTH = 64
+
+
+def padded_token_embeddings(token_embeddings: list, length: int, is_query: bool) -> np.ndarray:
+    """Flatten variable-length token embeddings to ``[n, length * (d + 1)]`` for mteb.
+
+    Tokens are L2-normalised; an extra coordinate marks padding so that an inner product
+    between a query token (extra = 1) and a padded document token (extra = -1e4) is hugely
+    negative and never wins a max, while padded query tokens (all zeros) add 0 to the sum.
+    """
+
+    dim = int(token_embeddings[0].shape[-1]) if len(token_embeddings) else 0
+    out = np.zeros((len(token_embeddings), length, dim + 1), dtype=np.float32)
+    if not is_query:
+        out[:, :, dim] = -1e4
+    for row, tokens in enumerate(token_embeddings):
+        tokens = torch.nn.functional.normalize(torch.as_tensor(tokens, dtype=torch.float32)[:length], dim=-1).numpy()
+        out[row, : len(tokens), :dim] = tokens
+        out[row, : len(tokens), dim] = 1.0 if is_query else 0.0
+    return out.reshape(len(token_embeddings), -1)
+
+
+def maxsim_scores(queries: np.ndarray, documents: np.ndarray, length: int = MAXSIM_LENGTH, chunk: int = 8):
+    r"""Late-interaction (ColBERT MaxSim) scores from flattened padded token embeddings.
+
+    .. math:: s(q, d) = \frac{1}{|q|} \sum_{i \in q} \max_{j \in d} \langle q_i, d_j \rangle
+
+    with L2-normalised token embeddings (the mean over real query tokens keeps scores in
+    [-1, 1]; it does not change the ranking of one query's documents).
+    """
+
+    q = torch.as_tensor(np.asarray(queries), dtype=torch.float32)
+    d = torch.as_tensor(np.asarray(documents), dtype=torch.float32)
+    q = q.view(q.shape[0], length, -1)
+    d = d.view(d.shape[0], length, -1)
+    counts = q[:, :, -1].sum(dim=1).clamp(min=1.0)
+    scores = torch.empty(q.shape[0], d.shape[0])
+    for start in range(0, q.shape[0], chunk):
+        block = torch.einsum("qie,dje->qdij", q[start : start + chunk], d)
+        scores[start : start + chunk] = block.max(dim=3).values.sum(dim=2) / counts[start : start + chunk, None]
+    return scores
+
+
+def make_encoder(
+    model,
+    meta,
+    cache_embeddings: bool = True,
+    query_translator=None,
+    scoring: str = "cosine",
+    verify_sample: int = DEFAULT_VERIFY_SAMPLE,
+    cache_root: Path | None = None,
+    pool: dict | None = None,
+):
+    """An mteb encoder for a SentenceTransformer, caching document embeddings on disk.
+
+    With ``query_translator`` (anything with ``translate_batch(list[str]) -> list[str]``),
+    queries are translated before they are encoded: the translate-test baseline. With
+    ``pool`` (``SentenceTransformer.start_multi_process_pool(devices)``), documents are
+    encoded by sentence-transformers' multi-process encoding, one process per device.
+    """
+
+    class CachedDocumentEncoder(SentenceTransformerEncoderWrapper):
+        """mteb's own sentence-transformers wrapper plus a disk cache for document embeddings
+        (:mod:`optical_bench.embedding_cache`: keyed by everything that changes an embedding,
+        verified on every hit)."""
+
+        def __init__(self) -> None:
+            super().__init__(model)
+            self.mteb_model_meta = meta
+            self.caches: dict[str | None, DocumentEmbeddingCache] = {}
+            self.stats = {"document_hits": 0, "document_misses": 0, "document_verified": 0}
+
+        def similarity(self, embeddings1, embeddings2):
+            if scoring == "maxsim":
+                return maxsim_scores(embeddings1, embeddings2)
+            return super().similarity(embeddings1, embeddings2)
+
+        def _token_level(self, inputs, prompt_type, **kwargs):
+            texts = [str(text) for batch in inputs for text in batch["text"]]
+            is_query = prompt_type == PromptType.query
+            encode = self.model.encode_query if is_query else self.model.encode_document
+            tokens = encode(texts, batch_size=kwargs.get("batch_size", 64), output_value="token_embeddings", show_progress_bar=False)
+            return padded_token_embeddings([t.cpu() for t in tokens], MAXSIM_LENGTH, is_query)
+
+        def _cache_for(self, prompt: str | None, options: dict) -> DocumentEmbeddingCache:
+            key = json.dumps([prompt, sorted(options.items())], default=str)
+            if key not in self.caches:
+                self.caches[key] = DocumentEmbeddingCache(
+                    self.model, prompt=prompt, scoring=scoring, encode_options=options, verify_sample=verify_sample, root=cache_root
+                )
+            return self.caches[key]
+
+        def encode(self, inputs, *, task_metadata, hf_split, hf_subset, prompt_type=None, **kwargs):
+            if scoring == "maxsim":
+                return self._token_level(inputs, prompt_type, **kwargs)
+            if query_translator is not None and prompt_type == PromptType.query:
+                texts = [str(text) for batch in inputs for text in batch["text"]]
+                translated = query_translator.translate_batch(texts)
+                return self.model.encode_query(
+                    translated, batch_size=kwargs.get("batch_size", 64), convert_to_numpy=True, show_progress_bar=False
+                )
+            if prompt_type != PromptType.document or not (cache_embeddings or pool):
+                return super().encode(
+                    inputs, task_metadata=task_metadata, hf_split=hf_split, hf_subset=hf_subset, prompt_type=prompt_type, **kwargs
+                )
+            # the prompt mteb's wrapper passes for these documents (its own resolution)
+            prompt_name = get_prompt_name(self.model_prompts, task_metadata, prompt_type) if self.model_prompts else None
+            prompt = self.model_prompts.get(prompt_name) if prompt_name else None
+            options = {k: v for k, v in kwargs.items() if k not in ("batch_size", "show_progress_bar")}
+            texts = [str(text) for batch in inputs for text in batch["text"]]
+            batch_size = kwargs.get("batch_size", 64)
+            progress = kwargs.get("show_progress_bar", False)
+
+            def encode_texts(chunk: list[str]) -> np.ndarray:
+                if pool is not None:
+                    options["pool"] = pool
+                embeddings = self.model.encode_document(
+                    chunk,
+                    prompt=prompt,
+                    batch_size=batch_size,
+                    convert_to_numpy=True,
+                    show_progress_bar=progress and len(chunk) > batch_size,
+                    **options,
+                )
+                return np.asarray(embeddings, dtype=np.float32)
+
+            if not cache_embeddings:
+                return encode_texts(texts)
+            cache = self._cache_for(prompt, options)
+            array = cache.get_or_compute(texts, encode_texts)
+            for name in cache.stats:
+                self.stats[name] = sum(c.stats[name] for c in self.caches.values())
+            return array
+
+    return CachedDocumentEncoder()

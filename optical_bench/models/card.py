@@ -1,0 +1,144 @@
+"""The model card (README.md) of a model folder, in the Hugging Face hub's format.
+
+The card has the YAML header the hub reads (``language``, ``license``, ``base_model``,
+``library_name``, ``pipeline_tag``, ``tags``, a ``widget`` of the project's own example
+sentences), a title, how to use the model, the token limits of training and test time, and
+the provenance. It never quotes training text: the default bitext is the Chichewa Bible,
+whose text is not redistributed, so the widget and the examples use the sentences below.
+Paths are shown relative (their last two parts), never as absolute paths of the machine
+that trained the model.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from optical_bench.assets.models import PACKAGED_MODELS
+
+# the project's own example sentences (no training text): Chichewa query, English passages
+EXAMPLE_QUERY = "Kodi madzi ndi ofunika bwanji pa moyo?"
+EXAMPLE_PASSAGES = (
+    "Water is essential for life: people, animals and plants all need it.",
+    "The children are walking to school in the morning.",
+)
+# ISO 639-1 codes where the hub knows them
+HUB_LANGUAGES = {"nya": "ny", "eng": "en", "hau": "ha", "som": "so", "swa": "sw", "swh": "sw", "yor": "yo", "amh": "am"}
+
+
+def hub_model_name(name: str) -> str:
+    """``name`` as a valid Hugging Face model name: characters other than letters, digits,
+    ``-``, ``_`` and ``.`` become ``-`` (``optical+contrastive`` -> ``optical-contrastive``),
+    no ``--`` or ``..``, at most 96 characters."""
+    cleaned = re.sub(r"[^A-Za-z0-9_.-]+", "-", name)
+    cleaned = re.sub(r"-{2,}", "-", re.sub(r"\.{2,}", ".", cleaned)).strip("-.")
+    return cleaned[:96].rstrip("-.") or "model"
+
+
+def display_path(value: Any) -> Any:
+    """An absolute path as its last two parts (``.../bitext/4000.jsonl``); anything else unchanged."""
+    if isinstance(value, str) and value.startswith("/"):
+        parts = Path(value).parts
+        return ".../" + "/".join(parts[-2:]) if len(parts) > 2 else value
+    if isinstance(value, dict):
+        return {key: display_path(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [display_path(item) for item in value]
+    return value
+
+
+def base_model(provenance: dict) -> str | None:
+    """The hub id the student starts from: the packaged model's original, or a hub id itself."""
+    for spec in (provenance.get("student_init"), provenance.get("teacher")):
+        if not spec:
+            continue
+        packaged = PACKAGED_MODELS.get(str(spec))
+        if packaged is not None:
+            return packaged.original
+        if "/" in str(spec) and not str(spec).startswith((".", "/")) and not Path(str(spec)).exists():
+            return str(spec)
+    return None
+
+
+def card_license(provenance: dict) -> str:
+    for spec in (provenance.get("student_init"), provenance.get("teacher")):
+        packaged = PACKAGED_MODELS.get(str(spec)) if spec else None
+        if packaged is not None and packaged.spdx != "not specified":
+            return packaged.spdx
+    return "other"
+
+
+def card_languages(provenance: dict) -> list[str]:
+    codes = provenance.get("languages") or (["nya", "eng"] if not (provenance.get("config") or {}).get("bitext") else ["eng"])
+    return [HUB_LANGUAGES.get(code, code) for code in codes]
+
+
+def _yaml_list(key: str, values: list[str]) -> list[str]:
+    return [f"{key}:"] + [f"- {json.dumps(value, ensure_ascii=False)}" for value in values]
+
+
+def front_matter(provenance: dict) -> str:
+    lines = ["---", *_yaml_list("language", card_languages(provenance)), f"license: {card_license(provenance)}"]
+    base = base_model(provenance)
+    if base:
+        lines.append(f"base_model: {base}")
+    lines += [
+        "library_name: sentence-transformers",
+        "pipeline_tag: sentence-similarity",
+        *_yaml_list(
+            "tags", ["sentence-transformers", "cross-lingual-retrieval", "knowledge-distillation", "optimal-transport", "optical-bench"]
+        ),
+        "widget:",
+        f"- source_sentence: {json.dumps(EXAMPLE_QUERY, ensure_ascii=False)}",
+        "  sentences:",
+        *[f"  - {json.dumps(text)}" for text in EXAMPLE_PASSAGES],
+        "---",
+    ]
+    return "\n".join(lines)
+
+
+def title(provenance: dict) -> str:
+    teacher = Path(str(provenance.get("teacher", "the teacher"))).name
+    method = provenance.get("method", "a method")
+    return f"{provenance.get('name', 'optical-bench model')}: {method} distillation of {teacher} for cross-lingual retrieval"
+
+
+def model_card(provenance: dict) -> str:
+    """The whole README.md of a model folder."""
+    lengths = provenance.get("test_time_max_seq_length")
+    usage = (
+        '```python\nfrom sentence_transformers import SentenceTransformer\n\nmodel = SentenceTransformer("path/to/this/model")\n'
+        f"queries = model.encode_query([{json.dumps(EXAMPLE_QUERY, ensure_ascii=False)}])\n"
+        f"documents = model.encode_document({json.dumps(list(EXAMPLE_PASSAGES))})\n"
+        "print(model.similarity(queries, documents))\n```\n"
+    )
+    text = [
+        front_matter(provenance),
+        "",
+        f"# {title(provenance)}",
+        "",
+        "This model was produced by optical-bench. Queries and documents go to different encoders (a `Router`): "
+        "the student encodes the low-resource side, the frozen teacher the other side.",
+        "",
+        "**Encode queries with `model.encode_query(...)` and documents with `model.encode_document(...)`.** "
+        "A plain `model.encode(...)` cannot tell the two apart and raises. BEIR's own `models.SentenceBERT` calls "
+        "`encode` for both sides: with BEIR use `optical_bench.beir_model.RoutedBEIRModel(path)` instead, which "
+        "gives the same scores as mteb (mteb calls the right entry points itself).",
+        "",
+        usage,
+    ]
+    if isinstance(lengths, dict):
+        text += [
+            "Token limits at test time: "
+            + ", ".join(f"{route} {length}" for route, length in lengths.items())
+            + f"; training batches were cut at {provenance.get('training_max_seq_length')} tokens.",
+            "",
+        ]
+    text += ["## optical-bench provenance", "", "| field | value |", "|---|---|"]
+    for key, value in display_path(provenance).items():
+        if isinstance(value, (dict, list)):
+            value = "`" + json.dumps(value, ensure_ascii=False) + "`"
+        text.append(f"| {key} | {value} |")
+    return "\n".join(text) + "\n"

@@ -1,0 +1,89 @@
+"""Checkpoint selection on the dev split (held-out Bible books): MRR@10 and R@1 during training."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytrec_eval
+import torch
+from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
+
+from optical_bench.config import TrainConfig
+from optical_bench.data.beir import read_beir_folder
+from optical_bench.data.collections import build_collections
+from optical_bench.models import cut_at
+
+logger = logging.getLogger(__name__)
+
+
+class DevRetrievalEvaluator:
+    """Checkpoint selection on the dev collection: MRR@10 and R@1 by pytrec_eval.
+
+    The documents go through the frozen document route once (cached); each call encodes
+    only the dev queries with the current student.
+    """
+
+    def __init__(self, folder: Path, split: str = "dev", name: str = "dev", batch_size: int = 64):
+        collection = read_beir_folder(folder, splits=(split,))
+        self.qrels = collection.qrels[split]
+        self.query_ids = list(self.qrels)
+        self.queries = [collection.queries[qid] for qid in self.query_ids]
+        self.doc_ids = list(collection.corpus)
+        self.documents = [collection.corpus[did]["text"] for did in self.doc_ids]
+        self.name = name
+        self.batch_size = batch_size
+        self.doc_embeddings = None
+
+    def scores(self, model) -> dict[str, float]:
+        if self.doc_embeddings is None:
+            self.doc_embeddings = model.encode_document(
+                self.documents, batch_size=self.batch_size, convert_to_tensor=True, normalize_embeddings=True
+            )
+        queries = model.encode_query(self.queries, batch_size=self.batch_size, convert_to_tensor=True, normalize_embeddings=True)
+        similarity = queries @ self.doc_embeddings.T
+        top = torch.topk(similarity, k=min(10, similarity.shape[1]), dim=1)
+        run = {
+            qid: {self.doc_ids[j]: float(s) for j, s in zip(top.indices[i].tolist(), top.values[i].tolist(), strict=True)}
+            for i, qid in enumerate(self.query_ids)
+        }
+        evaluator = pytrec_eval.RelevanceEvaluator(self.qrels, {"recip_rank", "success"})
+        per_query = evaluator.evaluate(run)
+        return {
+            "mrr@10": float(np.mean([m["recip_rank"] for m in per_query.values()])),
+            "r@1": float(np.mean([m["success_1"] for m in per_query.values()])),
+        }
+
+
+class _Evaluator(BaseEvaluator):
+    """The dev evaluator for the Trainer; it scores at the test-time ``lengths`` (training cuts shorter).
+
+    (The class keeps the name it had, so the model card describes its evaluation as before.)
+    """
+
+    def __init__(self, dev: DevRetrievalEvaluator, lengths: dict):
+        super().__init__()
+        self.primary_metric = "mrr@10"
+        self.name = dev.name
+        self.dev = dev
+        self.lengths = lengths
+
+    def __call__(self, model, output_path=None, epoch=-1, steps=-1):
+        with cut_at(model, self.lengths):
+            metrics = self.dev.scores(model)
+        logger.info("dev at step %s: %s", steps, metrics)
+        metrics = self.prefix_name_to_metrics(metrics, self.name)
+        self.store_metrics_in_model_card_data(model, metrics, epoch, steps)
+        return metrics
+
+
+def dev_evaluator(config: TrainConfig, lengths: dict) -> BaseEvaluator | None:
+    """The Trainer's dev evaluator for this run, or ``None`` (``--no-dev``, or a document-side student)."""
+    if not (config.checkpoints.dev and config.student_side == "query"):
+        return None
+    if config.checkpoints.dev_collection:
+        dev = DevRetrievalEvaluator(Path(config.checkpoints.dev_collection))
+    else:
+        dev = DevRetrievalEvaluator(build_collections().folder("bible-dev"))
+    return _Evaluator(dev, lengths)

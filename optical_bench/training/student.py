@@ -1,0 +1,273 @@
+"""Training a student: the objective (dataset and loss), the Trainer's arguments, the run
+(resuming from the last complete checkpoint), and the record of what happened.
+
+Training goes through :class:`~sentence_transformers.SentenceTransformerTrainer`, so
+``torchrun``/``accelerate`` data parallelism works unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from datasets import Dataset
+from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.sentence_transformer.losses import MSELoss
+
+from optical_bench.config import TrainConfig
+from optical_bench.data.bitext import SentencePair
+from optical_bench.losses import OptimalTransportLoss
+from optical_bench.models import cut_at, other_side, route_lengths, student_modules, training_lengths
+from optical_bench.ot import compute_idf
+from optical_bench.training.dev import dev_evaluator
+from optical_bench.training.pairs import step_budget_pairs
+from optical_bench.training.record import provenance, save_model
+
+logger = logging.getLogger(__name__)
+
+SYNTHETIC_ID_PREFIXES = ("bt-", "ft-", "cs-")
+
+
+@dataclass
+class StudentSetup:
+    """A student ready to train: the model, its pairs, and what its run has recorded so far."""
+
+    model: Any
+    pairs: list[SentencePair]
+    bitext_source: str
+    augmented: dict
+    started: float  # time.perf_counter() at the start of the run
+
+
+class Objective(NamedTuple):
+    """The training dataset, its loss, and how its columns are routed and prompted."""
+
+    dataset: Dataset
+    loss: torch.nn.Module
+    router_mapping: dict[str, str]
+    prompts: dict[str, str] | None
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The training loss became NaN or infinite; the message says at which batch and what to change."""
+
+
+def train_student(config: TrainConfig, setup: StudentSetup, progress: bool) -> Path:
+    """Train the student of ``setup`` on a seeded sample of its pairs; return the saved model folder."""
+    model = setup.model
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    chosen = step_budget_pairs(setup.pairs, config.seed, config.max_steps * config.batch_size * world)
+    if config.freeze_embeddings:
+        embeddings = student_modules(model, config.student_side)[0].auto_model.get_input_embeddings()
+        embeddings.weight.requires_grad_(False)
+    checkpoints = Path(config.out) / "checkpoints"
+    test_lengths = route_lengths(model)
+    # training batches are cut at the training length; the saved model keeps the encoders' own limits
+    with cut_at(model, training_lengths(model, config.max_seq_length)):
+        objective = build_objective(config, model, chosen, setup.pairs, progress)
+        guard_finite_loss(objective.loss, config.batch_size)
+        evaluator = dev_evaluator(config, test_lengths)
+        args = training_arguments(config, checkpoints, objective, evaluator is not None, progress, world)
+        trainer = SentenceTransformerTrainer(
+            model=model, args=args, train_dataset=objective.dataset, loss=objective.loss, evaluator=evaluator
+        )
+        resume_from = last_complete_checkpoint(checkpoints)
+        if resume_from:
+            print(f"Resuming from {resume_from}", flush=True)
+        trainer.train(resume_from_checkpoint=resume_from)
+    return _record_and_save(config, trainer, setup, chosen, resume_from, world)
+
+
+# --------------------------------------------------------------------------- the objective
+
+
+def _query_prompt(model) -> str:
+    return (getattr(model, "prompts", None) or {}).get("query", "") or ""
+
+
+def build_objective(config: TrainConfig, model, chosen: list[SentencePair], pairs: list[SentencePair], progress: bool) -> Objective:
+    """The dataset and loss of ``config.method`` on the ``chosen`` pairs (IDF marginals count all ``pairs``)."""
+    if config.method == "mse":
+        return _mse_objective(config, model, chosen, progress)
+    return _ot_objective(config, model, chosen, pairs)
+
+
+def _mse_objective(config: TrainConfig, model, chosen: list[SentencePair], progress: bool) -> Objective:
+    """sentence-transformers' ``MSELoss`` towards the teacher's embeddings of the English side."""
+    prompt = _query_prompt(model)
+    teacher_side = other_side(config.student_side)
+    teacher_encode = model.encode_document if teacher_side == "document" else model.encode_query
+    labels = teacher_encode([p.en for p in chosen], prompt=prompt, batch_size=64, convert_to_numpy=True, show_progress_bar=progress)
+    dataset = Dataset.from_dict({"lr": [p.lr for p in chosen], "label": [row.tolist() for row in labels]})
+    return Objective(dataset, MSELoss(model), {"lr": config.student_side}, {"lr": prompt} if prompt else None)
+
+
+def _ot_objective(config: TrainConfig, model, chosen: list[SentencePair], pairs: list[SentencePair]) -> Objective:
+    """:class:`OptimalTransportLoss` with the method's (or the given) OT, MSE and contrastive weights."""
+    prompt = _query_prompt(model)
+    ot_weight, mse_weight, contrastive_weight = config.weights()
+    student_side, teacher_side = config.student_side, other_side(config.student_side)
+    dataset = Dataset.from_dict({"lr": [p.lr for p in chosen], "en": [p.en for p in chosen]})
+    options = config.ot
+    idf = {}
+    if options.idf:
+        for side, texts in ((student_side, [p.lr for p in pairs]), (teacher_side, [p.en for p in pairs])):
+            tokenizer = model[0].sub_modules[side][0].tokenizer
+            idf[side] = compute_idf(tokenizer(texts[:20000], add_special_tokens=True)["input_ids"], len(tokenizer))
+    loss = OptimalTransportLoss(
+        model,
+        ot_weight=ot_weight,
+        mse_weight=mse_weight,
+        contrastive_weight=contrastive_weight,
+        anchor_weight=config.anchor_weight,
+        cost=options.cost,
+        epsilon=options.epsilon,
+        n_iters=options.iters,
+        tol=options.tol,
+        grad=options.grad,
+        drop_special_tokens=options.drop_special_tokens,
+        student_idf=idf.get(student_side),
+        teacher_idf=idf.get(teacher_side),
+        temperature=config.temperature,
+        student_route=student_side,
+        teacher_route=teacher_side,
+    )
+    return Objective(dataset, loss, {"lr": student_side, "en": teacher_side}, {"lr": prompt, "en": prompt} if prompt else None)
+
+
+def guard_finite_loss(loss_module, batch_size: int) -> None:
+    """Stop training at the first NaN/inf loss, naming the batch and the fix.
+
+    A forward hook on the loss module checks every batch's value (the Trainer would
+    otherwise silently filter non-finite losses out of its logs and keep going).
+    """
+    state = {"batch": 0}
+
+    def check(module, inputs, output):
+        state["batch"] += 1
+        values = output.values() if isinstance(output, dict) else [output]
+        for value in values:
+            if not torch.isfinite(value).all():
+                raise NonFiniteLossError(
+                    f"The training loss became {float(value.detach().float().mean())} at batch {state['batch']} "
+                    f"(pairs {(state['batch'] - 1) * batch_size}-{state['batch'] * batch_size - 1} of this process's shuffled data). "
+                    "Fix: lower --learning-rate, raise --ot-epsilon, or check that bitext line for empty/garbled text; "
+                    "the last checkpoint (if any) is kept, so rerunning resumes from it."
+                )
+
+    loss_module.register_forward_hook(check)
+
+
+# --------------------------------------------------------------------------- the Trainer
+
+
+def training_arguments(
+    config: TrainConfig, checkpoints: Path, objective: Objective, evaluate: bool, progress: bool, world: int
+) -> SentenceTransformerTrainingArguments:
+    """The Trainer's arguments: linear warm-up and decay, dev evaluation and checkpoints every ``eval_steps``,
+    the best dev checkpoint loaded at the end (when there is a dev split and checkpoints are saved)."""
+    eval_steps = config.checkpoints.eval_steps or max(1, config.max_steps // 3)
+    save = config.checkpoints.save
+    use_best = evaluate and save
+    cpu = not torch.cuda.is_available()
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(checkpoints),
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        learning_rate=config.learning_rate,
+        warmup_steps=max(0, math.ceil(config.warmup_ratio * config.max_steps)),
+        lr_scheduler_type="linear",
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        seed=config.seed,
+        data_seed=config.seed,
+        logging_steps=max(1, config.max_steps // 20),
+        eval_strategy="steps" if evaluate else "no",
+        eval_steps=eval_steps if evaluate else None,
+        save_strategy="steps" if save else "no",
+        save_steps=eval_steps,
+        save_total_limit=2,
+        save_only_model=False,
+        load_best_model_at_end=use_best,
+        metric_for_best_model="eval_dev_mrr@10" if use_best else None,
+        greater_is_better=True,
+        router_mapping=objective.router_mapping,
+        prompts=objective.prompts,
+        report_to=[],
+        disable_tqdm=not progress,
+        dataloader_drop_last=True,
+        use_cpu=cpu,
+        ddp_backend="gloo" if cpu and world > 1 else None,
+    )
+
+
+def last_complete_checkpoint(folder: Path) -> str | None:
+    """The newest checkpoint that was written completely; incomplete ones are removed.
+
+    The Trainer writes a checkpoint file by file, so a run killed mid-save leaves a
+    ``checkpoint-N`` folder without its ``trainer_state.json`` (written last) or its
+    optimizer state; resuming from it would fail or silently restart the optimiser.
+    """
+    if not folder.exists():
+        return None
+    candidates = sorted(
+        (p for p in folder.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()), key=lambda p: int(p.name.split("-")[-1]), reverse=True
+    )
+    for candidate in candidates:
+        complete = (
+            (candidate / "trainer_state.json").exists() and any(candidate.glob("optimizer.*")) and any(candidate.rglob("*.safetensors"))
+        )
+        if complete:
+            try:
+                json.loads((candidate / "trainer_state.json").read_text(encoding="utf-8"))
+                return str(candidate)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                pass
+        logger.warning("Removing the incomplete checkpoint %s (a run was interrupted while saving it)", candidate)
+        shutil.rmtree(candidate, ignore_errors=True)
+    return None
+
+
+# --------------------------------------------------------------------------- the record
+
+
+def _record_and_save(
+    config: TrainConfig, trainer, setup: StudentSetup, chosen: list[SentencePair], resume_from: str | None, world: int
+) -> Path:
+    """Check the logged losses, save the trained model with its provenance (rank 0), drop the checkpoints."""
+    out = Path(config.out)
+    history = list(trainer.state.log_history)
+    dev_history = [
+        {"step": row["step"], "mrr@10": row.get("eval_dev_mrr@10"), "r@1": row.get("eval_dev_r@1")}
+        for row in history
+        if "eval_dev_mrr@10" in row
+    ]
+    losses = [row["loss"] for row in history if "loss" in row]
+    for value in losses:
+        if not math.isfinite(value):
+            raise FloatingPointError(f"The training loss became {value}; lower --learning-rate or raise --ot-epsilon and rerun.")
+    if not trainer.is_world_process_zero():
+        return out / "model"
+    extra = {
+        "train_seconds": round(time.perf_counter() - setup.started, 1),
+        "train_loss_first_last": [losses[0], losses[-1]] if losses else None,
+        "dev_history": dev_history,
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "world_size": world,
+        "resumed_from": Path(resume_from).name if resume_from else None,
+        "synthetic_pairs_used": sum(1 for p in chosen if str(p.id).startswith(SYNTHETIC_ID_PREFIXES)),
+        **(setup.augmented or {}),
+    }
+    folder = save_model(trainer.model, out, provenance(config, setup.bitext_source, len(chosen), extra))
+    checkpoints = out / "checkpoints"
+    if config.checkpoints.save and not config.checkpoints.keep and checkpoints.exists():
+        shutil.rmtree(checkpoints, ignore_errors=True)
+    return folder
