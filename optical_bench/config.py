@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import difflib
 import sys
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -50,7 +50,6 @@ __all__ = [
     "VocabularyOptions",
     "normalize_kind",
     "option_groups",
-    "public_options",
     "read_toml",
     "tomllib",
 ]
@@ -434,17 +433,6 @@ def option_groups() -> list[tuple[str, list[tuple[str, Any]]]]:
         else:
             run.append((item.name, item))
     return [("training", run)] + grouped
-
-
-def public_options() -> dict[str, Any]:
-    """Every flat key with its default."""
-    return TrainConfig().to_dict()
-
-
-def field_default(item) -> Any:
-    if item.default is not MISSING:
-        return item.default
-    return item.default_factory()
 
 
 def read_toml(path: str | Path) -> dict:
