@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "get_tasks"]
+__all__ = ["__version__", "get_benchmark", "get_tasks"]
 
 
 def get_tasks(*args, **kwargs):
@@ -10,3 +10,10 @@ def get_tasks(*args, **kwargs):
     from optical_bench.tasks import get_tasks as _get_tasks
 
     return _get_tasks(*args, **kwargs)
+
+
+def get_benchmark(*args, **kwargs):
+    """An ``mteb.Benchmark`` of optical-bench's tasks for ``mteb.evaluate`` (see :func:`optical_bench.tasks.get_benchmark`)."""
+    from optical_bench.tasks import get_benchmark as _get_benchmark
+
+    return _get_benchmark(*args, **kwargs)

@@ -1,8 +1,12 @@
 """Task cards: declarative TOML files that say what a retrieval task is and where its data lives.
 
-A task card is data, never code: name, kind, description, languages (one subset per
-language pair, ISO 639-3 + script), domains, licence, citation, main score, and a
-``[source]`` (``builtin``, ``hub-files`` or ``beir``; see :mod:`optical_bench.tasks`).
+A task card is data, never code: name, kind, description, ``eval_langs`` (one subset per
+language pair, ISO 639-3 + script), domains, licence, ``bibtex_citation``, main score, and a
+``[source]`` (``builtin``, ``hub-files`` or ``beir``; see :mod:`optical_bench.tasks`). Where
+mteb's ``TaskMetadata`` has a field, the card uses its name (``eval_langs``, ``eval_splits``,
+``main_score``, ``bibtex_citation``, ``domains``, ``license``, ``annotations_creators``,
+``sample_creation``, ``date``, ``reference``); the older ``citation`` and per-subset
+``languages`` are still read, with a warning.
 The shipped cards are in ``optical_bench/task_cards/``; ``$OPTICAL_BENCH_TASKS`` adds
 folders of one's own (``os.pathsep``-separated). A malformed card raises
 :class:`TaskCardError` naming the file, the key and the fix.
@@ -10,6 +14,7 @@ folders of one's own (``os.pathsep``-separated). A malformed card raises
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from dataclasses import dataclass, field
@@ -18,16 +23,20 @@ from typing import Any
 
 from optical_bench.config import tomllib
 
+logger = logging.getLogger(__name__)
+
 KINDS = ("in-domain", "domain-shift", "new-languages", "oracle", "hub", "beir")
 DEFAULT_TASKS = (
     "OpticalBibleRetrieval",
+    "OpticalBibleProphetsRetrieval",
     "OpticalUDHRRetrieval",
     "OpticalUDHRNewLanguagesRetrieval",
     "OpticalBibleOracleRetrieval",
+    "OpticalBibleProphetsOracleRetrieval",
     "OpticalUDHROracleRetrieval",
 )
 _REQUIRED = ("name", "kind", "description", "main_score", "source", "subsets")
-_LANGUAGE = re.compile(r"^[a-z]{3}-[A-Z][a-z]{3}$")
+LANGUAGE_CODE = re.compile(r"^[a-z]{3}-[A-Z][a-z]{3}$")
 
 
 class TaskCardError(ValueError):
@@ -69,17 +78,33 @@ class TaskCard:
     annotations_creators: str | None = None
     sample_creation: str | None = None
     date: tuple[str, str] | None = None
-    citation: str | None = None
+    bibtex_citation: str | None = None
     low_resource_side: str = "query"
     oracle_of: str | None = None
+    redistribute: bool = False  # whether `optical-bench submit` may export the collection (optical_bench.upstream)
 
     @property
     def languages(self) -> set[str]:
-        return {code for subset in self.subsets.values() for code in subset["languages"]}
+        return {code for subset in self.subsets.values() for code in subset["eval_langs"]}
 
 
 def _card_error(path: Path, key: str, problem: str, fix: str) -> TaskCardError:
     return TaskCardError(f"{path}: key {key!r}: {problem}. Fix: {fix}")
+
+
+def _rename_old_keys(raw: dict[str, Any], path: Path) -> None:
+    """Read the card names used before mteb's (``citation``, per-subset ``languages``), with a warning."""
+    renamed = []
+    if "citation" in raw and "bibtex_citation" not in raw:
+        raw["bibtex_citation"] = raw.pop("citation")
+        renamed.append("citation -> bibtex_citation")
+    for spec in (raw.get("subsets") or {}).values():
+        if isinstance(spec, dict) and "languages" in spec and "eval_langs" not in spec:
+            spec["eval_langs"] = spec.pop("languages")
+            if "languages -> eval_langs" not in renamed:
+                renamed.append("languages -> eval_langs")
+    if renamed:
+        logger.warning("%s: old key names (%s); rename them to mteb's names.", path, ", ".join(renamed))
 
 
 def load_card(path: Path | str) -> TaskCard:
@@ -91,6 +116,7 @@ def load_card(path: Path | str) -> TaskCard:
         raise TaskCardError(f"{path}: not UTF-8 (byte {error.start}). Fix: save the card as UTF-8.") from None
     except tomllib.TOMLDecodeError as error:
         raise TaskCardError(f"{path}: not valid TOML ({error}). Fix: correct the syntax at that line.") from None
+    _rename_old_keys(raw, path)
     for key in _REQUIRED:
         if key not in raw:
             raise _card_error(path, key, "missing", f"add `{key} = ...` (see optical_bench/task_cards/OpticalBibleRetrieval.toml)")
@@ -98,19 +124,21 @@ def load_card(path: Path | str) -> TaskCard:
         raise _card_error(path, "kind", f"{raw['kind']!r} is not a known kind", f"use one of {', '.join(KINDS)}")
     if raw.get("low_resource_side", "query") not in ("query", "document", "none"):
         raise _card_error(path, "low_resource_side", f"{raw['low_resource_side']!r}", "use query, document or none")
+    if not isinstance(raw.get("redistribute", False), bool):
+        raise _card_error(path, "redistribute", f"{raw['redistribute']!r} is not true or false", "write redistribute = true or false")
     source_type = raw["source"].get("type")
     if source_type not in ("builtin", "hub-files", "beir"):
         raise _card_error(path, "source.type", f"{source_type!r} is unknown", "use builtin, hub-files or beir")
     if not raw["subsets"]:
         raise _card_error(path, "subsets", "empty", "add at least one [subsets.<pair>] table")
     for subset, spec in raw["subsets"].items():
-        languages = spec.get("languages")
+        languages = spec.get("eval_langs")
         if not isinstance(languages, list) or not languages:
-            raise _card_error(path, f"subsets.{subset}.languages", "missing", 'give a list such as ["nya-Latn", "eng-Latn"]')
+            raise _card_error(path, f"subsets.{subset}.eval_langs", "missing", 'give a list such as eval_langs = ["nya-Latn", "eng-Latn"]')
         for code in languages:
-            if not isinstance(code, str) or not _LANGUAGE.match(code):
+            if not isinstance(code, str) or not LANGUAGE_CODE.match(code):
                 raise _card_error(
-                    path, f"subsets.{subset}.languages", f"{code!r} is not ISO 639-3 + script", 'write codes like "nya-Latn" or "amh-Ethi"'
+                    path, f"subsets.{subset}.eval_langs", f"{code!r} is not ISO 639-3 + script", 'write codes like "nya-Latn" or "amh-Ethi"'
                 )
         if source_type == "builtin":
             for split in raw.get("eval_splits", ["test"]):

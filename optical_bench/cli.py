@@ -27,13 +27,19 @@ import logging
 import os
 import sys
 import time
-from dataclasses import MISSING
 from pathlib import Path
 
 from tabulate import tabulate
 
 from optical_bench import __version__
-from optical_bench.config import RECIPES, TrainConfig, option_groups, read_toml, resolve_options
+from optical_bench.cli_arguments import (
+    add_evaluate_arguments,
+    add_report_arguments,
+    add_seeds_arguments,
+    add_submit_arguments,
+    add_train_arguments,
+)
+from optical_bench.config import TrainConfig, option_groups, read_toml, resolve_options
 from optical_bench.embedding_cache import StaleEmbeddingCacheError
 from optical_bench.io import ENV_NO_WAIT, LockHeldError
 
@@ -44,6 +50,21 @@ def _offline_defaults() -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+# warnings of one dependency about another that no user of optical-bench can act on
+DEPENDENCY_WARNINGS = (
+    # mteb 2.26 calls sentence-transformers' renamed get_sentence_embedding_dimension
+    (FutureWarning, r"The `get_sentence_embedding_dimension` method has been renamed"),
+)
+
+
+def _silence_dependency_warnings() -> None:
+    """None of the warnings in :data:`DEPENDENCY_WARNINGS` (``-v`` shows them)."""
+    import warnings
+
+    for category, message in DEPENDENCY_WARNINGS:
+        warnings.filterwarnings("ignore", message=message, category=category)
 
 
 def _quiet_libraries() -> None:
@@ -142,7 +163,9 @@ def _select_tasks(args):
             eval_splits=[args.split] if args.split else None,
         )
     for folder in args.beir or []:
-        tasks.append(beir_task(folder, split=args.split or "test"))
+        tasks.append(
+            beir_task(folder, split=args.split or "test", languages=args.beir_langs, low_resource_side=args.beir_low_resource_side)
+        )
     return tasks
 
 
@@ -197,60 +220,12 @@ def cmd_evaluate(args) -> int:
         _print_truncation(result)
         if args.check_beir:
             _print_cross_check(result)
-    print(f"results: {out}")
+        print(f"results: {result.folder}")
+    print(f"load them with mteb: mteb.ResultCache({str(out)!r}).load_results()")
     return 0
 
 
 # --------------------------------------------------------------------------- train
-
-
-def _caster(annotation: str):
-    """The argparse ``type`` of a config field from its annotation (a string, as
-    ``from __future__ import annotations`` leaves it)."""
-    kinds = {part.strip() for part in annotation.split("|")} - {"None"}
-    if kinds == {"int", "str"}:
-        return lambda value: int(value) if value.isdigit() else value  # N or "all"
-    if kinds == {"int"}:
-        return int
-    if kinds == {"float"}:
-        return float
-    return str
-
-
-def _help(item) -> str:
-    """The field's help text with its default (unless the text already says what none means)."""
-    default = None if item.default is MISSING else item.default
-    text = item.metadata.get("help", "")
-    if default is None and "(none:" in text:
-        return text.replace("%", "%%")
-    default_text = "none" if default is None else ("on" if default is True else "off" if default is False else str(default))
-    return f"{text} (default: {default_text})".replace("%", "%%")
-
-
-def _add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """One flag per option of :class:`~optical_bench.config.TrainConfig`, in its groups."""
-    parser.add_argument("--config", help="a TOML file whose [train] table holds training options (flags override it)")
-    recipes = "; ".join(f"{name}: {recipe.summary}" for name, recipe in RECIPES.items())
-    parser.add_argument("--recipe", choices=list(RECIPES), help=f"a named set of options that other flags override ({recipes})")
-    for title, items in option_groups():
-        group = parser.add_argument_group(title)
-        for key, item in items:
-            if key == "augmentation_translator_options":
-                continue  # a table: TOML only
-            flag = "--" + key.replace("_", "-")
-            choices = item.metadata.get("choices")
-            if item.type == "bool":
-                group.add_argument(flag, dest=key, action=argparse.BooleanOptionalAction, default=None, help=_help(item))
-            else:
-                group.add_argument(
-                    flag,
-                    dest=key,
-                    type=_caster(item.type),
-                    default=None,
-                    choices=choices,
-                    metavar=None if choices else key.split("_")[-1].upper(),
-                    help=_help(item),
-                )
 
 
 def train_config_from_args(args) -> TrainConfig:
@@ -292,32 +267,20 @@ def cmd_run(args) -> int:
     return run_experiment(args.config, Path(args.out), progress=not args.quiet)
 
 
-def _add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    from optical_bench.report.tables import FORMATS, REPORT_METRICS
-
-    parser.add_argument("results", nargs="+", help="MTEB results folders (<org>__<model>/<revision>/<Task>.json); several are merged")
-    parser.add_argument("--format", dest="fmt", default="github", choices=list(FORMATS), help="table format (default: %(default)s)")
-    parser.add_argument("--baseline", help="model to test the others against (name, short name or NAME@REVISION; default: none)")
-    parser.add_argument("--out", help="write the report to this file (default: print it)")
-    parser.add_argument("--metrics", nargs="*", default=list(REPORT_METRICS), help="metrics after the main score (default: %(default)s)")
-    parser.add_argument(
-        "--ci", action="store_true", help="add ± half-widths of 95%% bootstrap intervals (needs rankings and qrels; default: off)"
-    )
-    parser.add_argument("--test", default="randomization", choices=["randomization", "t-test"], help="paired test (default: %(default)s)")
-    parser.add_argument("--samples", type=int, default=10_000, help="randomization/bootstrap samples (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the randomization and bootstrap (default: %(default)s)")
-    parser.add_argument("--build-root", help="build folder holding the qrels (default: any existing build in the cache)")
-    parser.add_argument(
-        "--write-robustness",
-        action="store_true",
-        help="also write robustness.json and the robustness_* entries into each results folder (default: off)",
-    )
-    parser.add_argument("--plots", help="folder for PNG plots: domain-shift bars, learning curves where provenance allows (default: none)")
-
-
 def cmd_report(args) -> int:
     from optical_bench.report import write_report
 
+    if args.fmt == "csv":
+        from optical_bench.io import atomic_write_text
+        from optical_bench.report.tidy import tidy_csv
+
+        text = tidy_csv(args.results)
+        if args.out:
+            atomic_write_text(args.out, text)
+            print(f"scores: {args.out} ({text.count(chr(10)) - 1} rows)")
+        else:
+            print(text, end="")
+        return 0
     report = write_report(
         args.results,
         args.out,
@@ -359,62 +322,21 @@ def cmd_seeds(args) -> int:
 def cmd_submit(args) -> int:
     from optical_bench.submit import build_submission
 
-    submission = build_submission(args.results, args.out, args.model, revision=args.revision, strip_robustness=args.strip_robustness)
+    submission = build_submission(
+        args.results,
+        args.out,
+        args.model,
+        revision=args.revision,
+        strip_robustness=args.strip_robustness,
+        name=args.name,
+        dataset_org=args.dataset_org,
+        export_datasets=args.datasets,
+    )
     print(submission.instructions())
     return 0
 
 
 # --------------------------------------------------------------------------- main
-
-
-def _add_evaluate_arguments(evaluate: argparse.ArgumentParser) -> None:
-    evaluate.add_argument("--model", nargs="+", required=True, help="packaged name, model folder or Hugging Face id (several allowed)")
-    evaluate.add_argument("--name", help="model name in the results (default: from the model)")
-    evaluate.add_argument("--tasks", nargs="*", help="task names (default: the offline default tasks)")
-    evaluate.add_argument("--languages", nargs="*", help="keep tasks with these ISO 639-3 codes (default: all)")
-    evaluate.add_argument("--kinds", nargs="*", help="keep tasks of these kinds (default: all)")
-    evaluate.add_argument("--beir", nargs="*", help="BEIR folders to evaluate as ad-hoc tasks (default: none)")
-    evaluate.add_argument("--split", help="evaluation split (default: the tasks' own; dev for tuning)")
-    evaluate.add_argument("--hub-dir", help="local mirror of hub datasets for CIRAL/AfriCLIRMatrix (default: the hub)")
-    evaluate.add_argument(
-        "--check-beir", action=argparse.BooleanOptionalAction, default=True, help="recompute nDCG@10/MRR@10 with BEIR (default: on)"
-    )
-    evaluate.add_argument(
-        "--overwrite",
-        default="only-missing",
-        choices=["only-missing", "always", "never", "only-cache"],
-        help="mteb overwrite strategy (default: %(default)s)",
-    )
-    evaluate.add_argument("--batch-size", type=int, default=64, help="encoding batch size (default: %(default)s)")
-    evaluate.add_argument(
-        "--scoring",
-        default="cosine",
-        choices=["cosine", "maxsim"],
-        help="pooled cosine or token-level late interaction, MaxSim (default: %(default)s)",
-    )
-    evaluate.add_argument(
-        "--verify-cache",
-        type=int,
-        default=None,
-        metavar="N",
-        help="re-encode N texts of each cached document-embedding entry (the longest and some at random) and refuse "
-        "an entry that disagrees (default: 4; 0: no check)",
-    )
-    evaluate.add_argument(
-        "--cache",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="cache document embeddings in $OPTICAL_BENCH_HOME/embeddings (default: on)",
-    )
-    evaluate.add_argument(
-        "--devices",
-        nargs="+",
-        metavar="DEVICE",
-        help="encode documents with sentence-transformers' multi-process pool, one process per device "
-        "(e.g. cuda:0 cuda:1, or cpu cpu; default: one process)",
-    )
-    evaluate.add_argument("--out", default="results/runs", help="results folder, MTEB layout (default: %(default)s)")
-    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -446,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     tasks.set_defaults(func=cmd_tasks)
 
     evaluate = sub.add_parser("evaluate", help="evaluate models through mteb, with a BEIR cross-check")
-    _add_evaluate_arguments(evaluate)
+    add_evaluate_arguments(evaluate)
     evaluate.set_defaults(func=cmd_evaluate)
 
     train = sub.add_parser(
@@ -455,32 +377,22 @@ def build_parser() -> argparse.ArgumentParser:
         description="Distil a student or build a baseline. Every option can also be set in a TOML file "
         "(--config): flat keys as the flags name them with _ for -, or group tables such as [train.ot].",
     )
-    _add_train_arguments(train)
+    add_train_arguments(train)
     train.add_argument("--evaluate", action="store_true", help="evaluate the result on the default tasks (default: off)")
-    train.add_argument("--results", default="results/runs", help="results folder for --evaluate (default: %(default)s)")
+    train.add_argument("--results", default="runs/evaluate", help="mteb result cache for --evaluate (default: %(default)s)")
     train.add_argument("--quiet", action="store_true", help="no progress bars")
     train.set_defaults(func=cmd_train)
 
     report = sub.add_parser("report", help="comparison tables (tasks/languages/robustness x models) and plots from MTEB results folders")
-    _add_report_arguments(report)
+    add_report_arguments(report)
     report.set_defaults(func=cmd_report)
 
     submit = sub.add_parser("submit", help="build a folder in the layout of the MTEB results repository and print the pull-request steps")
-    submit.add_argument("--results", required=True, help="MTEB results folder (e.g. the --out of `optical-bench evaluate`)")
-    submit.add_argument("--out", required=True, help="folder to create results/<org>__<model>/<revision>/ in")
-    submit.add_argument("--model", help="model to submit: name, short name or NAME@REVISION (default: every model)")
-    submit.add_argument("--revision", help="only this revision of the model (default: every revision)")
-    submit.add_argument(
-        "--strip-robustness", action="store_true", help="drop the robustness_* entries from the copied task files (default: off)"
-    )
+    add_submit_arguments(submit)
     submit.set_defaults(func=cmd_submit)
 
     seeds = sub.add_parser("seeds", help="multi-seed comparison: mean and difference intervals from a bootstrap over seeds and queries")
-    seeds.add_argument("results", nargs="+", help="MTEB results folders whose runs are named <configuration>-s<seed>")
-    seeds.add_argument("--metric", default="recall_at_1", help="metric (default: %(default)s)")
-    seeds.add_argument("--reference", help="configuration the differences are taken against (default: none)")
-    seeds.add_argument("--tasks", nargs="*", help="tasks to compare (default: all)")
-    seeds.add_argument("--samples", type=int, default=5000, help="bootstrap samples (default: %(default)s)")
+    add_seeds_arguments(seeds)
     seeds.set_defaults(func=cmd_seeds)
 
     run = sub.add_parser("run", help="run an experiment (default: the embedded default experiment)")
@@ -504,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        _silence_dependency_warnings()
     if getattr(args, "quiet", False):
         _quiet_libraries()
     if args.no_wait:

@@ -5,8 +5,10 @@
 - a named, fully specified :class:`mteb.ModelMeta` whose revision is the content hash
   of the model folder (each checkpoint gets its own revision, so mteb's
   ``only-missing`` strategy never returns another checkpoint's scores);
-- an explicit result cache that writes MTEB's layout directly under ``out``:
-  ``<out>/<org>__<model>/<revision>/<Task>.json`` plus ``model_meta.json``;
+- mteb's own :class:`mteb.ResultCache` rooted at ``out``, so ``mteb.ResultCache(out).load_results()``
+  reads what was written: ``<out>/results/<org>__<model>/<revision>/<Task>.json`` plus
+  ``model_meta.json``; a model whose ModelMeta carries ``experiment_kwargs`` (a study run)
+  lands in mteb's experiment folder ``<revision>/experiments/<name>/``;
 - :class:`CachedDocumentEncoder`, which stores the document embeddings on disk under
   a fingerprint of the *document route* (for a Router model: the teacher), so every
   student of a grid that shares the teacher reuses them;
@@ -28,15 +30,12 @@ from typing import Any
 import mteb
 from beir.retrieval.evaluation import EvaluateRetrieval
 from mteb.cache import ResultCache
-from mteb.models.model_meta import ModelMeta
 from sentence_transformers.models import Router
 
-from optical_bench.assets.models import PACKAGED_MODELS, known_model_names, resolve_model
 from optical_bench.embedding_cache import DEFAULT_VERIFY_SAMPLE
 from optical_bench.encoders import make_encoder
 from optical_bench.io import atomic_write_json, folder_lock
-from optical_bench.models import folder_fingerprint, load_sentence_transformer, read_provenance
-from optical_bench.translate import IBMModel1, make_translator
+from optical_bench.model_specs import build_model_meta, load_for_evaluation
 
 logger = logging.getLogger(__name__)
 
@@ -48,65 +47,17 @@ class CrossCheckError(AssertionError):
     """mteb and BEIR disagree on a metric computed from the same rankings."""
 
 
-# --------------------------------------------------------------------------- model loading and identity
+def result_folder(out: Path | str, meta) -> Path:
+    """The folder where mteb's ``ResultCache(out)`` writes the task results of ``meta``:
+    ``<out>/results/<org>__<model>/<revision>`` (``.../experiments/<name>`` for a study run)."""
+    return ResultCache(cache_path=out).get_task_result_path("Task", meta).parent
 
 
-def build_model_meta(
-    model,
-    name: str,
-    revision: str,
-    *,
-    languages: list[str] | None = None,
-    reference: str | None = None,
-    adapted_from: str | None = None,
-    license: str | None = None,
-    training_datasets: set[str] | None = None,
-    citation: str | None = None,
-    experiment_kwargs: dict | None = None,
-    scoring: str = "cosine",
-):
-    """A complete :class:`mteb.ModelMeta` (``create_empty`` skips validation and then fails)."""
-
-    n_parameters = sum(p.numel() for p in model.parameters())
-    prompts = getattr(model, "prompts", {}) or {}
-    return ModelMeta(
-        loader=None,
-        name=name if "/" in name else f"optical-bench/{name}",
-        revision=revision,
-        release_date=time.strftime("%Y-%m-%d"),
-        languages=languages,
-        n_parameters=n_parameters,
-        memory_usage_mb=round(n_parameters * 4 / 2**20, 1),
-        max_tokens=model.max_seq_length,
-        embed_dim=model.get_embedding_dimension(),
-        license=license,
-        open_weights=True,
-        public_training_code="https://pypi.org/project/optical-bench/",
-        public_training_data=None,
-        framework=["Sentence Transformers", "PyTorch"],
-        reference=reference,
-        similarity_fn_name="MaxSim" if scoring == "maxsim" else "cosine",
-        model_type=["late-interaction"] if scoring == "maxsim" else ["dense"],
-        use_instructions=bool(prompts.get("query") or prompts.get("document")),
-        training_datasets=training_datasets or set(),
-        adapted_from=adapted_from,
-        citation=citation,
-        experiment_kwargs=experiment_kwargs,
-    )
-
-
-def _result_cache(out: Path):
-
-    class FolderResultCache(ResultCache):
-        """mteb's ResultCache writing ``<out>/<org>__<model>/<revision>/<Task>.json`` (no ``results/`` level)."""
-
-        def get_task_result_path(self, task_name, model_name, model_revision=None, remote=False, experiment_name=None):
-            path = super().get_task_result_path(task_name, model_name, model_revision, remote, experiment_name)
-            if remote:
-                return path
-            return self.cache_path / path.relative_to(self.cache_path / "results")
-
-    return FolderResultCache(cache_path=out)
+def predictions_folder(out: Path | str, meta) -> Path:
+    """Where mteb's rankings of ``meta`` go: ``<out>/results/.predictions/<the same relative path>``
+    (mteb reads only ``results/*/*/*.json`` and ``.../experiments/*/*.json`` as task results)."""
+    results = Path(out) / "results"
+    return results / ".predictions" / result_folder(out, meta).relative_to(results)
 
 
 # --------------------------------------------------------------------------- BEIR cross-check
@@ -167,7 +118,8 @@ def cross_check(task, predictions_path: Path, scores: dict[str, dict[str, list[d
 class EvaluationResult:
     model_name: str
     revision: str
-    out: Path
+    out: Path  # the result cache root
+    folder: Path | None = None  # where the task results are (:func:`result_folder`)
     scores: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> {split -> [subset scores]}
     cross_check: list[dict] = field(default_factory=list)
     seconds: float = 0.0
@@ -218,7 +170,8 @@ def count_truncated(tokenizer, texts: Sequence[str], limit: int) -> int:
     if key not in _truncation_memo:
         truncated = 0
         for start in range(0, len(texts), TRUNCATION_CHUNK):
-            ids = tokenizer(list(texts[start : start + TRUNCATION_CHUNK]), add_special_tokens=True)["input_ids"]
+            # verbose=False: no "indexing errors" warning, since these texts are only counted, never fed to the model
+            ids = tokenizer(list(texts[start : start + TRUNCATION_CHUNK]), add_special_tokens=True, verbose=False)["input_ids"]
             truncated += sum(len(row) > limit for row in ids)
         _truncation_memo[key] = truncated
     return _truncation_memo[key]
@@ -282,9 +235,10 @@ def evaluate_model(
     verify_cache: int = DEFAULT_VERIFY_SAMPLE,
     devices: Sequence[str] | None = None,
 ) -> EvaluationResult:
-    """Evaluate a loaded SentenceTransformer on mteb tasks; write MTEB-layout results under ``out``.
+    """Evaluate a loaded SentenceTransformer on mteb tasks; write the results into the mteb
+    result cache rooted at ``out`` (:func:`result_folder`).
 
-    The model's results folder (``<out>/<org>__<model>/<revision>``) is locked for the whole
+    The model's results folder (``<out>/results/<org>__<model>/<revision>``) is locked for the whole
     evaluation: a second process evaluating the same model revision into the same folder
     waits, then finds the finished results. ``verify_cache`` texts of each cached document
     embedding entry are re-encoded and compared before the entry is used (0: no check).
@@ -298,7 +252,7 @@ def evaluate_model(
     if scoring == "maxsim":
         revision = f"{revision}-maxsim"
     meta = build_model_meta(model, name, revision, scoring=scoring, **(meta_kwargs or {}))
-    side = out / meta.model_name_as_path() / revision / "optical_bench"
+    side = result_folder(out, meta) / "optical_bench"
     with folder_lock(side, "the results folder"):
         return _evaluate_locked(
             model,
@@ -352,7 +306,7 @@ def _evaluate_locked(
         # and the BEIR cross-check and the truncation counts below reuse it
         task.load_data()
     out.mkdir(parents=True, exist_ok=True)
-    remove_corrupt_results(out / meta.model_name_as_path() / revision)
+    remove_corrupt_results(side.parent)
     pool = model.start_multi_process_pool(list(devices)) if devices and len(devices) > 1 else None
     encoder = make_encoder(
         model,
@@ -363,13 +317,13 @@ def _evaluate_locked(
         verify_sample=verify_cache,
         pool=pool,
     )
-    prediction_folder = out / ".predictions" / meta.model_name_as_path() / revision
+    prediction_folder = predictions_folder(out, meta)
     started = time.perf_counter()
     try:
         result = mteb.evaluate(
             encoder,
             tasks,
-            cache=_result_cache(out),
+            cache=ResultCache(cache_path=out),
             overwrite_strategy=overwrite,
             prediction_folder=prediction_folder if check_beir else None,
             encode_kwargs={"batch_size": batch_size, "show_progress_bar": show_progress_bar},
@@ -378,7 +332,9 @@ def _evaluate_locked(
     finally:
         if pool is not None:
             model.stop_multi_process_pool(pool)
-    evaluation = EvaluationResult(model_name=meta.name, revision=revision, out=out, seconds=time.perf_counter() - started)
+    evaluation = EvaluationResult(
+        model_name=meta.name, revision=revision, out=out, folder=side.parent, seconds=time.perf_counter() - started
+    )
     by_name = {task.metadata.name: task for task in tasks}
     for task_result in result.task_results:
         evaluation.scores[task_result.task_name] = {split: list(entries) for split, entries in task_result.scores.items()}
@@ -405,6 +361,10 @@ def _evaluate_locked(
         "cache": evaluation.cache_stats,
         "max_seq_length": evaluation.lengths,
         "truncation": evaluation.truncation,
+        "tasks": {
+            task.metadata.name: {"eval_langs": task.metadata.eval_langs, "low_resource_side": getattr(task, "low_resource_side", None)}
+            for task in tasks
+        },
         "beir_cross_check": {
             "compared": len(evaluation.cross_check),
             "max_difference": max((row["difference"] for row in evaluation.cross_check), default=None),
@@ -416,66 +376,6 @@ def _evaluate_locked(
     if provenance:
         atomic_write_json(side / "provenance.json", provenance)
     return evaluation
-
-
-# --------------------------------------------------------------------------- from a model spec
-
-
-@dataclass
-class LoadedModel:
-    """A model ready for :func:`evaluate_model`: the encoder, its name, revision and metadata."""
-
-    model: Any
-    name: str
-    revision: str
-    meta_kwargs: dict
-    query_translator: Any = None
-    provenance: dict | None = None
-
-
-def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: bool = False) -> LoadedModel:
-    """Resolve a packaged name, a model folder (ours or any sentence-transformers one), a
-    translate-test folder, or a Hugging Face id into a :class:`LoadedModel`."""
-    path = Path(resolve_model(spec))
-    translator = None
-    provenance = None
-    meta_kwargs: dict = {}
-    if path.is_dir() and (path / "translate_test.json").exists():
-        config = json.loads((path / "translate_test.json").read_text(encoding="utf-8"))
-
-        translator = (
-            IBMModel1.load(path / config["translator_file"]) if config.get("translator_file") else make_translator(config["translator"])
-        )
-        model = load_sentence_transformer(config["teacher"], trust_remote_code=trust_remote_code)
-        revision = folder_fingerprint(path)
-        name = name or f"translate-test-{Path(str(config['teacher'])).name}"
-        meta_kwargs["adapted_from"] = str(config["teacher"])
-        provenance = read_provenance(path)
-    elif path.is_dir():
-        model = load_sentence_transformer(str(path), trust_remote_code=trust_remote_code)
-        revision = folder_fingerprint(path)
-        packaged = str(spec).lower() if str(spec).lower() in known_model_names() else None
-        provenance = None if packaged else read_provenance(path)  # packaged folders carry conversion records, not training provenance
-        if provenance:
-            name = name or provenance.get("name") or path.name
-            teacher = provenance.get("teacher")
-            meta_kwargs = {"adapted_from": str(teacher) if teacher else None}
-        else:
-            name = name or packaged or path.name
-            meta_kwargs = PACKAGED_MODELS[packaged].mteb_meta() if packaged else {}
-    else:  # a Hugging Face id
-        model = load_sentence_transformer(spec, trust_remote_code=trust_remote_code)
-        revision = "hub"
-        name = name or spec
-        meta_kwargs = {"reference": f"https://huggingface.co/{spec}"}
-    return LoadedModel(
-        model=model,
-        name=name,
-        revision=revision,
-        meta_kwargs={k: v for k, v in meta_kwargs.items() if v is not None},
-        query_translator=translator,
-        provenance=provenance,
-    )
 
 
 def evaluate_one(
@@ -492,10 +392,15 @@ def evaluate_one(
     verify_cache: int | None = None,
     cache_embeddings: bool = True,
     devices: Sequence[str] | None = None,
+    experiment_kwargs: dict | None = None,
 ) -> EvaluationResult:
-    """Load ``spec`` (:func:`load_for_evaluation`) and evaluate it on ``tasks`` into the MTEB
-    results folder ``out`` (:func:`evaluate_model`): ``optical-bench evaluate`` for one model."""
+    """Load ``spec`` (:func:`load_for_evaluation`) and evaluate it on ``tasks`` into the mteb
+    result cache rooted at ``out`` (:func:`evaluate_model`): ``optical-bench evaluate`` for one
+    model. ``experiment_kwargs`` (a study run's options) become the ModelMeta's, so that
+    ``mteb.ResultCache(out).load_results(experiment_kwargs=...)`` selects the run."""
     loaded = load_for_evaluation(spec, name=name)
+    if experiment_kwargs:
+        loaded.meta_kwargs["experiment_kwargs"] = dict(experiment_kwargs)
     return evaluate_model(
         loaded.model,
         tasks,

@@ -18,8 +18,10 @@ Each run's model folder is keyed by a hash of its training config (the options t
 from the defaults), so a rerun skips finished runs and an interrupted run resumes (training
 resumes from its last checkpoint; mteb's ``only-missing`` strategy skips evaluated tasks of
 the same model revision). A folder trained under a default that has since changed is set
-aside (``<folder>.superseded-N``) and the run trained afresh. Results land in MTEB's layout
-under ``<out>/results``. Several processes can share one grid: each run is claimed by its
+aside (``<folder>.superseded-N``) and the run trained afresh. ``out`` is an mteb result cache:
+each run's results land in ``<out>/results/<org>__<run>/<revision>/experiments/<name>/``, its
+ModelMeta carrying the run's study options (:func:`study_options`) as ``experiment_kwargs``, so
+``mteb.ResultCache(out).load_results(experiment_kwargs=...)`` selects runs. Several processes can share one grid: each run is claimed by its
 model-folder lock, and a process skips a run another one holds, coming back to it at the end.
 """
 
@@ -110,6 +112,31 @@ def _run_config(experiment: dict, run: dict, out: Path) -> TrainConfig:
     return config
 
 
+def _short(model: str | None) -> str | None:
+    """A packaged name or hub id as given; a path by its folder name (no absolute paths in results)."""
+    if not model:
+        return None
+    return Path(model).name if ("/" in model and Path(model).exists()) or model.startswith((".", "/")) else model
+
+
+def study_options(config: TrainConfig) -> dict:
+    """A run's options along the studies' axes, as the ModelMeta's ``experiment_kwargs``: the
+    method, the teacher and student, the bitext size, the augmentation kind (RQ2), the MLM dose
+    (RQ1: texts and epochs, 0 without MLM) and the seed. Pass the same dict (or a list of them)
+    to ``mteb.ResultCache(out).load_results(experiment_kwargs=...)`` to select runs."""
+    mlm = str(config.mlm.texts) not in ("0", "")
+    return {
+        "method": config.method,
+        "teacher": _short(config.teacher),
+        "student": _short(config.student_init or config.teacher),
+        "bitext_size": config.bitext_size if not config.bitext else Path(config.bitext).name,
+        "augmentation": config.augmentation.kind,
+        "mlm_texts": config.mlm.texts if mlm else 0,
+        "mlm_epochs": config.mlm.epochs if mlm else 0,
+        "seed": config.seed,
+    }
+
+
 def _write_report(out: Path, results_dir: Path, baseline: str | None) -> None:
     """``optical-bench report`` on the grid's results: tables with significance marks,
     robustness measures written into the result files, and plots."""
@@ -153,7 +180,7 @@ def is_the_teacher_itself(config) -> bool:
     return config.method == "zero-shot" and unchanged
 
 
-def _train_and_evaluate(config, name: str, tasks, results_dir: Path, progress: bool, wait: bool):
+def _train_and_evaluate(config, name: str, tasks, out: Path, progress: bool, wait: bool):
     """Train (or build) one run unless its folder is finished, then evaluate it; returns the
     evaluation and the stage times. With ``wait=False`` a run another process holds raises
     :class:`LockHeldError` at once."""
@@ -168,7 +195,7 @@ def _train_and_evaluate(config, name: str, tasks, results_dir: Path, progress: b
                 train(config, progress=progress)
         spec = str(folder)
     trained = time.perf_counter()
-    result = evaluate_one(spec, tasks, results_dir, name=name, progress=progress)
+    result = evaluate_one(spec, tasks, out, name=name, progress=progress, experiment_kwargs=study_options(config))
     return result, {"train_s": round(trained - started, 1), "evaluate_s": round(time.perf_counter() - trained, 1)}
 
 
@@ -222,7 +249,7 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
             config = _run_config(experiment, run, out)
             print(f"[{index}/{total}] {run['name']}: {config.method} (teacher {config.teacher})", flush=True)
             try:
-                result, timing = _train_and_evaluate(config, run["name"], tasks, results_dir, progress, wait=not first_pass)
+                result, timing = _train_and_evaluate(config, run["name"], tasks, out, progress, wait=not first_pass)
             except LockHeldError:
                 if not first_pass:
                     raise

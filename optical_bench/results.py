@@ -1,7 +1,8 @@
 """The tolerant reader of MTEB results folders.
 
 A results folder has MTEB's layout, ``<root>/<org>__<model>/<revision>/<Task>.json`` next
-to ``model_meta.json``, with the rankings under ``<root>/.predictions/...`` and
+to ``model_meta.json`` (a study run's in mteb's ``<revision>/experiments/<name>/``), with the
+rankings under ``<root>/.predictions/<the same relative path>`` and
 optical-bench's side files in a ``optical_bench/`` subfolder of each revision folder
 (mteb reads every ``*/*/*.json`` as a task result). :func:`load_runs` reads ours, other
 models', an mteb cache or a clone of the public results repository into
@@ -45,6 +46,7 @@ RUN_PROVENANCE_FILE = f"{SIDE_FOLDER}/provenance.json"
 # (our side files also sit next to the task files in older folders or with another filename)
 NOT_TASK_FILES = frozenset({"model_meta.json", Path(ROBUSTNESS_FILE).name, Path(RUN_PROVENANCE_FILE).name})
 PREDICTIONS_SUFFIX = "_predictions.json"
+EXPERIMENTS_FOLDER = "experiments"  # mteb's folder of a revision's study runs (ModelMeta experiment_kwargs)
 
 
 def finite_mean(values: Iterable[float]) -> float:
@@ -105,6 +107,11 @@ class RunResults:
     provenance: dict[str, Any] | None = None
 
     @property
+    def experiment_kwargs(self) -> dict[str, Any]:
+        """The ModelMeta ``experiment_kwargs`` of a study run (empty for a plain evaluation)."""
+        return dict(self.meta.get("experiment_kwargs") or {})
+
+    @property
     def short_name(self) -> str:
         return self.model.split("/", 1)[-1]
 
@@ -156,8 +163,15 @@ def _card_main_scores() -> dict[str, str]:
         return {}
 
 
+def _holds_results(folder: Path, children: list[Path]) -> bool:
+    return any(p.is_file() and p.suffix == ".json" and p.name != "model_meta.json" for p in children) and (
+        (folder / "model_meta.json").exists() or any(_looks_like_task_file(p) for p in children if p.suffix == ".json")
+    )
+
+
 def _revision_folders(root: Path, max_depth: int = 4) -> list[Path]:
-    """Folders under ``root`` (itself included) that hold MTEB task result files."""
+    """Folders under ``root`` (itself included) that hold MTEB task result files, with mteb's
+    experiment folders (``<revision>/experiments/<name>/``) of each revision."""
     found = []
 
     def visit(folder: Path, depth: int) -> None:
@@ -165,15 +179,18 @@ def _revision_folders(root: Path, max_depth: int = 4) -> list[Path]:
             children = sorted(folder.iterdir())
         except OSError:
             return
-        if any(p.is_file() and p.suffix == ".json" and p.name != "model_meta.json" for p in children) and (
-            (folder / "model_meta.json").exists() or any(_looks_like_task_file(p) for p in children if p.suffix == ".json")
-        ):
+        holds = _holds_results(folder, children)
+        if holds:
             found.append(folder)
-            return
-        if depth >= max_depth:
+        experiments = folder / EXPERIMENTS_FOLDER
+        if experiments.is_dir():
+            found.extend(
+                child for child in sorted(experiments.iterdir()) if child.is_dir() and _holds_results(child, sorted(child.iterdir()))
+            )
+        if holds or experiments.is_dir() or depth >= max_depth:
             return
         for child in children:
-            if child.is_dir() and not child.name.startswith(".") and child.name != "experiments":
+            if child.is_dir() and not child.name.startswith(".") and child.name not in (EXPERIMENTS_FOLDER, SIDE_FOLDER):
                 visit(child, depth + 1)
 
     visit(root, 0)
@@ -189,14 +206,14 @@ def _looks_like_task_file(path: Path) -> bool:
         return False
 
 
-def _predictions_folder(revision_folder: Path) -> list[Path]:
-    model_folder = revision_folder.parent
-    candidates = [
-        model_folder.parent / ".predictions" / model_folder.name / revision_folder.name,
-        model_folder.parent.parent / ".predictions" / model_folder.name / revision_folder.name,
-        revision_folder / ".predictions",
-        revision_folder,
-    ]
+def _predictions_folder(result_folder: Path) -> list[Path]:
+    """Where the rankings of a result folder may be: ``<ancestor>/.predictions/<the relative path>``
+    for any ancestor (``<root>/.predictions/<org>__<model>/<revision>[/experiments/<name>]``),
+    or inside the folder itself."""
+    candidates = []
+    for ancestor in list(result_folder.parents)[:6]:
+        candidates.append(ancestor / ".predictions" / result_folder.relative_to(ancestor))
+    candidates += [result_folder / ".predictions", result_folder]
     return [c for c in candidates if c.is_dir()]
 
 
@@ -237,8 +254,9 @@ def read_run(revision_folder: Path | str) -> RunResults | None:
     """Read one revision folder; files that are not task results are skipped (with a note)."""
     folder = Path(revision_folder)
     meta = _read_meta(folder)
-    model = meta.get("name") or folder.parent.name.replace("__", "/")
-    revision = meta.get("revision") or folder.name
+    revision_folder = folder.parents[1] if folder.parent.name == EXPERIMENTS_FOLDER else folder
+    model = meta.get("name") or revision_folder.parent.name.replace("__", "/")
+    revision = meta.get("revision") or revision_folder.name
     run = RunResults(model=str(model), revision=str(revision), path=folder, meta=meta)
     _read_task_files(run)
     _read_predictions(run)

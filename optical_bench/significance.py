@@ -280,6 +280,26 @@ def paired_t_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarr
     return 1.0 if math.isnan(p) else p
 
 
+def minimal_detectable_effect(differences: Sequence[float] | np.ndarray, alpha: float = 0.05, power: float = 0.8) -> float:
+    r"""The smallest true mean difference a two-sided paired test at level ``alpha`` detects
+    with probability ``power``, given per-query differences ``d_1..d_n`` of two systems:
+
+    .. math:: \mathrm{MDE} = (z_{1-\alpha/2} + z_{\mathrm{power}})\,\frac{s_d}{\sqrt{n}},
+
+    with :math:`s_d` the sample standard deviation of the differences (the normal
+    approximation of the paired t-test; 2.80 standard errors at 5% and 80%). A difference
+    smaller than this can be real and still come out "not significant" most of the time.
+    NaN for fewer than two queries."""
+    from statistics import NormalDist
+
+    d = np.asarray(differences, dtype=float)
+    d = d[np.isfinite(d)]
+    if d.size < 2:
+        return math.nan
+    z = NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)
+    return float(z * d.std(ddof=1) / math.sqrt(d.size))
+
+
 def holm(pvalues: Sequence[float] | Mapping[Any, float]) -> list[float] | dict[Any, float]:
     r"""Holm's step-down adjusted p-values (family-wise error rate control).
 

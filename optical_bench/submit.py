@@ -13,7 +13,13 @@ of a revision folder as a task result), checks every file with mteb's own classe
 (``TaskResult.from_disk``, ``ModelMeta``, and ``mteb.ResultCache(out).load_results``, which
 works offline on a local folder with ``include_remote=False``), and returns the steps of
 the pull request, with a ``ModelMeta`` template filled from ``model_meta.json`` for mteb's
-model registry. Nothing is sent anywhere.
+model registry. ``name`` renames the model for the hub (``org/model``, checked with
+huggingface_hub's own validator).
+
+For tasks mteb does not know, it writes what a task contribution needs
+(:mod:`optical_bench.upstream`): ``<out>/mteb_tasks/<Task>.py``, the mteb task definition
+generated from the card, and ``<out>/datasets/<Task>/``, the collection in mteb's hub layout,
+only where the card's licence allows (the Chichewa Bible: never). Nothing is sent anywhere.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optical_bench.io import atomic_write_bytes
+from optical_bench.io import atomic_write_bytes, atomic_write_text
 from optical_bench.results import RunResults, load_runs
 from optical_bench.robustness.summary import strip_robustness_entries
 
@@ -45,6 +51,9 @@ class Submission:
     tasks_unknown_to_mteb: dict[str, list[str]] = field(default_factory=dict)  # model -> tasks
     model_meta_code: dict[str, str] = field(default_factory=dict)  # model -> python
     loaded: dict[str, list[str]] = field(default_factory=dict)  # model -> tasks mteb's ResultCache loaded
+    task_definitions: dict[str, Path] = field(default_factory=dict)  # task -> generated mteb task module
+    datasets: dict[str, Path] = field(default_factory=dict)  # task -> exported collection (mteb's hub layout)
+    not_exported: dict[str, str] = field(default_factory=dict)  # task -> why its collection stays here
     steps: list[str] = field(default_factory=list)
 
     def instructions(self) -> str:
@@ -53,7 +62,20 @@ class Submission:
             lines.append(f"  {folder.relative_to(self.out_dir)}")
         if self.skipped:
             lines += ["", "Not copied (mteb would not read them):"] + [f"  {path.name}: {why}" for path, why in self.skipped]
-        lines += ["", "Steps:"] + [f"{i}. {step}" for i, step in enumerate(self.steps, start=1)]
+        if self.task_definitions:
+            lines += ["", "mteb task definitions (generated from the task cards):"]
+            lines += [f"  {path.relative_to(self.out_dir)}" for path in self.task_definitions.values()]
+        if self.datasets:
+            lines += ["", "Collections in mteb's hub layout (their licences allow it):"]
+            lines += [f"  {path.relative_to(self.out_dir)}" for path in self.datasets.values()]
+        lines += ["", "Steps:"]
+        number = 0
+        for step in self.steps:
+            if step.startswith("  "):
+                lines.append(f"   - {step.strip()}")
+            else:
+                number += 1
+                lines.append(f"{number}. {step}")
         for model, code in self.model_meta_code.items():
             lines += ["", f"ModelMeta template for {model} (mteb/models/model_implementations/<your_file>.py):", "", code]
         return "\n".join(lines)
@@ -125,8 +147,8 @@ def _tasks_unknown_to_mteb(tasks: list[str]) -> list[str]:
     return unknown
 
 
-def _model_meta(run: RunResults):
-    """The run's ``model_meta.json`` as mteb's ``ModelMeta`` (a ValueError names what is wrong)."""
+def _model_meta(run: RunResults, meta_json: dict | None = None):
+    """The run's ``model_meta.json`` (or ``meta_json``) as mteb's ``ModelMeta`` (a ValueError names what is wrong)."""
     from mteb.models.model_meta import ModelMeta
 
     if not run.meta:
@@ -135,7 +157,8 @@ def _model_meta(run: RunResults):
             "the results repository needs it to identify the model."
         )
     try:
-        return ModelMeta.model_validate_json_resolved(json.dumps({k: v for k, v in run.meta.items() if k != "is_cross_encoder"}))
+        data = meta_json if meta_json is not None else run.meta
+        return ModelMeta.model_validate_json_resolved(json.dumps({k: v for k, v in data.items() if k != "is_cross_encoder"}))
     except Exception as error:
         raise ValueError(f"{run.path / 'model_meta.json'}: mteb's ModelMeta rejects it ({error}).") from error
 
@@ -157,7 +180,7 @@ def _copy_task_files(run: RunResults, dest: Path, strip_robustness: bool, submis
         submission.files.append(atomic_write_bytes(dest / source.name, payload))
 
 
-def _copy_run(run: RunResults, dest: Path, strip_robustness: bool, submission: Submission) -> None:
+def _copy_run(run: RunResults, dest: Path, strip_robustness: bool, submission: Submission, meta_json: dict) -> None:
     """Copy what mteb reads of one revision folder to ``dest``, note what stays behind, check the copies."""
     from mteb.results import TaskResult
 
@@ -165,7 +188,8 @@ def _copy_run(run: RunResults, dest: Path, strip_robustness: bool, submission: S
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     _copy_task_files(run, dest, strip_robustness, submission)
-    submission.files.append(atomic_write_bytes(dest / "model_meta.json", (run.path / "model_meta.json").read_bytes()))
+    payload = (json.dumps(meta_json, indent=4, default=str) + "\n").encode("utf-8")
+    submission.files.append(atomic_write_bytes(dest / "model_meta.json", payload))
     if (run.path / "run_settings.jsonl").exists():
         submission.files.append(atomic_write_bytes(dest / "run_settings.jsonl", (run.path / "run_settings.jsonl").read_bytes()))
     for path in sorted(run.path.iterdir()):
@@ -178,13 +202,13 @@ def _copy_run(run: RunResults, dest: Path, strip_robustness: bool, submission: S
             TaskResult.from_disk(path)
 
 
-def _check_with_result_cache(out: Path, runs: list[RunResults], submission: Submission) -> None:
+def _check_with_result_cache(out: Path, names: list[str], submission: Submission) -> None:
     """Load the submission folder with mteb's ``ResultCache`` (offline); every copied task must load."""
     from mteb import ResultCache
 
     cache = ResultCache(cache_path=out)
     loaded = cache.load_results(
-        models=[run.model for run in runs], include_remote=False, require_model_meta=True, validate_and_filter=False
+        models=names, include_remote=False, require_model_meta=True, validate_and_filter=False, load_experiments="match_name"
     )
     for model_result in loaded.model_results:
         submission.loaded[model_result.model_name] = sorted(r.task_name for r in model_result.task_results)
@@ -195,6 +219,52 @@ def _check_with_result_cache(out: Path, runs: list[RunResults], submission: Subm
             raise ValueError(f"{folder}: mteb's ResultCache did not load {sorted(expected - got)}.")
 
 
+def check_hub_name(name: str) -> str:
+    """``name`` if it is a valid hub model id ``org/model``; else a ValueError with the fix."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    from optical_bench.models.card import hub_model_name
+
+    if name.count("/") != 1:
+        raise ValueError(f"--name {name!r}: give the hub id as org/model (e.g. my-org/{hub_model_name(name.split('/')[-1])}).")
+    try:
+        validate_repo_id(name)
+    except HFValidationError as error:
+        org, model = name.split("/")
+        raise ValueError(f"--name {name!r} is not a valid hub id ({error}). Fix: e.g. {org}/{hub_model_name(model)}.") from None
+    return name
+
+
+def _renamed_meta(run: RunResults, name: str | None) -> dict:
+    meta = {k: v for k, v in run.meta.items()}
+    if name:
+        meta["name"] = name
+        meta["reference"] = meta.get("reference") or f"https://huggingface.co/{name}"
+    return meta
+
+
+def _upstream_tasks(out: Path, submission: Submission, dataset_org: str, export: bool) -> None:
+    """mteb task definitions (and, where licences allow, the collections) of the tasks mteb lacks."""
+    from optical_bench.cards import load_cards
+    from optical_bench.tasks import make_task
+    from optical_bench.upstream import export_dataset, may_export, task_definition
+
+    cards = load_cards()
+    for task in sorted({task for tasks in submission.tasks_unknown_to_mteb.values() for task in tasks}):
+        card = cards.get(task)
+        if card is None:
+            submission.not_exported[task] = "no task card (an ad-hoc --beir task): write its definition by hand"
+            continue
+        dataset = f"{dataset_org}/{task}"
+        submission.task_definitions[task] = atomic_write_text(out / "mteb_tasks" / f"{task}.py", task_definition(card, dataset))
+        allowed, why = may_export(card)
+        if not allowed or not export:
+            submission.not_exported[task] = why if not allowed else "--no-datasets"
+            continue
+        export_dataset(make_task(card), out / "datasets" / task)
+        submission.datasets[task] = out / "datasets" / task
+
+
 def build_submission(
     results_dir: Path | str,
     out_dir: Path | str,
@@ -202,6 +272,9 @@ def build_submission(
     *,
     revision: str | None = None,
     strip_robustness: bool = False,
+    name: str | None = None,
+    dataset_org: str | None = None,
+    export_datasets: bool = True,
     verbose: bool = False,
 ) -> Submission:
     """Copy results into the public results repository's layout and check them with mteb.
@@ -213,23 +286,37 @@ def build_submission(
         revision: only this revision.
         strip_robustness: drop the ``robustness_*`` entries from the copied task files
             (mteb reads them either way).
+        name: the hub id (``org/model``) to submit one model under, instead of its local name.
+        dataset_org: the hub organisation of the exported task datasets (default: ``name``'s).
+        export_datasets: write the collections that licences allow to ``<out>/datasets/``.
         verbose: print the instructions.
 
     Raises:
-        ValueError: a file that mteb cannot load (named, with the error).
+        ValueError: a file that mteb cannot load (named, with the error); an invalid ``name``.
         KeyError: no results of ``model``.
     """
     out = Path(out_dir)
     runs = _select(load_runs(results_dir), model, revision)
+    if name:
+        check_hub_name(name)
+        if len({run.model for run in runs}) > 1:
+            raise ValueError(f"--name {name!r} names one model, but {len(runs)} are selected. Fix: add --model.")
     submission = Submission(out_dir=out)
+    names = []
     for run in runs:
-        meta = _model_meta(run)
+        meta_json = _renamed_meta(run, name)
+        meta = _model_meta(run, meta_json)
         dest = out / "results" / _model_name_as_path(meta.name or run.model) / str(meta.revision or run.revision)
-        _copy_run(run, dest, strip_robustness, submission)
+        if meta.experiment_kwargs:
+            dest = dest / "experiments" / str(meta.experiment_name)
+        _copy_run(run, dest, strip_robustness, submission, meta_json)
         submission.folders.append(dest)
+        names.append(meta.name)
         submission.tasks_unknown_to_mteb[meta.name] = _tasks_unknown_to_mteb(sorted(run.task_files))
-        submission.model_meta_code[meta.name] = model_meta_template(run.meta, run.provenance)
-    _check_with_result_cache(out, runs, submission)
+        submission.model_meta_code[meta.name] = model_meta_template(meta_json, run.provenance)
+    _check_with_result_cache(out, names, submission)
+    org = dataset_org or (name.split("/")[0] if name else "<your-org>")
+    _upstream_tasks(out, submission, org, export_datasets)
     submission.steps = _steps(submission)
     if verbose:
         print(submission.instructions())
@@ -249,10 +336,24 @@ def _steps(submission: Submission) -> list[str]:
     unknown = sorted({task for tasks in submission.tasks_unknown_to_mteb.values() for task in tasks})
     if unknown:
         steps.append(
-            f"These tasks are not in mteb's task registry, so the leaderboard cannot show them: {', '.join(unknown)}. Either "
-            "contribute them to mteb first (dataset on the hub + task class; optical-bench's task cards hold the metadata), "
-            "or leave their files out of the results pull request."
+            f"These tasks are not in mteb's task registry, so the leaderboard cannot show them yet: {', '.join(unknown)}. "
+            "Contribute each first, or leave its files out of the results pull request:"
         )
+        for task in unknown:
+            if task in submission.datasets:
+                folder = submission.datasets[task]
+                steps.append(
+                    f"  {task}: upload the collection: huggingface-cli upload <org>/{task} {folder} --repo-type dataset; put the "
+                    f"dataset's commit into dataset.revision of {submission.task_definitions[task]}, copy that file into "
+                    "mteb/tasks/retrieval/multilingual/ and open a pull request to mteb."
+                )
+            elif task in submission.task_definitions:
+                steps.append(
+                    f"  {task}: the definition is {submission.task_definitions[task]}; its collection is not exported "
+                    f"({submission.not_exported.get(task)}). Only its rights holder can publish it."
+                )
+            else:
+                steps.append(f"  {task}: {submission.not_exported.get(task, 'not exported')}.")
     steps += [
         f"Fork {RESULTS_REPO} and clone your fork: gh repo fork embeddings-benchmark/results --clone",
         f"Copy the model folders into its results/ folder: cp -r {folders} <your clone>/results/",

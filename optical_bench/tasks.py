@@ -30,7 +30,19 @@ from typing import Any
 
 from datasets import Dataset
 
-from optical_bench.cards import DEFAULT_TASKS, ENV_TASKS, KINDS, TaskCard, TaskCardError, card_folders, cards_dir, load_card, load_cards
+from optical_bench.cards import (
+    DEFAULT_TASKS,
+    ENV_TASKS,
+    KINDS,
+    LANGUAGE_CODE,
+    TaskCard,
+    TaskCardError,
+    card_folders,
+    cards_dir,
+    load_card,
+    load_cards,
+)
+from optical_bench.config import tomllib
 from optical_bench.data.beir import BeirCollection, read_beir_folder
 from optical_bench.data.hub import load_hub_subset
 from optical_bench.io import sha256_folder
@@ -45,6 +57,7 @@ __all__ = [
     "TaskCardError",
     "beir_task",
     "card_folders",
+    "get_benchmark",
     "cards_dir",
     "get_tasks",
     "load_card",
@@ -75,7 +88,7 @@ def _collection_to_split(collection: BeirCollection, split: str) -> dict[str, An
 def _metadata(card: TaskCard, revision: str, eval_splits: list[str] | None = None):
     from mteb.abstasks.task_metadata import TaskMetadata
 
-    eval_langs = {subset: spec["languages"] for subset, spec in card.subsets.items()}
+    eval_langs = {subset: spec["eval_langs"] for subset, spec in card.subsets.items()}
     return TaskMetadata(
         name=card.name,
         description=card.description,
@@ -94,7 +107,7 @@ def _metadata(card: TaskCard, revision: str, eval_splits: list[str] | None = Non
         annotations_creators=card.annotations_creators,
         dialect=[],
         sample_creation=card.sample_creation,
-        bibtex_citation=card.citation or "",
+        bibtex_citation=card.bibtex_citation or "",
     )
 
 
@@ -143,7 +156,7 @@ def _builtin_revision(card: TaskCard, build_root: Path) -> str:
     parts = []
     for subset in sorted(card.subsets):
         for split, folder in sorted(card.subsets[subset].items()):
-            if split in ("languages", "vars"):
+            if split in ("eval_langs", "vars"):
                 continue
             parts.append(hashes.get(folder) or sha256_folder(build_root / folder)[:16])
     import hashlib
@@ -170,27 +183,87 @@ def make_task(card: TaskCard, build_root: Path | None = None, hub_dir: Path | No
     return cls()
 
 
+BEIR_SIDECAR = "task.toml"  # a BEIR folder's own description: languages, low-resource side, licence
+_SIDECAR_KEYS = (
+    "name",
+    "description",
+    "eval_langs",
+    "low_resource_side",
+    "license",
+    "redistribute",
+    "main_score",
+    "bibtex_citation",
+    "domains",
+    "reference",
+)
+
+
+def read_beir_sidecar(folder: Path | str) -> dict[str, Any]:
+    """The optional ``task.toml`` of a BEIR folder, in task-card names::
+
+        eval_langs = ["nya-Latn", "eng-Latn"]   # the queries' language, then the documents'
+        low_resource_side = "query"             # query, document or none
+        license = "cc-by-4.0"
+
+    Unknown keys and malformed values raise :class:`TaskCardError` naming the file and the key."""
+    path = Path(folder) / BEIR_SIDECAR
+    if not path.exists():
+        return {}
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except tomllib.TOMLDecodeError as error:
+        raise TaskCardError(f"{path}: not valid TOML ({error}). Fix: correct the syntax at that line.") from None
+    for key in raw:
+        if key not in _SIDECAR_KEYS:
+            hint = difflib.get_close_matches(key, _SIDECAR_KEYS, n=1)
+            raise TaskCardError(
+                f"{path}: unknown key {key!r}{f' (did you mean {hint[0]!r}?)' if hint else ''}. Fix: use {', '.join(_SIDECAR_KEYS)}."
+            )
+    languages = raw.get("eval_langs", [])
+    if not isinstance(languages, list) or not all(isinstance(code, str) and LANGUAGE_CODE.match(code) for code in languages):
+        raise TaskCardError(f'{path}: key \'eval_langs\': {languages!r}. Fix: ISO 639-3 + script codes, e.g. ["nya-Latn", "eng-Latn"].')
+    if raw.get("low_resource_side", "query") not in ("query", "document", "none"):
+        raise TaskCardError(f"{path}: key 'low_resource_side': {raw['low_resource_side']!r}. Fix: use query, document or none.")
+    return raw
+
+
 def beir_task(
-    folder: Path | str, name: str | None = None, languages: list[str] | None = None, split: str = "test", low_resource_side: str = "query"
+    folder: Path | str,
+    name: str | None = None,
+    languages: list[str] | None = None,
+    split: str = "test",
+    low_resource_side: str | None = None,
 ):
-    """An ad-hoc mteb task for any BEIR folder (validated before anything else runs)."""
+    """An ad-hoc mteb task for any BEIR folder (validated before anything else runs).
+
+    Its languages and low-resource side come from ``languages``/``low_resource_side``, else
+    from the folder's ``task.toml`` (:func:`read_beir_sidecar`), else English and the query
+    side; they are recorded in the task's metadata (``eval_langs``, so in every mteb result
+    file) and on the task (``low_resource_side``)."""
     folder = Path(folder)
     read_beir_folder(folder, splits=(split,))  # fail fast, with file/line/fix
-    name = name or "BEIR_" + re.sub(r"[^A-Za-z0-9]+", "_", folder.resolve().name).strip("_")
+    sidecar = read_beir_sidecar(folder)
+    bad = [code for code in languages or [] if not LANGUAGE_CODE.match(code)]
+    if bad:
+        raise ValueError(f"{folder}: languages {bad} are not ISO 639-3 + script. Fix: write codes like nya-Latn or amh-Ethi.")
+    name = name or sidecar.get("name") or "BEIR_" + re.sub(r"[^A-Za-z0-9]+", "_", folder.resolve().name).strip("_")
     card = TaskCard(
         name=name,
         kind="beir",
-        description=f"Ad-hoc retrieval task read from the BEIR folder {folder}.",
-        main_score="ndcg_at_10",
+        description=sidecar.get("description") or f"Ad-hoc retrieval task read from the BEIR folder {folder}.",
+        main_score=sidecar.get("main_score", "ndcg_at_10"),
         source={"type": "beir", "path": str(folder)},
-        subsets={"default": {"languages": languages or ["eng-Latn"]}},
+        subsets={"default": {"eval_langs": languages or sidecar.get("eval_langs") or ["eng-Latn"]}},
         path=folder,
         eval_splits=[split],
-        low_resource_side=low_resource_side,
-        license="not specified",
+        low_resource_side=low_resource_side or sidecar.get("low_resource_side", "query"),
+        license=sidecar.get("license", "not specified"),
         annotations_creators="derived",
         sample_creation="found",
-        domains=["Written"],
+        domains=sidecar.get("domains", ["Written"]),
+        reference=sidecar.get("reference"),
+        bibtex_citation=sidecar.get("bibtex_citation"),
+        redistribute=bool(sidecar.get("redistribute", False)),
     )
     revision = sha256_folder(folder)[:16]
     cls = _task_class(card, revision, lambda subset, split_: read_beir_folder(folder, splits=(split_,)))
@@ -258,3 +331,29 @@ def get_tasks(
     if not selected:
         raise ValueError("No task matches this selection (names/kinds/languages); `optical-bench tasks` lists them.")
     return [make_task(card, build_root=build_root, hub_dir=hub_dir, eval_splits=eval_splits) for card in selected]
+
+
+BENCHMARK_NAME = "OpticalBench"
+
+
+def get_benchmark(names: list[str] | str | None = None, *, name: str = BENCHMARK_NAME, **selection):
+    """An :class:`mteb.Benchmark` of optical-bench tasks (default: the offline default tasks),
+    which ``mteb.evaluate``, ``ResultCache.load_results(tasks=...)`` and ``BenchmarkResults``
+    accept wherever mteb's own benchmarks go. ``selection`` is :func:`get_tasks`'s
+    (``languages``, ``kinds``, ``build_root``, ``hub_dir``, ``eval_splits``, ``include_hub``).
+
+    mteb has no registry for outside benchmarks: ``mteb.get_benchmark("OpticalBench")`` does
+    not find it; pass the object."""
+    from mteb.benchmarks.benchmark import Benchmark
+
+    from optical_bench.losses.optimal_transport import OPTICAL_CITATION
+
+    tasks = get_tasks(names, **selection)
+    return Benchmark(
+        name=name,
+        tasks=tasks,
+        description="Cross-lingual retrieval with low-resource-language queries: in-domain (Bible), domain shift "
+        "(UDHR), languages never trained on, and oracle (monolingual) upper bounds, built offline by optical-bench.",
+        reference="https://pypi.org/project/optical-bench/",
+        citation=OPTICAL_CITATION,
+    )

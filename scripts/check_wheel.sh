@@ -25,5 +25,12 @@ tasks=$("$work/venv/bin/optical-bench" tasks)
 echo "$tasks"
 echo "$tasks" | grep -q OpticalUDHRRetrieval || { echo "optical-bench tasks lists no task from the wheel"; exit 1; }
 "$work/venv/bin/optical-bench" evaluate --model all-minilm-l6-v2 --tasks OpticalUDHRRetrieval --out "$work/results" --quiet
+# --out is an mteb result cache: mteb's own ResultCache reads it, validated against our task object
+"$work/venv/bin/python" -c "
+import mteb, optical_bench
+loaded = mteb.ResultCache('$work/results').load_results(tasks=optical_bench.get_tasks(['OpticalUDHRRetrieval']), include_remote=False, validate_and_filter=True)
+names = [r.model_name for r in loaded.model_results]
+assert names == ['optical-bench/all-minilm-l6-v2'], names
+print('mteb.ResultCache loads', names)"
 "$work/venv/bin/python" -c "from optical_bench.experiment import load_experiment; print('default experiment:', len(load_experiment(None)['runs']), 'runs'); load_experiment('rq1')"
 echo "wheel check passed: $(basename "$wheel")"

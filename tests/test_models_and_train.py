@@ -238,3 +238,26 @@ def test_an_incomplete_checkpoint_is_skipped_on_resume(tmp_path):
     (partial / "optimizer.pt").write_bytes(b"x")  # killed before trainer_state.json
     assert last_complete_checkpoint(tmp_path) == str(good)
     assert not partial.exists()
+
+
+@pytest.mark.parametrize("verbose", [False, True])
+def test_training_prints_no_raw_trainer_dicts_unless_verbose(verbose, tiny_model, tiny_bitext, tmp_path, capsys, monkeypatch):
+    import logging
+
+    monkeypatch.setattr(logging.getLogger(), "level", logging.INFO if verbose else logging.WARNING)
+    config = TrainConfig.from_dict(
+        dict(
+            method="optical",
+            teacher=str(tiny_model),
+            bitext=str(tiny_bitext),
+            out=str(tmp_path / "run"),
+            max_steps=2,
+            batch_size=4,
+            dev=False,
+            save_checkpoints=False,
+        )
+    )
+    train(config, progress=True)
+    captured = capsys.readouterr()
+    printed = "'loss':" in captured.out + captured.err
+    assert printed == verbose

@@ -45,6 +45,18 @@ def test_default_collections_have_the_promised_sizes_and_disjoint_splits(build):
         assert len(udhr.queries) >= 40 and len(udhr.corpus) == 60
     twin = read_beir_folder(build.folder("bible-test-oracle"))
     assert set(twin.queries) == set(test.queries)
+    # the powered genre shift: >= 1,000 queries of prophetic books that neither the bitext nor
+    # the monolingual text (other prophetic books) contains
+    prophets = read_beir_folder(build.folder("bible-prophets"))
+    assert len(prophets.queries) >= 1000 and len(prophets.corpus) >= len(prophets.queries)
+    books = info["books"]
+    assert books["genre"] and not set(books["genre"]) & (set(books["train"]) | set(books["monolingual"]) | set(books["test"]))
+    assert {"Isaiah", "Ezekiel"} <= set(books["monolingual"]) | set(books["genre"]) and "Isaiah" in books["monolingual"]
+    for qid, docs in prophets.qrels["test"].items():
+        (did,) = docs
+        assert prophets.corpus[did]["text"] not in train_en and prophets.queries[qid] not in train_lr
+    mono = {json.loads(line)["text"] for line in build.monolingual("nya").read_text(encoding="utf-8").splitlines()}
+    assert not mono & set(prophets.queries.values()), "no genre-shift test verse is in the monolingual text"
 
 
 def test_build_is_deterministic(build, tmp_path):
@@ -65,7 +77,15 @@ def test_packaged_models_score_as_measured_on_udhr_through_mteb(tmp_path):
     minilm_r1 = minilm.scores["OpticalUDHRRetrieval"]["test"][0]["recall_at_1"]
     assert e5_r1 > 0.6 and minilm_r1 < 0.2
     assert max(row["difference"] for row in e5.cross_check + minilm.cross_check) <= 1e-4
-    assert (tmp_path / "optical-bench__multilingual-e5-small-q4" / e5.revision / "OpticalUDHRRetrieval.json").exists()
+    assert (tmp_path / "results" / "optical-bench__multilingual-e5-small-q4" / e5.revision / "OpticalUDHRRetrieval.json").exists()
+    # mteb's own ResultCache reads what evaluate wrote (--out is a result cache root)
+    import mteb
+
+    loaded = mteb.ResultCache(tmp_path).load_results(tasks=tasks, include_remote=False, validate_and_filter=True)
+    assert {result.model_name for result in loaded.model_results} == {
+        "optical-bench/multilingual-e5-small-q4",
+        "optical-bench/all-minilm-l6-v2",
+    }
 
     # the per-query scores behind significance tests and intervals average to mteb's scores
     from optical_bench.report import default_qrels_loader
@@ -83,6 +103,21 @@ def test_packaged_models_score_as_measured_on_udhr_through_mteb(tmp_path):
                 assert np.mean(list(scores.values())) == pytest.approx(entry[metric], abs=1e-4), (run.model, subset, metric)
                 compared += 1
     assert compared == 6
+
+
+def test_the_offline_benchmark_runs_through_mteb_evaluate_with_mteb_s_own_wrapper(tmp_path):
+    import mteb
+    from sentence_transformers import SentenceTransformer
+
+    from optical_bench import get_benchmark
+    from optical_bench.assets.models import resolve_model
+
+    benchmark = get_benchmark(["OpticalUDHRRetrieval"])
+    assert isinstance(benchmark, mteb.Benchmark) and benchmark.name == "OpticalBench"
+    model = SentenceTransformer(str(resolve_model("all-minilm-l6-v2")), device="cpu")
+    results = mteb.evaluate(model, benchmark, cache=mteb.ResultCache(tmp_path), show_progress_bar=False)
+    [task_result] = results.task_results
+    assert task_result.get_score() == pytest.approx(0.1292, abs=2e-3)  # the harness's nDCG@10 of this model
 
 
 def test_vocabulary_pruning_of_the_real_unigram_tokenizer_keeps_embeddings(build):

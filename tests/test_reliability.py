@@ -129,6 +129,23 @@ def test_a_runner_takes_the_next_free_run_while_another_process_holds_one(tiny_e
     assert finished[0] > max(finished[1:]), "the held run was taken up after the free ones"
     assert [row["run"] for row in json.loads((out / "summary.json").read_text())["rows"]] == ["centering", "optical", "mse"]
 
+    # the grid's folder is an mteb result cache, and each run's study options select it
+    import mteb
+
+    from optical_bench.experiment import study_options
+
+    cache = mteb.ResultCache(out)
+    options = {run["name"]: study_options(_run_config(experiment, run, out)) for run in experiment["runs"]}
+    assert options["optical"]["method"] == "optical" and "seed" in options["optical"]
+    selected = cache.load_results(include_remote=False, experiment_kwargs=options["mse"])
+    assert [r.model_name for r in selected.model_results] == ["optical-bench/mse"]
+    everything = cache.load_results(include_remote=False, load_experiments="match_name")
+    assert sorted(r.model_name for r in everything.model_results) == [
+        "optical-bench/centering",
+        "optical-bench/mse",
+        "optical-bench/optical",
+    ]
+
 
 def test_a_corrupted_document_embedding_is_detected_and_recomputed(tiny_model, tiny_beir, tmp_path, monkeypatch):
     from sentence_transformers import SentenceTransformer
@@ -165,7 +182,7 @@ def test_a_corrupt_result_file_is_recomputed(tiny_model, tiny_beir, tmp_path):
     model = SentenceTransformer(str(tiny_model), device="cpu")
     task = beir_task(tiny_beir)
     evaluate_model(model, [task], tmp_path, name="tiny", revision="r", show_progress_bar=False)
-    result_file = tmp_path / "optical-bench__tiny" / "r" / f"{task.metadata.name}.json"
+    result_file = tmp_path / "results" / "optical-bench__tiny" / "r" / f"{task.metadata.name}.json"
     result_file.write_text(result_file.read_text()[:50], encoding="utf-8")
     evaluate_model(model, [beir_task(tiny_beir)], tmp_path, name="tiny", revision="r", show_progress_bar=False)
     assert json.loads(result_file.read_text())["task_name"] == task.metadata.name

@@ -232,7 +232,7 @@ def test_submission_layout_and_loading_with_mteb(two_models, tmp_path):
 
     write_robustness(two_models)
     out = tmp_path / "submission"
-    submission = build_submission(two_models, out, model="student")
+    submission = build_submission(two_models, out, model="student", export_datasets=False)
     folder = out / "results" / "optical-bench__student" / "bbbb2222"
     assert submission.folders == [folder]
     names = sorted(p.name for p in folder.iterdir())
@@ -247,7 +247,7 @@ def test_submission_layout_and_loading_with_mteb(two_models, tmp_path):
     assert submission.loaded["optical-bench/student"] == sorted(p.stem for p in folder.glob("*.json") if p.name != "model_meta.json")
     # robustness entries travel with the task files, unless stripped
     assert "robustness_domain_shift_drop" in json.loads((folder / "OpticalUDHRRetrieval.json").read_text())["scores"]["test"][0]
-    stripped = build_submission(two_models, tmp_path / "stripped", model="student", strip_robustness=True)
+    stripped = build_submission(two_models, tmp_path / "stripped", model="student", strip_robustness=True, export_datasets=False)
     assert "robustness_domain_shift_drop" not in (stripped.folders[0] / "OpticalUDHRRetrieval.json").read_text()
     # the steps and a ModelMeta template that mteb accepts
     text = submission.instructions()
@@ -261,11 +261,37 @@ def test_submission_layout_and_loading_with_mteb(two_models, tmp_path):
 def test_submission_errors_and_command_line(two_models, tmp_path, capsys):
     with pytest.raises(KeyError, match="available"):
         build_submission(two_models, tmp_path / "x", model="nobody")
-    assert main(["submit", "--results", str(two_models), "--out", str(tmp_path / "sub")]) == 0
+    assert main(["submit", "--results", str(two_models), "--out", str(tmp_path / "sub"), "--no-datasets"]) == 0
     assert len(list((tmp_path / "sub" / "results").iterdir())) == 2
     assert "ModelMeta template" in capsys.readouterr().out
     assert main(["submit", "--results", str(two_models), "--out", str(tmp_path / "y"), "--model", "nobody"]) == 2
     assert len(load_runs(two_models)) == 2
+
+
+def test_submit_under_a_hub_name_with_task_definitions_and_no_bible_export(two_models, tmp_path):
+    from mteb import ResultCache
+
+    from optical_bench.cards import load_cards
+
+    with pytest.raises(ValueError, match="org/model"):
+        build_submission(two_models, tmp_path / "x", model="student", name="student")
+    with pytest.raises(ValueError, match="not a valid hub id"):
+        build_submission(two_models, tmp_path / "x", model="student", name="my-org/optical+contrastive")
+    out = tmp_path / "named"
+    submission = build_submission(two_models, out, model="student", name="my-org/chichewa-student", export_datasets=False)
+    folder = out / "results" / "my-org__chichewa-student" / "bbbb2222"
+    assert submission.folders == [folder]
+    assert json.loads((folder / "model_meta.json").read_text())["name"] == "my-org/chichewa-student"
+    assert [m.model_name for m in ResultCache(out).load_results(include_remote=False).model_results] == ["my-org/chichewa-student"]
+    # mteb task definitions generated from our cards, which mteb's TaskMetadata accepts
+    definition = submission.task_definitions["OpticalUDHRRetrieval"]
+    namespace: dict = {}
+    exec(definition.read_text(), namespace)
+    metadata = namespace["OpticalUDHRRetrieval"].metadata
+    assert metadata.dataset["path"] == "my-org/OpticalUDHRRetrieval" and "nya-eng" in metadata.eval_langs
+    assert metadata.description.startswith(load_cards()["OpticalUDHRRetrieval"].description.split()[0])
+    assert "never redistributed" in submission.not_exported["OpticalBibleRetrieval"]
+    assert not (out / "datasets").exists()
 
 
 def test_latex_tables_are_booktabs_with_caption_label_and_the_best_value_in_bold(two_models):
@@ -285,3 +311,21 @@ def test_latex_tables_are_booktabs_with_caption_label_and_the_best_value_in_bold
     robustness = robustness_table([two_models], fmt="latex")
     drop = next(line for line in robustness.splitlines() if line.startswith("domain\\_shift\\_drop"))
     assert drop.count("\\textbf{") == 1 and "\\begin{tabular}{llrr}" in robustness
+
+
+def test_csv_gives_pandas_one_tidy_row_per_score(two_models, tmp_path):
+    import pandas as pd
+
+    out = tmp_path / "scores.csv"
+    assert main(["report", str(two_models), "--format", "csv", "--out", str(out)]) == 0
+    scores = pd.read_csv(out)
+    assert list(scores.columns[:8]) == ["model", "revision", "task", "split", "subset", "languages", "metric", "value"]
+    runs = {run.model: run for run in load_runs(two_models)}
+    for model, run in runs.items():
+        for task in run.tasks:
+            rows = scores[(scores.model == model) & (scores.task == task) & (scores.metric == "main_score")]
+            finite = rows.value.dropna()
+            if len(finite) == len(rows):
+                assert finite.mean() == pytest.approx(run.score(task))
+    pivot = scores[scores.metric == "ndcg_at_10"].pivot_table(index="model", columns="task", values="value")
+    assert set(pivot.index) == set(runs)

@@ -22,9 +22,9 @@ def test_every_bundled_card_is_valid_and_declares_languages_as_iso_639_3_plus_sc
         "AfriCLIRMatrixRetrieval",
     } <= set(cards)
     for card in cards.values():
-        assert card.citation is None or "@" in card.citation
+        assert card.bibtex_citation is None or "@" in card.bibtex_citation
         for subset in card.subsets.values():
-            assert all(len(code.split("-")[0]) == 3 for code in subset["languages"])
+            assert all(len(code.split("-")[0]) == 3 for code in subset["eval_langs"])
     assert {card.kind for card in cards.values()} >= {"in-domain", "domain-shift", "new-languages", "oracle", "hub"}
     assert len(cards["OpticalUDHRNewLanguagesRetrieval"].subsets) == 9
 
@@ -33,7 +33,7 @@ def test_every_bundled_card_is_valid_and_declares_languages_as_iso_639_3_plus_sc
     "patch, expected",
     [
         ('kind = "sideways"', "is not a known kind"),
-        ('languages = ["sw-Latn", "eng-Latn"]', "is not ISO 639-3 + script"),
+        ('eval_langs = ["sw-Latn", "eng-Latn"]', "is not ISO 639-3 + script"),
         ('test = "../../etc"', "is not a collection name"),
         ("name = ", "not valid TOML"),
     ],
@@ -60,7 +60,7 @@ def test_beir_folder_task_evaluates_through_mteb_with_matching_beir_scores(tiny_
     task = beir_task(tiny_beir, languages=["nya-Latn", "eng-Latn"])
     model = SentenceTransformer(str(tiny_model), device="cpu")
     result = evaluate_model(model, [task], tmp_path / "out", name="tiny", revision="r1", show_progress_bar=False, cache_embeddings=False)
-    files = sorted(p.name for p in (tmp_path / "out" / "optical-bench__tiny" / "r1").iterdir())
+    files = sorted(p.name for p in (tmp_path / "out" / "results" / "optical-bench__tiny" / "r1").iterdir())
     assert f"{task.metadata.name}.json" in files and "model_meta.json" in files
     assert result.cross_check and max(row["difference"] for row in result.cross_check) <= 1e-4
     scores = result.scores[task.metadata.name]["test"][0]
@@ -68,7 +68,7 @@ def test_beir_folder_task_evaluates_through_mteb_with_matching_beir_scores(tiny_
     # the mteb result file loads with mteb's own classes
     from mteb.results import TaskResult
 
-    loaded = TaskResult.from_disk(tmp_path / "out" / "optical-bench__tiny" / "r1" / f"{task.metadata.name}.json")
+    loaded = TaskResult.from_disk(tmp_path / "out" / "results" / "optical-bench__tiny" / "r1" / f"{task.metadata.name}.json")
     assert loaded.task_name == task.metadata.name
 
 
@@ -78,7 +78,7 @@ def test_cross_check_fails_when_scores_disagree(tiny_model, tiny_beir, tmp_path)
     task = beir_task(tiny_beir)
     model = SentenceTransformer(str(tiny_model), device="cpu")
     result = evaluate_model(model, [task], tmp_path / "out", name="tiny", revision="r2", show_progress_bar=False, cache_embeddings=False)
-    predictions = tmp_path / "out" / ".predictions" / "optical-bench__tiny" / "r2" / f"{task.metadata.name}_predictions.json"
+    predictions = tmp_path / "out" / "results" / ".predictions" / "optical-bench__tiny" / "r2" / f"{task.metadata.name}_predictions.json"
     tampered = json.loads(json.dumps(result.scores[task.metadata.name]))
     tampered["test"][0]["ndcg_at_10"] += 0.01
     with pytest.raises(CrossCheckError, match="ndcg_at_10"):
@@ -213,7 +213,7 @@ def test_maxsim_scoring_ranks_with_late_interaction(tiny_model, tiny_beir, tmp_p
     )
     assert result.revision.endswith("-maxsim") if hasattr(result, "revision") else True
     assert result.cross_check and max(row["difference"] for row in result.cross_check) <= 1e-4
-    meta = json.loads(next((tmp_path / "out").glob("*/*/model_meta.json")).read_text())
+    meta = json.loads(next((tmp_path / "out").glob("results/*/*/model_meta.json")).read_text())
     assert meta["similarity_fn_name"] == "MaxSim"
     # the padded layout gives exactly the MaxSim of the unpadded token matrices
     q_tokens = [torch.randn(3, 8), torch.randn(5, 8)]
@@ -242,7 +242,7 @@ def test_truncation_is_counted_and_recorded(tiny_model, tmp_path):
     entry = counts["default/test"]
     assert entry["query_max_seq_length"] == 32 and entry["document_max_seq_length"] == 32
     assert entry["queries_truncated"] == 1 and entry["corpus_truncated"] == 1
-    summary = json.loads(next((tmp_path / "out").glob("*/*/optical_bench/summary.json")).read_text())
+    summary = json.loads(next((tmp_path / "out").glob("results/*/*/optical_bench/summary.json")).read_text())
     assert summary["truncation"]
 
 

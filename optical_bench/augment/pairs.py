@@ -20,7 +20,7 @@ code-switching lexicon.  Any object with ``translate_batch(list[str]) -> list[st
 :class:`optical_bench.translate.HFSeq2SeqTranslator`.
 
 In the default data the monolingual Chichewa text and the English text are the two
-sides of the books whose bitext is withheld (Isaiah..Malachi).  They are used
+sides of the books whose bitext is withheld (Isaiah, Jeremiah and Lamentations: the genre of the prophets task, never its test books).  They are used
 *separately* -- back-translation reads only the Chichewa, forward translation and
 code-switching only the English -- never paired with each other.
 

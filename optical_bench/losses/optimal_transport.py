@@ -20,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 _TERMS = ("ot", "mse", "contrastive", "anchor")
 
-_OPTICAL_CITATION = """
+OPTICAL_CITATION = """
 @inproceedings{huang2023optical,
     title = {Improving Cross-lingual Information Retrieval on Low-Resource Languages via Optimal Transport Distillation},
     author = {Huang, Zhiqi and Yu, Puxuan and Allan, James},
@@ -456,7 +456,7 @@ class OptimalTransportLoss(nn.Module):
 
     @property
     def citation(self) -> str:
-        return _OPTICAL_CITATION
+        return OPTICAL_CITATION
 
 
 # ----------------------------------------------------------------------

@@ -174,20 +174,64 @@ def _context(results, qrels=None, build_root=None, **kwargs) -> ReportContext:
 Cell = tuple[int, str, "str | None"]  # (run index, task, subset or None for the whole task)
 
 
+def _pooled(ctx: ReportContext, index: int, task: str, subset: str | None, metric: str) -> dict[str, float] | None:
+    """{subset/qid: score} of run ``index`` on ``task`` (one subset, or all pooled); None without rankings."""
+    per_query = ctx.per_query(index, task, metric)
+    if per_query is None:
+        return None
+    subsets = [subset] if subset else list(per_query)
+    if any(s not in per_query for s in subsets):
+        return None
+    return {f"{s}/{q}": v for s in subsets for q, v in per_query[s].items()}
+
+
+def detectable_effects(ctx: ReportContext, tasks: Sequence[str], metric: str, baseline: int | None) -> dict[str, tuple[float, int]]:
+    """{task: (minimal detectable effect, queries)} of a paired comparison at 80% power
+    (:func:`optical_bench.significance.minimal_detectable_effect`), from the per-query
+    differences of each run against ``baseline`` (every pair of runs without one), the median
+    over the pairs. Tasks without rankings and qrels are left out."""
+    from optical_bench.significance import align, minimal_detectable_effect
+
+    out = {}
+    for task in tasks:
+        having = [i for i, run in enumerate(ctx.runs) if task in run.tasks]
+        pairs = (
+            [(i, baseline) for i in having if i != baseline] if baseline in having else [(i, j) for i in having for j in having if i < j]
+        )
+        effects, sizes = [], []
+        for i, j in pairs:
+            a_scores, b_scores = _pooled(ctx, i, task, None, metric), _pooled(ctx, j, task, None, metric)
+            if not a_scores or not b_scores:
+                continue
+            a, b, _ = align(a_scores, b_scores)
+            effect = minimal_detectable_effect(a - b)
+            if not math.isnan(effect):
+                effects.append(effect)
+                sizes.append(a.size)
+        if effects:
+            out[task] = (float(np.median(effects)), int(np.median(sizes)))
+    return out
+
+
+def _detectable_effect_note(ctx: ReportContext, tasks: Sequence[str], metric: str, baseline: int | None, fmt: str) -> str:
+    effects = detectable_effects(ctx, tasks, metric, baseline)
+    if not effects:
+        return ""
+    against = f"each model against {ctx.labels[baseline]}" if baseline is not None else "every pair of models"
+    listed = "; ".join(f"{task} {effect:.3f} ({n} queries)" for task, (effect, n) in effects.items())
+    return _note(
+        f"Minimal detectable effect on {metric_label(metric)} (paired comparison, 80% power, two-sided alpha 0.05, "
+        f"from the per-query differences of {against}, median over pairs): {listed}. A smaller difference can be "
+        "real and still not reach significance.",
+        fmt,
+    )
+
+
 def _cells_with_significance(
     ctx: ReportContext, cells: list[Cell], metric: str, baseline: int | None, ci: bool
 ) -> tuple[dict[Cell, bool], dict[Cell, float], int]:
     """Holm-corrected marks (one family: every cell of the table) and CI half-widths."""
     from optical_bench.significance import align, bootstrap_ci, bootstrap_macro_ci, holm, paired_randomization_test, paired_t_test
-
-    def pooled(index: int, task: str, subset: str | None) -> dict[str, float] | None:
-        per_query = ctx.per_query(index, task, metric)
-        if per_query is None:
-            return None
-        subsets = [subset] if subset else list(per_query)
-        if any(s not in per_query for s in subsets):
-            return None
-        return {f"{s}/{q}": v for s in subsets for q, v in per_query[s].items()}
 
     raw: dict[Cell, float] = {}
     if baseline is not None:
@@ -195,7 +239,7 @@ def _cells_with_significance(
             index, task, subset = cell
             if index == baseline:
                 continue
-            a_scores, b_scores = pooled(index, task, subset), pooled(baseline, task, subset)
+            a_scores, b_scores = _pooled(ctx, index, task, subset, metric), _pooled(ctx, baseline, task, subset, metric)
             if not a_scores or not b_scores:
                 continue
             a, b, _ = align(a_scores, b_scores)
@@ -280,6 +324,9 @@ def main_table(
     note = _significance_note(ctx, base if significance else None, family, ci, fmt)
     if note:
         parts.append(note)
+    power = _detectable_effect_note(ctx, tasks, metric, base, fmt) if significance else ""
+    if power:
+        parts.append(power)
     return "\n\n".join(parts)
 
 

@@ -30,6 +30,7 @@ from optical_bench.ot import compute_idf
 from optical_bench.training.dev import dev_evaluator
 from optical_bench.training.pairs import step_budget_pairs
 from optical_bench.training.record import provenance, save_model
+from optical_bench.training.terminal import quiet_trainer_output
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ def train_student(config: TrainConfig, setup: StudentSetup, progress: bool) -> P
         trainer = SentenceTransformerTrainer(
             model=model, args=args, train_dataset=objective.dataset, loss=objective.loss, evaluator=evaluator
         )
+        quiet_trainer_output(trainer)
         resume_from = last_complete_checkpoint(checkpoints)
         if resume_from:
             print(f"Resuming from {resume_from}", flush=True)

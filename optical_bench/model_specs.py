@@ -1,0 +1,163 @@
+"""A model as mteb sees it: a spec (a packaged name, a model folder of ours or any
+sentence-transformers folder, a translate-test folder, or a Hugging Face id) loaded into a
+:class:`LoadedModel`, and its full, validated :class:`mteb.ModelMeta`.
+
+A trained student's ModelMeta is filled from its provenance (:func:`trained_model_meta`):
+``adapted_from`` its base model's hub id, its licence, languages and training datasets.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mteb
+from mteb.models.model_meta import ModelMeta
+
+from optical_bench.assets.models import PACKAGED_MODELS, known_model_names, resolve_model
+from optical_bench.models import folder_fingerprint, load_sentence_transformer, read_provenance
+from optical_bench.models.card import base_model, card_license
+from optical_bench.translate import IBMModel1, make_translator
+
+
+def build_model_meta(
+    model,
+    name: str,
+    revision: str,
+    *,
+    languages: list[str] | None = None,
+    reference: str | None = None,
+    adapted_from: str | None = None,
+    license: str | None = None,
+    training_datasets: set[str] | None = None,
+    citation: str | None = None,
+    experiment_kwargs: dict | None = None,
+    scoring: str = "cosine",
+):
+    """A complete :class:`mteb.ModelMeta` (``create_empty`` skips validation and then fails)."""
+
+    n_parameters = sum(p.numel() for p in model.parameters())
+    prompts = getattr(model, "prompts", {}) or {}
+    return ModelMeta(
+        loader=None,
+        name=name if "/" in name else f"optical-bench/{name}",
+        revision=revision,
+        release_date=time.strftime("%Y-%m-%d"),
+        languages=languages,
+        n_parameters=n_parameters,
+        memory_usage_mb=round(n_parameters * 4 / 2**20, 1),
+        max_tokens=model.max_seq_length,
+        embed_dim=model.get_embedding_dimension(),
+        license=license,
+        open_weights=True,
+        public_training_code="https://pypi.org/project/optical-bench/",
+        public_training_data=None,
+        framework=["Sentence Transformers", "PyTorch"],
+        reference=reference,
+        similarity_fn_name="MaxSim" if scoring == "maxsim" else "cosine",
+        model_type=["late-interaction"] if scoring == "maxsim" else ["dense"],
+        use_instructions=bool(prompts.get("query") or prompts.get("document")),
+        training_datasets=training_datasets or set(),
+        adapted_from=adapted_from,
+        citation=citation,
+        experiment_kwargs=experiment_kwargs,
+    )
+
+
+@dataclass
+class LoadedModel:
+    """A model ready for :func:`evaluate_model`: the encoder, its name, revision and metadata."""
+
+    model: Any
+    name: str
+    revision: str
+    meta_kwargs: dict
+    query_translator: Any = None
+    provenance: dict | None = None
+
+
+BIBLE_TASKS = ("OpticalBibleRetrieval", "OpticalBibleOracleRetrieval")  # the default bitext's source
+
+
+def _registry_meta(hub_id: str | None):
+    """mteb's registry entry of a hub model (offline: the registry is part of the package), or None."""
+    if not hub_id:
+        return None
+    try:
+        return mteb.get_model_meta(hub_id, fetch_from_hf=False)
+    except Exception:
+        return None
+
+
+def trained_model_meta(provenance: dict) -> dict:
+    """ModelMeta fields of a trained student from its provenance: ``adapted_from`` the base
+    model's hub id (its packaged original, or the hub id it was given), its ``license``, the
+    ``languages`` of the base plus the bitext's, and ``training_datasets``: the base model's (as
+    mteb's registry lists them) plus the Bible tasks when the default bitext (the Bible) was
+    used, so that mteb does not count the student zero-shot on them."""
+    base = base_model(provenance)
+    registry = _registry_meta(base)
+    packaged = PACKAGED_MODELS.get(str(provenance.get("student_init") or provenance.get("teacher")))
+    languages = list(packaged.mteb_meta()["languages"] or []) if packaged else list(getattr(registry, "languages", None) or [])
+    default_bitext = not (provenance.get("config") or {}).get("bitext")
+    for code in ("nya-Latn", "eng-Latn") if default_bitext else ():
+        if code not in languages:
+            languages.append(code)
+    training = set(getattr(registry, "training_datasets", None) or ()) | (set(BIBLE_TASKS) if default_bitext else set())
+    licence = card_license(provenance)
+    return {
+        "adapted_from": base,
+        "license": licence if licence != "other" else None,
+        "languages": languages or None,
+        "training_datasets": training,
+    }
+
+
+def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: bool = False) -> LoadedModel:
+    """Resolve a packaged name, a model folder (ours or any sentence-transformers one), a
+    translate-test folder, or a Hugging Face id into a :class:`LoadedModel`."""
+    path = Path(resolve_model(spec))
+    translator = None
+    provenance = None
+    meta_kwargs: dict = {}
+    if path.is_dir() and (path / "translate_test.json").exists():
+        config = json.loads((path / "translate_test.json").read_text(encoding="utf-8"))
+
+        translator = (
+            IBMModel1.load(path / config["translator_file"]) if config.get("translator_file") else make_translator(config["translator"])
+        )
+        model = load_sentence_transformer(config["teacher"], trust_remote_code=trust_remote_code)
+        revision = folder_fingerprint(path)
+        name = name or f"translate-test-{Path(str(config['teacher'])).name}"
+        meta_kwargs["adapted_from"] = str(config["teacher"])
+        provenance = read_provenance(path)
+    elif path.is_dir():
+        model = load_sentence_transformer(str(path), trust_remote_code=trust_remote_code)
+        revision = folder_fingerprint(path)
+        packaged = str(spec).lower() if str(spec).lower() in known_model_names() else None
+        provenance = None if packaged else read_provenance(path)  # packaged folders carry conversion records, not training provenance
+        if provenance:
+            name = name or provenance.get("name") or path.name
+            meta_kwargs = trained_model_meta(provenance)
+        else:
+            name = name or packaged or path.name
+            meta_kwargs = PACKAGED_MODELS[packaged].mteb_meta() if packaged else {}
+            registry = _registry_meta(meta_kwargs.get("adapted_from"))
+            if registry is not None and registry.training_datasets:
+                meta_kwargs["training_datasets"] = set(registry.training_datasets)
+    else:  # a Hugging Face id
+        model = load_sentence_transformer(spec, trust_remote_code=trust_remote_code)
+        revision = "hub"
+        name = name or spec
+        meta_kwargs = {"reference": f"https://huggingface.co/{spec}"}
+    return LoadedModel(
+        model=model,
+        name=name,
+        revision=revision,
+        meta_kwargs={k: v for k, v in meta_kwargs.items() if v is not None},
+        query_translator=translator,
+        provenance=provenance,
+    )
