@@ -39,7 +39,7 @@ from optical_bench.cli_arguments import (
     add_submit_arguments,
     add_train_arguments,
 )
-from optical_bench.config import TrainConfig, option_groups, read_toml, resolve_options
+from optical_bench.config import TrainConfig, option_groups, read_toml, resolve_options, with_pairing_recipe
 from optical_bench.embedding_cache import StaleEmbeddingCacheError
 from optical_bench.io import ENV_NO_WAIT, LockHeldError
 
@@ -233,13 +233,14 @@ def train_config_from_args(args) -> TrainConfig:
     data = dict(read_toml(args.config).get("train", {})) if args.config else {}
     if args.recipe:
         data["recipe"] = args.recipe
+    recipe_named = "recipe" in data
     options = resolve_options(data, source=args.config)
     for _, items in option_groups():
         for key, _item in items:
             value = getattr(args, key, None)
             if value is not None:
                 options[key] = value
-    return TrainConfig.from_dict(options, source=args.config)
+    return TrainConfig.from_dict(with_pairing_recipe(options, recipe_named), source=args.config)
 
 
 def cmd_train(args) -> int:

@@ -50,6 +50,8 @@ __all__ = [
     "VocabularyOptions",
     "normalize_kind",
     "option_groups",
+    "pairing_recipe",
+    "with_pairing_recipe",
     "read_toml",
     "tomllib",
 ]
@@ -67,6 +69,7 @@ METHOD_WEIGHTS = {
 }
 MLM_HEADS = ("fresh", "tied", "untied")
 MLM_VOCABULARIES = ("corpus", "full")
+LINEAR_MAP_SOURCES = ("none", "english", "bitext", "both")
 AUGMENTATION_KINDS = ("none", "back-translation", "forward-translation", "code-switch")
 _KIND_ALIASES = {
     "": "none",
@@ -135,6 +138,9 @@ class OTOptions:
     )
     drop_special_tokens: bool = option(False, "leave [CLS]/<s>, [SEP]</s> and padding out of the alignment")
     idf: bool = option(False, "token marginals proportional to IDF on the bitext (default: uniform)")
+    map_tokens: bool = option(
+        False, "pass the student's token embeddings through its route's Dense layers (a --linear-map, centring) before the cost"
+    )
 
 
 @dataclass
@@ -254,6 +260,9 @@ class TrainConfig:
     mse_weight: float | None = option(None, "weight of the sentence MSE loss (none: the method's)")
     contrastive_weight: float | None = option(None, "weight of the in-batch InfoNCE loss (none: the method's)")
     anchor_weight: float = option(0.0, "weight of an MSE anchor of the English side to the teacher")
+    mse_english: bool = option(
+        False, "mse: the student also reads the English side, towards the same target (sentence-transformers' make_multilingual)"
+    )
     temperature: float = option(0.05, "InfoNCE temperature")
     ot: OTOptions = field(default_factory=OTOptions)
     truncate_layers: int | None = option(None, "keep only the student's first N transformer layers")
@@ -265,6 +274,14 @@ class TrainConfig:
     ibm1_iterations: int = option(10, "EM iterations of IBM Model 1 (translate-test and augmentation)")
     centering_texts: int = option(2000, "centering: texts per side for the language means")
     center_student: bool = option(False, "start a trained student from the language-mean-centred teacher")
+    linear_map: str = option(
+        "none",
+        "warm start: a linear map of the student's space onto the teacher's, fitted in closed form on training pairs "
+        "(english: the English side read by both; bitext: low-resource side to its English twin; both)",
+        choices=LINEAR_MAP_SOURCES,
+    )
+    linear_map_texts: int = option(4000, "training pairs (a seeded sample) the linear map is fitted on")
+    linear_map_ridge: float = option(0.01, "ridge penalty of the linear map's least squares")
     mlm: MLMOptions = field(default_factory=MLMOptions)
     augmentation: AugmentationOptions = field(default_factory=AugmentationOptions)
 
@@ -278,6 +295,11 @@ class TrainConfig:
         _check_choice("ot-cost", self.ot.cost, ("cosine", "sqeuclidean"))
         _check_choice("mlm-head", self.mlm.head, MLM_HEADS)
         _check_choice("mlm-vocabulary", self.mlm.vocabulary, MLM_VOCABULARIES)
+        _check_choice("linear-map", self.linear_map, LINEAR_MAP_SOURCES)
+        if self.linear_map != "none" and self.method not in TRAINED_METHODS + ("zero-shot",):
+            raise ValueError(f"--linear-map applies to trained students and zero-shot, not to {self.method}.")
+        if self.linear_map_texts < 1 or self.linear_map_ridge < 0:
+            raise ValueError("--linear-map-texts must be >= 1 and --linear-map-ridge >= 0.")
         if self.max_steps < 1 and self.method in TRAINED_METHODS:
             raise ValueError("--max-steps must be at least 1.")
         if self.batch_size < 2 and self.method in ("contrastive", "optical+contrastive"):
@@ -388,6 +410,8 @@ class Recipe:
     name: str
     summary: str
     options: dict
+    # (teachers, students): the recipe applies by itself to these pairings when no recipe is named
+    pairing: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
     def as_flags(self) -> str:
         """The recipe as command-line flags (for messages)."""
@@ -403,6 +427,17 @@ class Recipe:
         return " ".join(flags)
 
 
+# chosen on the dev split (results/paper_pairing/README.md)
+PAPER_PAIRING_OPTIONS = {
+    "teacher": "all-minilm-l6-v2",
+    "student_init": "multilingual-e5-small-q4",
+    "linear_map": "both",
+    "linear_map_texts": 2000,
+    "ot_map_tokens": True,
+    "learning_rate": 2e-5,
+    "max_steps": 60,
+}
+
 RECIPES = {
     "e5-default": Recipe(
         "e5-default",
@@ -416,7 +451,37 @@ RECIPES = {
         "bitext, a learning rate of 2e-4 and trainable embeddings, so the new word pieces can move",
         {"vocabulary_transfer": True, "learning_rate": 2e-4, "freeze_embeddings": False},
     ),
+    "paper-pairing": Recipe(
+        "paper-pairing",
+        "the paper's setting, an English teacher (all-minilm-l6-v2) and a multilingual student "
+        "(multilingual-e5-small-q4): a linear map of the student's space onto the teacher's fitted in closed form "
+        "first, the OT cost taken after it, then OT + in-batch contrastive",
+        PAPER_PAIRING_OPTIONS,
+        pairing=(
+            ("all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2"),
+            ("multilingual-e5-small-q4", "intfloat/multilingual-e5-small"),
+        ),
+    ),
 }
+
+
+def pairing_recipe(teacher: str | None, student_init: str | None) -> Recipe | None:
+    """The recipe tuned for this (teacher, student) pairing, if there is one."""
+    for recipe in RECIPES.values():
+        if recipe.pairing and teacher in recipe.pairing[0] and student_init in recipe.pairing[1]:
+            return recipe
+    return None
+
+
+def with_pairing_recipe(options: dict, recipe_named: bool) -> dict:
+    """``options`` over the options of the recipe tuned for their teacher and student, when no
+    recipe was named: naming ``--teacher all-minilm-l6-v2 --student-init multilingual-e5-small-q4``
+    is enough to get the paper-pairing recipe; any option given explicitly still wins."""
+    if recipe_named:
+        return options
+    defaults = TrainConfig()
+    recipe = pairing_recipe(options.get("teacher", defaults.teacher), options.get("student_init", defaults.student_init))
+    return {**recipe.options, **options} if recipe else options
 
 
 # --------------------------------------------------------------------------- views for the CLI and TOML

@@ -33,7 +33,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from optical_bench.config import TrainConfig, read_toml, resolve_options
+from optical_bench.config import TrainConfig, read_toml, resolve_options, with_pairing_recipe
 from optical_bench.evaluate import evaluate_one
 from optical_bench.io import LockHeldError, atomic_write_json, atomic_write_text, folder_lock, sha256_json
 from optical_bench.models import PROVENANCE_FILE, read_provenance
@@ -98,6 +98,7 @@ def _run_config(experiment: dict, run: dict, out: Path) -> TrainConfig:
         **resolve_options(experiment.get("defaults", {}), source=f"{path} [defaults]"),
         **resolve_options(own, source=f"{path} [[runs]] {run['name']!r}"),
     }
+    options = with_pairing_recipe(options, "recipe" in experiment.get("defaults", {}) or "recipe" in own)
     base = Path(experiment["_path"]).parent
     for key in ("bitext", "dev_collection", "teacher", "student_init"):
         value = options.get(key)

@@ -57,6 +57,7 @@ class OptimalTransportLoss(nn.Module):
         student_route: str = "query",
         teacher_route: str = "document",
         return_components: bool = False,
+        map_tokens: bool = False,
     ) -> None:
         r"""
         Distils a frozen teacher into a student by optimal transport between their token
@@ -125,6 +126,12 @@ class OptimalTransportLoss(nn.Module):
                 Swap both when the low-resource side is the documents (e.g. CIRAL).
             return_components: Return a dict of the weighted terms instead of their sum; the
                 SentenceTransformerTrainer then sums them and logs each one. Defaults to False.
+            map_tokens: Pass the student's token embeddings through the student route's
+                sentence-level modules after pooling (``Dense`` layers such as a linear warm-start
+                map :math:`t \mapsto tW + b` or a centring, and ``Normalize``), token by token,
+                before the cost, so that the OT term compares tokens in the space the student's
+                sentence embedding lives in. Mean pooling is linear, so the mapped tokens pool to
+                the mapped sentence (up to the normalisations). Defaults to False.
 
         The last value of every active term (unweighted) and of the total is kept in
         :attr:`last_terms`, a dict of floats, for logging.
@@ -216,6 +223,7 @@ class OptimalTransportLoss(nn.Module):
         self.student_route = student_route
         self.teacher_route = teacher_route
         self.return_components = return_components
+        self.map_tokens = map_tokens
 
         self.router = find_router(model)
         self._check_routes()
@@ -372,6 +380,8 @@ class OptimalTransportLoss(nn.Module):
 
         s_tokens, s_mask, s_special, s_weights = sides["student"]
         t_tokens, t_mask, t_special, t_weights = sides["teacher"]
+        if self.map_tokens:
+            s_tokens = map_student_tokens(self.router.sub_modules[self.student_route], s_tokens)
         alignment = ot_alignment(
             s_tokens,
             t_tokens.detach(),
@@ -452,6 +462,7 @@ class OptimalTransportLoss(nn.Module):
             "temperature": self.temperature,
             "student_route": self.student_route,
             "teacher_route": self.teacher_route,
+            "map_tokens": self.map_tokens,
         }
 
     @property
@@ -462,6 +473,26 @@ class OptimalTransportLoss(nn.Module):
 # ----------------------------------------------------------------------
 # module-level helpers
 # ----------------------------------------------------------------------
+
+
+def map_student_tokens(route: Iterable[nn.Module], tokens: Tensor) -> Tensor:
+    """Token embeddings ``[B, m, d]`` through the route's modules after its pooling: each ``Dense``
+    applies its linear layer and activation to every token, each ``Normalize`` L2-normalises
+    every token; ``Transformer`` and ``Pooling`` (which made the tokens and the sentence) are skipped."""
+    pooled = False
+    for module in route:
+        name = type(module).__name__
+        if name == "Pooling":
+            pooled = True
+        elif not pooled:
+            continue
+        elif name == "Dense":
+            tokens = module.activation_function(module.linear(tokens))
+        elif name == "Normalize":
+            tokens = F.normalize(tokens, p=2, dim=-1)
+        else:
+            raise ValueError(f"map_tokens: cannot apply the student route's {name} module to token embeddings; set map_tokens=False.")
+    return tokens
 
 
 def _info_nce(student_emb: Tensor, teacher_emb: Tensor, temperature: float) -> Tensor:

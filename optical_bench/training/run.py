@@ -24,6 +24,7 @@ from optical_bench.config import RECIPES, TRAINED_METHODS, TrainConfig
 from optical_bench.data.bitext import SentencePair
 from optical_bench.io import atomic_write_json, folder_lock
 from optical_bench.models import build_distillation_model, student_modules
+from optical_bench.models.linear_map import warm_start_linear_map
 from optical_bench.models.vocabulary import transfer_vocabulary
 from optical_bench.training.baselines import center_student_side, translate_test
 from optical_bench.training.pairs import load_training_pairs
@@ -114,6 +115,17 @@ def _build_student(
             min_count=vocabulary.min_count,
             top_k=vocabulary.top_k,
             ibm1_iterations=config.ibm1_iterations,
+            progress=progress,
+        )
+    if config.linear_map != "none":
+        # fitted on a seeded sample of the real pairs: synthetic pairs would fit the translator
+        sample = random.Random(config.seed).sample(real_pairs, min(config.linear_map_texts, len(real_pairs)))
+        augmented["linear_map"] = warm_start_linear_map(
+            model,
+            [(p.lr, p.en) for p in sample],
+            source=config.linear_map,
+            side=config.student_side,
+            ridge=config.linear_map_ridge,
             progress=progress,
         )
     return model

@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import random
 import shutil
 import time
 from dataclasses import dataclass
@@ -103,12 +104,21 @@ def build_objective(config: TrainConfig, model, chosen: list[SentencePair], pair
 
 
 def _mse_objective(config: TrainConfig, model, chosen: list[SentencePair], progress: bool) -> Objective:
-    """sentence-transformers' ``MSELoss`` towards the teacher's embeddings of the English side."""
+    """sentence-transformers' ``MSELoss`` towards the teacher's embeddings of the English side.
+
+    With ``mse_english`` the student also reads each English sentence, with the same target, as
+    sentence-transformers' make_multilingual recipe does: rows ``(x_lr, t(x_en))`` and
+    ``(x_en, t(x_en))``, shuffled together, the same number of rows per step."""
     prompt = _query_prompt(model)
     teacher_side = other_side(config.student_side)
     teacher_encode = model.encode_document if teacher_side == "document" else model.encode_query
     labels = teacher_encode([p.en for p in chosen], prompt=prompt, batch_size=64, convert_to_numpy=True, show_progress_bar=progress)
-    dataset = Dataset.from_dict({"lr": [p.lr for p in chosen], "label": [row.tolist() for row in labels]})
+    texts, targets = [p.lr for p in chosen], [row.tolist() for row in labels]
+    if config.mse_english:
+        rows = list(zip(texts + [p.en for p in chosen], targets + targets))
+        random.Random(config.seed).shuffle(rows)
+        texts, targets = [text for text, _ in rows], [target for _, target in rows]
+    dataset = Dataset.from_dict({"lr": texts, "label": targets})
     return Objective(dataset, MSELoss(model), {"lr": config.student_side}, {"lr": prompt} if prompt else None)
 
 
@@ -141,6 +151,7 @@ def _ot_objective(config: TrainConfig, model, chosen: list[SentencePair], pairs:
         temperature=config.temperature,
         student_route=student_side,
         teacher_route=teacher_side,
+        map_tokens=options.map_tokens,
     )
     return Objective(dataset, loss, {"lr": student_side, "en": teacher_side}, {"lr": prompt, "en": prompt} if prompt else None)
 

@@ -1,0 +1,133 @@
+"""The paper's pairing: the closed-form linear warm start, OT after the map, make_multilingual MSE, the pairing recipe."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import ENGLISH, LOW_RESOURCE
+from sentence_transformers import SentenceTransformer
+
+from optical_bench.cli import build_parser, train_config_from_args
+from optical_bench.config import PAPER_PAIRING_OPTIONS, RECIPES, TrainConfig, with_pairing_recipe
+from optical_bench.data.bitext import read_bitext
+from optical_bench.losses import OptimalTransportLoss
+from optical_bench.losses.optimal_transport import map_student_tokens
+from optical_bench.models import build_distillation_model
+from optical_bench.models.linear_map import add_linear_map, fit_linear_map, warm_start_linear_map
+from optical_bench.training import train
+from optical_bench.training.student import build_objective
+
+
+def test_the_closed_form_fit_recovers_an_affine_map_and_leaves_the_bias_unpenalised():
+    rng = np.random.default_rng(0)
+    source = rng.normal(size=(200, 6))
+    weight, bias = rng.normal(size=(6, 4)), rng.normal(size=4)
+    fitted_weight, fitted_bias = fit_linear_map(source, source @ weight + bias, ridge=0.0)
+    np.testing.assert_allclose(fitted_weight, weight, atol=1e-4)
+    np.testing.assert_allclose(fitted_bias, bias, atol=1e-4)
+    # a huge ridge shrinks W to 0, and the unpenalised bias becomes the target mean
+    shrunk_weight, shrunk_bias = fit_linear_map(source, source @ weight + bias, ridge=1e9)
+    assert np.abs(shrunk_weight).max() < 1e-3
+    np.testing.assert_allclose(shrunk_bias, (source @ weight + bias).mean(axis=0), atol=1e-3)
+    with pytest.raises(ValueError, match="rows"):
+        fit_linear_map(source, source[:10])
+
+
+def test_the_warm_start_moves_the_student_towards_the_teacher_and_reloads_as_plain_sentence_transformers(
+    tiny_model, tiny_model_other, tmp_path
+):
+    model = build_distillation_model(str(tiny_model), str(tiny_model_other))
+    pairs = list(zip(LOW_RESOURCE * 3, ENGLISH * 3))
+    record = warm_start_linear_map(model, pairs, source="both", ridge=1e-3)
+    assert record["rows"] == 2 * len(pairs) and record["fit_cosine_after"] > record["fit_cosine_before"]
+    route = [type(module).__name__ for module in model[0].sub_modules["query"]]
+    assert route[-2:] == ["Dense", "Normalize"]
+    model.save(str(tmp_path / "mapped"))
+    reloaded = SentenceTransformer(str(tmp_path / "mapped"), device="cpu")
+    np.testing.assert_allclose(reloaded.encode_query(LOW_RESOURCE), model.encode_query(LOW_RESOURCE), atol=1e-6)
+    with pytest.raises(ValueError, match="english, bitext, both"):
+        warm_start_linear_map(model, pairs, source="none")
+
+
+def test_mapped_tokens_pool_to_the_mapped_sentence(tiny_model, tiny_model_other):
+    model = build_distillation_model(str(tiny_model), str(tiny_model_other))
+    rng = np.random.default_rng(1)
+    add_linear_map(model, rng.normal(size=(32, 32)).astype(np.float32), rng.normal(size=32).astype(np.float32))
+    route = model[0].sub_modules["query"]
+    features = model.tokenize(["one two three"], task="query")
+    with torch.no_grad():
+        out = model({**features, "task": "query"})
+        tokens = map_student_tokens(route, out["token_embeddings"])
+    dense = [module for module in route if type(module).__name__ == "Dense"][0]
+    manual = torch.nn.functional.normalize(dense.linear(torch.nn.functional.normalize(out["token_embeddings"], dim=-1)), dim=-1)
+    torch.testing.assert_close(tokens, manual)
+    # the token path applied to the pooled vector is the route's sentence embedding
+    pooled = out["token_embeddings"].mean(dim=1, keepdim=True)
+    torch.testing.assert_close(map_student_tokens(route, pooled)[:, 0], out["sentence_embedding"])
+
+
+def test_ot_after_the_map_changes_the_cost_only_when_there_is_a_map(tiny_model, tiny_model_other):
+    model = build_distillation_model(str(tiny_model), str(tiny_model_other))
+    batch = [
+        {**model.tokenize(LOW_RESOURCE[:4], task="query"), "task": "query"},
+        {**model.tokenize(ENGLISH[:4], task="document"), "task": "document"},
+    ]
+    plain = OptimalTransportLoss(model, map_tokens=False)(batch)
+    same = OptimalTransportLoss(model, map_tokens=True)(batch)
+    torch.testing.assert_close(plain, same)  # Normalize only: the cosine cost is unchanged
+    rng = np.random.default_rng(2)
+    add_linear_map(model, rng.normal(size=(32, 32)).astype(np.float32), rng.normal(size=32).astype(np.float32))
+    assert not torch.isclose(OptimalTransportLoss(model, map_tokens=True)(batch), plain)
+
+
+def test_make_multilingual_mse_trains_on_both_sides_at_the_same_row_budget(tiny_model, tiny_bitext, tmp_path):
+    config = TrainConfig.from_dict(dict(method="mse", teacher=str(tiny_model), bitext=str(tiny_bitext), mse_english=True))
+    model = build_distillation_model(str(tiny_model))
+    pairs = read_bitext(tiny_bitext)[:6]
+    objective = build_objective(config, model, pairs, pairs, progress=False)
+    texts = objective.dataset["lr"]
+    assert sorted(texts) == sorted([p.lr for p in pairs] + [p.en for p in pairs])
+    labels = {text: label for text, label in zip(texts, objective.dataset["label"])}
+    for pair in pairs:
+        np.testing.assert_allclose(labels[pair.lr], labels[pair.en])
+
+
+def test_a_paper_pairing_student_trains_from_the_warm_start(tiny_model, tiny_model_other, tiny_bitext, tmp_path):
+    config = TrainConfig.from_dict(
+        dict(
+            method="optical+contrastive",
+            teacher=str(tiny_model),
+            student_init=str(tiny_model_other),
+            bitext=str(tiny_bitext),
+            out=str(tmp_path / "run"),
+            max_steps=2,
+            batch_size=4,
+            learning_rate=1e-3,
+            dev=False,
+            save_checkpoints=False,
+            linear_map="bitext",
+            ot_map_tokens=True,
+        )
+    )
+    folder = train(config, progress=False)
+    provenance = json.loads((folder / "optical_bench_provenance.json").read_text())
+    assert provenance["linear_map"]["source"] == "bitext" and provenance["linear_map"]["rows"] == len(read_bitext(tiny_bitext))
+    reloaded = SentenceTransformer(str(folder), device="cpu")
+    assert [type(module).__name__ for module in reloaded[0].sub_modules["query"]][-2:] == ["Dense", "Normalize"]
+
+
+def test_naming_the_papers_teacher_and_student_is_enough_to_get_its_recipe():
+    pairing = {"teacher": "all-minilm-l6-v2", "student_init": "multilingual-e5-small-q4"}
+    assert with_pairing_recipe(dict(pairing), recipe_named=False) == {**PAPER_PAIRING_OPTIONS, **pairing}
+    assert with_pairing_recipe({**pairing, "learning_rate": 1e-6}, recipe_named=False)["learning_rate"] == 1e-6
+    assert with_pairing_recipe(dict(pairing), recipe_named=True) == pairing
+    assert with_pairing_recipe({"teacher": "all-minilm-l6-v2"}, recipe_named=False) == {"teacher": "all-minilm-l6-v2"}
+    args = build_parser().parse_args(["train", "--teacher", "all-minilm-l6-v2", "--student-init", "multilingual-e5-small-q4"])
+    config = train_config_from_args(args)
+    assert config.linear_map == PAPER_PAIRING_OPTIONS["linear_map"] and config.ot.map_tokens
+    named = build_parser().parse_args(["train", "--recipe", "e5-default", "--teacher", "all-minilm-l6-v2", "--student-init", "x"])
+    assert train_config_from_args(named).linear_map == "none"
+    assert RECIPES["paper-pairing"].options is PAPER_PAIRING_OPTIONS
