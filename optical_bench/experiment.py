@@ -187,16 +187,18 @@ def _train_and_evaluate(config, name: str, tasks, out: Path, progress: bool, wai
     :class:`LockHeldError` at once."""
     started = time.perf_counter()
     if is_the_teacher_itself(config):
-        spec = config.teacher  # no folder to build
+        trained = time.perf_counter()  # no folder to build
+        result = evaluate_one(config.teacher, tasks, out, name=name, progress=progress, experiment_kwargs=study_options(config))
     else:
+        # the model-folder lock claims the whole run, evaluation included: another runner skips it
+        # instead of waiting for its results folder
         with folder_lock(config.out, "the model folder", wait=wait):
             set_aside_if_stale(config)
             folder = Path(config.out) / "model"
             if not (folder / PROVENANCE_FILE).exists():
                 train(config, progress=progress)
-        spec = str(folder)
-    trained = time.perf_counter()
-    result = evaluate_one(spec, tasks, out, name=name, progress=progress, experiment_kwargs=study_options(config))
+            trained = time.perf_counter()
+            result = evaluate_one(str(folder), tasks, out, name=name, progress=progress, experiment_kwargs=study_options(config))
     return result, {"train_s": round(trained - started, 1), "evaluate_s": round(time.perf_counter() - trained, 1)}
 
 
@@ -254,7 +256,7 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
             except LockHeldError:
                 if not first_pass:
                     raise
-                print(f"  {run['name']} is being trained by another process: coming back to it", flush=True)
+                print(f"  {run['name']} is being trained or evaluated by another process: coming back to it", flush=True)
                 deferred.append((index, run))
                 continue
             timings[run["name"]] = timing

@@ -124,7 +124,7 @@ def test_a_runner_takes_the_next_free_run_while_another_process_holds_one(tiny_e
     folders = [Path(_run_config(experiment, run, out).out) for run in experiment["runs"]]
     with lock_held_by_another_process(folders[0], "the model folder", seconds=4):
         assert run_experiment(tiny_experiment, out, progress=False) == 0
-    assert "centering is being trained by another process: coming back to it" in capsys.readouterr().out
+    assert "centering is being trained or evaluated by another process: coming back to it" in capsys.readouterr().out
     finished = [(folder / "model" / "optical_bench_provenance.json").stat().st_mtime for folder in folders]
     assert finished[0] > max(finished[1:]), "the held run was taken up after the free ones"
     assert [row["run"] for row in json.loads((out / "summary.json").read_text())["rows"]] == ["centering", "optical", "mse"]
