@@ -176,8 +176,10 @@ def set_aside_if_stale(config) -> Path | None:
 
 def is_the_teacher_itself(config) -> bool:
     """A zero-shot run whose student is the unchanged teacher (no other init, no MLM
-    pre-training, no vocabulary transfer): evaluate the teacher, build nothing."""
-    unchanged = not config.student_init and str(config.mlm.texts) in ("0", "") and not config.vocabulary.enabled
+    pre-training, no vocabulary transfer, no linear map): evaluate the teacher, build nothing."""
+    unchanged = (
+        not config.student_init and str(config.mlm.texts) in ("0", "") and not config.vocabulary.enabled and config.linear_map == "none"
+    )
     return config.method == "zero-shot" and unchanged
 
 

@@ -13,6 +13,7 @@ from sentence_transformers import SentenceTransformer
 from optical_bench.cli import build_parser, train_config_from_args
 from optical_bench.config import PAPER_PAIRING_OPTIONS, RECIPES, TrainConfig, with_pairing_recipe
 from optical_bench.data.bitext import read_bitext
+from optical_bench.experiment import is_the_teacher_itself
 from optical_bench.losses import OptimalTransportLoss
 from optical_bench.losses.optimal_transport import map_student_tokens
 from optical_bench.models import build_distillation_model
@@ -131,3 +132,8 @@ def test_naming_the_papers_teacher_and_student_is_enough_to_get_its_recipe():
     named = build_parser().parse_args(["train", "--recipe", "e5-default", "--teacher", "all-minilm-l6-v2", "--student-init", "x"])
     assert train_config_from_args(named).linear_map == "none"
     assert RECIPES["paper-pairing"].options is PAPER_PAIRING_OPTIONS
+
+
+def test_a_zero_shot_run_with_a_map_is_built_not_taken_for_the_teacher():
+    assert is_the_teacher_itself(TrainConfig(method="zero-shot"))
+    assert not is_the_teacher_itself(TrainConfig(method="zero-shot", linear_map="both"))
