@@ -162,14 +162,22 @@ def add_centering(model, mean: torch.Tensor, side: str = "query") -> None:
     queries). Implemented as ``Dense(W=I, b=-mu, identity activation)`` + ``Normalize``.
     """
     dim = int(mean.numel())
-    dense = Dense(in_features=dim, out_features=dim, bias=True, activation_function=nn.Identity())
-    with torch.no_grad():
-        dense.linear.weight.copy_(torch.eye(dim))
-        dense.linear.bias.copy_(-mean.detach().float().cpu())
-    freeze([dense])
+    append_affine(model, torch.eye(dim), -mean.detach().float().cpu(), side=side, trainable=False, caller="add_centering")
+
+
+def append_affine(model, weight: torch.Tensor, bias: torch.Tensor, *, side: str, trainable: bool, caller: str = "append_affine") -> None:
+    """Append ``Dense(x -> x W^T + b, identity activation)`` and ``Normalize`` to the ``side`` route of a
+    Router model; ``weight`` is ``[out, in]`` as in ``nn.Linear``. Frozen unless ``trainable``."""
     router = model[0]
     if not isinstance(router, Router):
-        raise ValueError("add_centering needs a Router model; build one with build_distillation_model.")
+        raise ValueError(f"{caller} needs a Router model; build one with build_distillation_model.")
+    d_out, d_in = weight.shape
+    dense = Dense(in_features=d_in, out_features=d_out, bias=True, activation_function=nn.Identity())
+    with torch.no_grad():
+        dense.linear.weight.copy_(weight)
+        dense.linear.bias.copy_(bias)
+    if not trainable:
+        freeze([dense])
     route = router.sub_modules[side]
     route.append(dense)
     route.append(Normalize())

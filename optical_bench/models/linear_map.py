@@ -33,10 +33,9 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sentence_transformers.models import Dense, Normalize, Router
-from torch import nn
 
 from optical_bench.config import LINEAR_MAP_SOURCES
+from optical_bench.models.building import append_affine
 
 
 def fit_linear_map(source: np.ndarray, target: np.ndarray, ridge: float = 1e-2) -> tuple[np.ndarray, np.ndarray]:
@@ -56,18 +55,11 @@ def fit_linear_map(source: np.ndarray, target: np.ndarray, ridge: float = 1e-2) 
 
 
 def add_linear_map(model, weight: np.ndarray, bias: np.ndarray, side: str = "query") -> None:
-    """Append ``Dense(W, b)`` (identity activation) and ``Normalize`` to the ``side`` route of a Router model."""
-    router = model[0]
-    if not isinstance(router, Router):
-        raise ValueError("add_linear_map needs a Router model; build one with build_distillation_model.")
-    d_in, d_out = weight.shape
-    dense = Dense(in_features=d_in, out_features=d_out, bias=True, activation_function=nn.Identity())
-    with torch.no_grad():
-        dense.linear.weight.copy_(torch.from_numpy(np.ascontiguousarray(weight.T)))
-        dense.linear.bias.copy_(torch.from_numpy(bias))
-    route = router.sub_modules[side]
-    route.append(dense)
-    route.append(Normalize())
+    """Append the trainable map ``Dense(W, b)`` (``W`` of shape ``[d_in, d_out]``) and ``Normalize`` to the
+    ``side`` route of a Router model."""
+    append_affine(
+        model, torch.from_numpy(np.ascontiguousarray(weight.T)), torch.from_numpy(bias), side=side, trainable=True, caller="add_linear_map"
+    )
 
 
 def warm_start_linear_map(
