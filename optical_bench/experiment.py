@@ -188,13 +188,14 @@ def _train_and_evaluate(config, name: str, tasks, out: Path, progress: bool, wai
     evaluation and the stage times. With ``wait=False`` a run another process holds raises
     :class:`LockHeldError` at once."""
     started = time.perf_counter()
-    if is_the_teacher_itself(config):
-        trained = time.perf_counter()  # no folder to build
-        result = evaluate_one(config.teacher, tasks, out, name=name, progress=progress, experiment_kwargs=study_options(config))
-    else:
-        # the model-folder lock claims the whole run, evaluation included: another runner skips it
-        # instead of waiting for its results folder
-        with folder_lock(config.out, "the model folder", wait=wait):
+    # the run's lock claims the whole run, evaluation included (a zero-shot run too, whose
+    # evaluation encodes the documents every later run reuses): another runner skips it instead
+    # of waiting for its results folder
+    with folder_lock(config.out, "the model folder", wait=wait):
+        if is_the_teacher_itself(config):
+            trained = time.perf_counter()  # no folder to build
+            result = evaluate_one(config.teacher, tasks, out, name=name, progress=progress, experiment_kwargs=study_options(config))
+        else:
             set_aside_if_stale(config)
             folder = Path(config.out) / "model"
             if not (folder / PROVENANCE_FILE).exists():

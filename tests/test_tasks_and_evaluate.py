@@ -262,7 +262,11 @@ def test_the_revision_is_a_hash_of_the_weights_even_under_a_dot_cache_folder(tin
     (copy / ".cache").mkdir()
     (copy / ".cache" / "embeddings.json").write_text("{}", encoding="utf-8")  # a cache inside is not the model
     assert folder_fingerprint(copy) == folder_fingerprint(tiny_model)
-    (copy / "config.json").write_text((copy / "config.json").read_text() + " ", encoding="utf-8")
+    config = json.loads((tiny_model / "config.json").read_text(encoding="utf-8"))
+    stamped = {**config, "transformers_version": "0.0.1"}
+    (copy / "config.json").write_text(json.dumps(stamped, indent=4, sort_keys=True) + "\n", encoding="utf-8")
+    assert folder_fingerprint(copy) == folder_fingerprint(tiny_model), "a library version stamp or layout is not the model"
+    (copy / "config.json").write_text(json.dumps({**config, "hidden_act": "relu"}), encoding="utf-8")
     assert folder_fingerprint(copy) != folder_fingerprint(tiny_model)
     empty = tmp_path / "empty"
     empty.mkdir()

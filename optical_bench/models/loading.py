@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -37,11 +38,17 @@ def load_sentence_transformer(
         ) from error
 
 
+# library version stamps that sentence-transformers and transformers write into a saved
+# model's configs; they say which release wrote the folder, not what the model computes
+VERSION_STAMPS = ("__version__", "transformers_version")
+
+
 def folder_fingerprint(path: str | os.PathLike) -> str:
     """Content hash of a model folder's weights and configs (16 hex digits): the MTEB
     revision of a local model. Model cards and ``optical_bench_provenance.json`` are left
-    out (they hold timings and absolute paths), so one model has one revision on every
-    machine."""
+    out (they hold timings and absolute paths), and JSON configs are hashed without the
+    library version stamps (:data:`VERSION_STAMPS`) and with sorted keys, so one model has
+    one revision on every machine and under every sentence-transformers/transformers release."""
     root = Path(path)
     digest = hashlib.sha256()
     # a .cache folder *inside* the model folder is skipped; the folder itself may well live
@@ -58,7 +65,23 @@ def folder_fingerprint(path: str | os.PathLike) -> str:
         raise ValueError(f"{root} holds no model files (*.safetensors, *.json, *.bin, *.model, *.txt) to fingerprint.")
     for file in files:
         digest.update(file.relative_to(root).as_posix().encode())
+        if file.suffix == ".json":
+            digest.update(_canonical_json(file))
+            continue
         with open(file, "rb") as handle:
             while block := handle.read(1 << 22):
                 digest.update(block)
     return digest.hexdigest()[:16]
+
+
+def _canonical_json(file: Path) -> bytes:
+    """A JSON file's bytes for hashing: parsed, version stamps dropped at the top level,
+    keys sorted; the raw bytes when the file is not JSON."""
+    raw = file.read_bytes()
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return raw
+    if isinstance(data, dict):
+        data = {key: value for key, value in data.items() if key not in VERSION_STAMPS}
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
