@@ -314,9 +314,15 @@ def cmd_seeds(args) -> int:
         "seeds",
         f"{args.metric} mean [95% CI]",
         f"difference to {args.reference} [95% CI]" if args.reference else "",
+        "detectable difference" if args.reference else "",
     ]
     print(_table(rows, headers))
     print("\nIntervals: two-level bootstrap over seeds and queries; * the difference interval excludes 0.")
+    if args.reference:
+        print(
+            "Detectable difference: the smallest true difference this design (seeds x queries) detects with 80% power "
+            "at two-sided alpha 0.05, 2.80 bootstrap standard errors of the difference."
+        )
     return 0
 
 

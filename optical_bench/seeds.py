@@ -1,11 +1,15 @@
-"""Multi-seed comparisons: configurations trained with several seeds, scored per query.
+r"""Multi-seed comparisons: configurations trained with several seeds, scored per query.
 
 Runs named ``<configuration>-s<seed>`` (as in ``optical_bench/configs/studies/method_comparison_test_*.toml``) are
 grouped by configuration. For each task and metric the per-query scores (pytrec_eval,
 from mteb's rankings) form an ``R x n`` matrix (seeds x queries); the mean gets a 95%
 interval from a two-level bootstrap over seeds and queries
 (:func:`optical_bench.significance.bootstrap_seeds_queries`), and so does each
-configuration's difference to a reference configuration.
+configuration's difference to a reference configuration, with the smallest difference this
+design (these seeds, these queries) detects at 80% power:
+:math:`2.80\,\widehat{\mathrm{se}}`, the bootstrap standard error of the difference
+(:meth:`optical_bench.significance.ConfidenceInterval.detectable_effect`), so "no difference"
+comes with "at this size we could have seen X".
 
     optical-bench seeds RESULTS... --reference contrastive --metric recall_at_1
 """
@@ -59,7 +63,8 @@ def summarise(table, reference: str | None = None, samples: int = 5000) -> list[
                 diff = bootstrap_seeds_queries(matrix, matrices[reference], n_samples=samples)
                 mark = " *" if diff.low > 0 or diff.high < 0 else ""
                 row.append(f"{diff.estimate:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}]{mark}")
+                row.append(f"{diff.detectable_effect():.3f}")
             else:
-                row.append("")
+                row.extend(["", ""])
             rows.append(row)
     return rows

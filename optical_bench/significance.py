@@ -341,10 +341,24 @@ class ConfidenceInterval:
     low: float
     high: float
     confidence: float = 0.95
+    standard_error: float = math.nan  # standard deviation of the bootstrap samples
 
     @property
     def half_width(self) -> float:
         return (self.high - self.low) / 2.0
+
+    def detectable_effect(self, alpha: float = 0.05, power: float = 0.8) -> float:
+        r"""The smallest true difference a two-sided test at level ``alpha`` detects with
+        probability ``power`` when the estimate has this interval's standard error
+        :math:`\widehat{\mathrm{se}}` (normal approximation, as
+        :func:`minimal_detectable_effect`):
+
+        .. math:: \mathrm{MDE} = (z_{1-\alpha/2} + z_{\mathrm{power}})\,\widehat{\mathrm{se}}
+        """
+        from statistics import NormalDist
+
+        z = NormalDist().inv_cdf(1 - alpha / 2) + NormalDist().inv_cdf(power)
+        return float(z * self.standard_error)
 
     def __contains__(self, value: float) -> bool:
         return self.low <= value <= self.high
@@ -371,7 +385,8 @@ def _percentile(estimate: float, samples: np.ndarray, confidence: float) -> Conf
         raise ValueError(f"confidence={confidence}: use a value in (0, 1), e.g. 0.95.")
     tail = (1 - confidence) / 2 * 100
     low, high = np.percentile(samples, [tail, 100 - tail])
-    return ConfidenceInterval(float(estimate), float(low), float(high), confidence)
+    se = float(np.std(samples, ddof=1)) if len(samples) > 1 else math.nan
+    return ConfidenceInterval(float(estimate), float(low), float(high), confidence, se)
 
 
 def bootstrap_ci(

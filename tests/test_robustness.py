@@ -414,3 +414,17 @@ def test_seed_summaries_use_the_two_level_bootstrap():
     rows = summarise({"Task": {"better": better, "worse": worse}}, reference="worse", samples=500)
     row = next(r for r in rows if r[1] == "better")
     assert row[2] == 3 and row[4].endswith("*") and 0.2 < float(row[4].split()[0]) < 0.4
+    # 2.80 standard errors; one seed-level draw of 200 Bernoulli queries has a standard error near 0.05
+    assert 0.05 < float(row[5]) < 0.4
+    assert next(r for r in rows if r[1] == "worse")[4:] == ["", ""]
+
+
+def test_the_detectable_effect_is_2_8_standard_errors():
+    from optical_bench.significance import ConfidenceInterval, bootstrap_ci
+
+    assert ConfidenceInterval(0.0, -1.0, 1.0, standard_error=0.1).detectable_effect() == pytest.approx(0.2802, abs=1e-3)
+    rng = np.random.default_rng(3)
+    x = rng.normal(0.0, 1.0, 400)
+    ci = bootstrap_ci(x, n_samples=4000)
+    # the bootstrap standard error of a mean approaches s / sqrt(n)
+    assert ci.standard_error == pytest.approx(x.std(ddof=1) / np.sqrt(400), rel=0.1)
