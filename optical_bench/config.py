@@ -282,6 +282,16 @@ class TrainConfig:
     )
     linear_map_texts: int = option(4000, "training pairs (a seeded sample) the linear map is fitted on")
     linear_map_ridge: float = option(0.01, "ridge penalty of the linear map's least squares")
+    linear_map_english_texts: int = option(
+        0,
+        "English sentences beyond the bitext added to the map's fit (english and both): for tiny bitexts, where the map "
+        "needs more rows than the pairs give; read by both encoders, so no translation is needed",
+    )
+    linear_map_english_file: str = option(
+        "",
+        "where those English sentences come from: a text file, one sentence per line (default: the English side of the "
+        "built Bible collection's training verses outside this run's bitext; their Chichewa is never read)",
+    )
     mlm: MLMOptions = field(default_factory=MLMOptions)
     augmentation: AugmentationOptions = field(default_factory=AugmentationOptions)
 
@@ -300,6 +310,13 @@ class TrainConfig:
             raise ValueError(f"--linear-map applies to trained students and zero-shot, not to {self.method}.")
         if self.linear_map_texts < 1 or self.linear_map_ridge < 0:
             raise ValueError("--linear-map-texts must be >= 1 and --linear-map-ridge >= 0.")
+        if self.linear_map_english_texts < 0:
+            raise ValueError("--linear-map-english-texts must be >= 0.")
+        if self.linear_map_english_texts and self.linear_map not in ("english", "both"):
+            raise ValueError(
+                f"--linear-map-english-texts adds English sentences to the map's fit: use it with --linear-map english or both "
+                f"(not {self.linear_map})."
+            )
         if self.max_steps < 1 and self.method in TRAINED_METHODS:
             raise ValueError("--max-steps must be at least 1.")
         if self.batch_size < 2 and self.method in ("contrastive", "optical+contrastive"):

@@ -16,7 +16,7 @@ FLAT_KEYS = (
     "anchor_weight mse_english temperature ot_cost ot_epsilon ot_iters ot_tol ot_grad ot_drop_special_tokens ot_idf ot_map_tokens truncate_layers "
     "prune_vocabulary freeze_embeddings vocabulary_transfer vocabulary_transfer_words vocabulary_transfer_min_count "
     "vocabulary_transfer_top_k dev dev_collection eval_steps save_checkpoints keep_checkpoints translator ibm1_iterations "
-    "centering_texts center_student linear_map linear_map_texts linear_map_ridge mlm_texts mlm_corpus mlm_steps mlm_epochs mlm_batch_size mlm_learning_rate "
+    "centering_texts center_student linear_map linear_map_texts linear_map_ridge linear_map_english_texts linear_map_english_file mlm_texts mlm_corpus mlm_steps mlm_epochs mlm_batch_size mlm_learning_rate "
     "mlm_mask_probability mlm_max_seq_length mlm_head mlm_vocabulary mlm_head_warmup_steps mlm_head_learning_rate "
     "augmentation_kind augmentation_ratio augmentation_translator augmentation_translator_options augmentation_size "
     "augmentation_rate augmentation_min_prob augmentation_monolingual augmentation_english"

@@ -137,3 +137,28 @@ def test_naming_the_papers_teacher_and_student_is_enough_to_get_its_recipe():
 def test_a_zero_shot_run_with_a_map_is_built_not_taken_for_the_teacher():
     assert is_the_teacher_itself(TrainConfig(method="zero-shot"))
     assert not is_the_teacher_itself(TrainConfig(method="zero-shot", linear_map="both"))
+
+
+def test_english_sentences_beyond_the_bitext_feed_the_maps_english_rows(tiny_model, tiny_model_other, tiny_bitext, tmp_path):
+    from optical_bench.training.pairs import english_for_linear_map
+
+    pairs = read_bitext(tiny_bitext)
+    english_file = tmp_path / "english.txt"
+    extra = [f"Extra English sentence number {i}." for i in range(12)]
+    english_file.write_text("\n".join(extra + [pairs[0].en, ""]) + "\n", encoding="utf-8")
+    config = TrainConfig(linear_map="english", linear_map_english_texts=5, linear_map_english_file=str(english_file), seed=3)
+    chosen = english_for_linear_map(config, pairs)
+    assert len(chosen) == 5 and set(chosen) <= set(extra), "the bitext's own English is not drawn again"
+    assert chosen == english_for_linear_map(config, pairs), "a seeded sample"
+    with pytest.raises(ValueError, match="holds only 12 English sentences outside the bitext"):
+        english_for_linear_map(
+            TrainConfig(linear_map="english", linear_map_english_texts=13, linear_map_english_file=str(english_file)), pairs
+        )
+    with pytest.raises(ValueError, match="--linear-map english or both"):
+        TrainConfig(linear_map="bitext", linear_map_english_texts=5).validate()
+
+    model = build_distillation_model(str(tiny_model), str(tiny_model_other))
+    record = warm_start_linear_map(model, [(p.lr, p.en) for p in pairs], source="both", english=chosen, ridge=1e-3)
+    assert record["rows"] == 2 * len(pairs) + 5 and record["english_texts"] == 5
+    with pytest.raises(ValueError, match="use source english or both"):
+        warm_start_linear_map(model, [(p.lr, p.en) for p in pairs], source="bitext", english=chosen)

@@ -31,6 +31,8 @@ the teacher's space.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 
@@ -63,12 +65,21 @@ def add_linear_map(model, weight: np.ndarray, bias: np.ndarray, side: str = "que
 
 
 def warm_start_linear_map(
-    model, pairs: list[tuple[str, str]], *, source: str = "both", side: str = "query", ridge: float = 1e-2, progress: bool = False
+    model,
+    pairs: list[tuple[str, str]],
+    *,
+    source: str = "both",
+    side: str = "query",
+    ridge: float = 1e-2,
+    english: Sequence[str] = (),
+    progress: bool = False,
 ) -> dict:
     """Fit the map on ``pairs`` (low-resource, English) and append it to the student route.
 
     ``source``: ``english`` (the English side, read by both encoders), ``bitext`` (the
     low-resource side by the student, its English twin by the teacher) or ``both``.
+    ``english``: more English sentences for the English rows (``english`` and ``both``), e.g.
+    monolingual text when the bitext is too small to fit :math:`d^2` weights.
     Returns a record: the source, the number of rows, the ridge and the mean cosine between the
     mapped student embeddings and the teacher's on the fitted rows (before and after).
     """
@@ -76,15 +87,18 @@ def warm_start_linear_map(
         raise ValueError(f"--linear-map {source!r}: choose one of english, bitext, both.")
     if not pairs:
         raise ValueError("--linear-map needs training pairs to fit on.")
+    if english and source == "bitext":
+        raise ValueError("English sentences beyond the bitext feed the English rows: use source english or both.")
     student = model.encode_query if side == "query" else model.encode_document
     teacher = model.encode_document if side == "query" else model.encode_query
-    english = [en for _, en in pairs]
+    paired_english = [en for _, en in pairs]
     options = {"batch_size": 64, "convert_to_numpy": True, "show_progress_bar": progress}
-    target = teacher(english, **options)
+    target = teacher(paired_english, **options)
     inputs, targets = [], []
     if source in ("english", "both"):
-        inputs.append(student(english, **options))
-        targets.append(target)
+        english_rows = paired_english + list(english)
+        inputs.append(student(english_rows, **options))
+        targets.append(np.vstack([target, teacher(list(english), **options)]) if english else target)
     if source in ("bitext", "both"):
         inputs.append(student([lr for lr, _ in pairs], **options))
         targets.append(target)
@@ -93,7 +107,14 @@ def warm_start_linear_map(
     before = _mean_cosine(s, t) if s.shape[1] == t.shape[1] else None
     after = _mean_cosine(s @ weight + bias, t)
     add_linear_map(model, weight, bias, side)
-    return {"source": source, "rows": int(s.shape[0]), "ridge": ridge, "fit_cosine_before": before, "fit_cosine_after": after}
+    return {
+        "source": source,
+        "rows": int(s.shape[0]),
+        "english_texts": len(english),
+        "ridge": ridge,
+        "fit_cosine_before": before,
+        "fit_cosine_after": after,
+    }
 
 
 def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:

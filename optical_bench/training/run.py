@@ -27,7 +27,7 @@ from optical_bench.models import build_distillation_model, student_modules
 from optical_bench.models.linear_map import warm_start_linear_map
 from optical_bench.models.vocabulary import transfer_vocabulary
 from optical_bench.training.baselines import center_student_side, translate_test
-from optical_bench.training.pairs import load_training_pairs
+from optical_bench.training.pairs import english_for_linear_map, load_training_pairs
 from optical_bench.training.record import provenance, save_model
 from optical_bench.training.student import StudentSetup, train_student
 
@@ -126,6 +126,7 @@ def _build_student(
             source=config.linear_map,
             side=config.student_side,
             ridge=config.linear_map_ridge,
+            english=english_for_linear_map(config, real_pairs),
             progress=progress,
         )
     return model
