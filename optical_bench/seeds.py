@@ -1,6 +1,6 @@
 r"""Multi-seed comparisons: configurations trained with several seeds, scored per query.
 
-Runs named ``<configuration>-s<seed>`` (as in ``optical_bench/configs/studies/method_comparison_test_*.toml``) are
+Runs named ``<configuration>-s<seed>`` (as in ``optical_bench/configs/studies/method_comparison_test.toml``) are
 grouped by configuration. For each task and metric the per-query scores (pytrec_eval,
 from mteb's rankings) form an ``R x n`` matrix (seeds x queries); the mean gets a 95%
 interval from a two-level bootstrap over seeds and queries
