@@ -1,22 +1,27 @@
-"""The document-embedding cache: keyed by everything that changes an embedding, verified on use.
+"""The embedding cache: keyed by everything that changes an embedding, verified on use.
 
 Encoding is over 99% of an evaluation's time, and every student of one teacher encodes
 its documents with the same frozen document route, so document embeddings are cached on
-disk. A cached score must be a pure function of (model, task, settings), so the key of an
+disk; the linear warm start of a study's seeds reads the same English and low-resource
+texts through the same routes, so it uses the cache too (any route of a Router: ``route``).
+A cached score must be a pure function of (model, task, settings), so the key of an
 entry hashes *everything* that changes the embedding of a text:
 
-- every module of the document route, in order: its class, its saved configuration
+- every module of the route, in order: its class, its saved configuration
   (``get_config_dict()``), its ``max_seq_length`` and ``do_lower_case``, the backbone's
   configuration, the complete tokenizer (the serialised ``tokenizer.json`` of a fast
   tokenizer, else its vocabulary and special tokens), and every weight with its dtype
   and shape;
 - the model's ``truncate_dim``; the encode options that change values (precision,
   normalisation, output value);
-- the prompt text actually applied to the documents (as sentence-transformers' own
-  ``encode_document`` resolves it);
+- the prompt text actually applied (as sentence-transformers' own ``encode_document`` or
+  ``encode_query`` resolves it);
 - the scoring mode, the cache format version, and the versions of torch, transformers
   and sentence-transformers;
 - the exact texts, in order.
+
+The route's *name* is not hashed: two routes that compute the same thing (a model without a
+Router, the same prompt) share their entries.
 
 Layout: ``<home>/embeddings/v2/<encoder key>/<texts key>.npy`` with ``.json`` (what the key
 was made of, for people) and ``.sha256`` (written last: marks the entry complete). Entries
@@ -62,15 +67,20 @@ def cache_root() -> Path:
     return home() / "embeddings" / f"v{CACHE_FORMAT}"
 
 
-def document_route_modules(model) -> list:
-    """The modules that encode documents: the Router's document route (plus any modules
-    after the Router), else the whole model."""
+ROUTES = ("document", "query")
+
+
+def route_modules(model, route: str = "document") -> list:
+    """The modules that encode ``route`` (``document`` or ``query``): the Router's route of
+    that name, else its default route (plus any modules after the Router), else the whole model."""
     from sentence_transformers.models import Router
 
+    if route not in ROUTES:
+        raise ValueError(f"route {route!r}: choose one of {', '.join(ROUTES)}")
     first = model[0] if len(model) else None
     if isinstance(first, Router):
-        route = "document" if "document" in first.sub_modules else first.default_route
-        return list(first.sub_modules[route]) + list(model)[1:]
+        name = route if route in first.sub_modules else first.default_route
+        return list(first.sub_modules[name]) + list(model)[1:]
     return list(model)
 
 
@@ -122,33 +132,37 @@ def update_with_modules(digest, modules: Iterable[Any]) -> list[dict]:
     return summary
 
 
-def applied_document_prompt(model, prompt: str | None) -> str | None:
-    """The prompt ``model.encode_document(texts, prompt=prompt)`` applies: ``prompt`` if
-    given, else the model's ``document``, ``passage`` or ``corpus`` prompt (in that order),
+def applied_prompt(model, prompt: str | None, route: str = "document") -> str | None:
+    """The prompt ``model.encode_document(texts, prompt=prompt)`` (``route`` document) or
+    ``model.encode_query`` (``route`` query) applies: ``prompt`` if given, else the model's
+    ``document``, ``passage`` or ``corpus`` prompt (in that order) or its ``query`` prompt,
     else its default prompt (sentence-transformers' own resolution)."""
     if prompt is not None:
         return prompt
     prompts = getattr(model, "prompts", None) or {}
-    for name in ("document", "passage", "corpus"):
+    for name in ("document", "passage", "corpus") if route == "document" else ("query",):
         if name in prompts:
             return prompts[name]
     default = getattr(model, "default_prompt_name", None)
     return prompts.get(default) if default else None
 
 
-def encoder_key(model, *, prompt: str | None, scoring: str = "cosine", encode_options: dict | None = None) -> tuple[str, dict]:
-    """The key of the document encoder (everything but the texts) and a readable record of it."""
+def encoder_key(
+    model, *, prompt: str | None, scoring: str = "cosine", encode_options: dict | None = None, route: str = "document"
+) -> tuple[str, dict]:
+    """The key of the encoder of one route (everything but the texts) and a readable record of it."""
     import sentence_transformers
     import transformers
 
     digest = hashlib.sha256(f"optical-bench embedding cache v{CACHE_FORMAT}".encode())
-    modules = update_with_modules(digest, document_route_modules(model))
+    modules = update_with_modules(digest, route_modules(model, route))
     options = {k: (encode_options or {}).get(k) for k in _ENCODE_OPTIONS_THAT_CHANGE_VALUES}
     record = {
         "format": CACHE_FORMAT,
+        "route": route,
         "modules": modules,
         "truncate_dim": getattr(model, "truncate_dim", None),
-        "prompt": applied_document_prompt(model, prompt),
+        "prompt": applied_prompt(model, prompt, route),
         "scoring": scoring,
         "encode_options": options,
         "versions": {
@@ -157,7 +171,9 @@ def encoder_key(model, *, prompt: str | None, scoring: str = "cosine", encode_op
             "sentence_transformers": sentence_transformers.__version__,
         },
     }
-    digest.update(json.dumps({k: v for k, v in record.items() if k != "modules"}, sort_keys=True, default=str).encode())
+    # what computes is hashed (the route's modules above, its prompt here); the route's name is for people
+    hashed = {k: v for k, v in record.items() if k not in ("modules", "route")}
+    digest.update(json.dumps(hashed, sort_keys=True, default=str).encode())
     return digest.hexdigest()[:24], record
 
 
@@ -186,23 +202,26 @@ def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(axis=1) / np.maximum(norms, 1e-12)
 
 
-class DocumentEmbeddingCache:
-    """Cached document embeddings of one encoder (see the module docstring)."""
+class EmbeddingCache:
+    """Cached embeddings of one route of one encoder (see the module docstring); ``stats``
+    counts ``<route>_hits``, ``<route>_misses`` and ``<route>_verified``."""
 
     def __init__(
         self,
         model,
         *,
         prompt: str | None,
+        route: str = "document",
         scoring: str = "cosine",
         encode_options: dict | None = None,
         verify_sample: int = DEFAULT_VERIFY_SAMPLE,
         root: Path | None = None,
     ):
-        self.key, self.record = encoder_key(model, prompt=prompt, scoring=scoring, encode_options=encode_options)
+        self.key, self.record = encoder_key(model, prompt=prompt, scoring=scoring, encode_options=encode_options, route=route)
         self.folder = Path(root or cache_root()) / self.key
         self.verify_sample = verify_sample
-        self.stats = {"document_hits": 0, "document_misses": 0, "document_verified": 0}
+        self.route = route
+        self.stats = {f"{route}_hits": 0, f"{route}_misses": 0, f"{route}_verified": 0}
         warn_about_old_entries()
 
     def get_or_compute(self, texts: Sequence[str], encode: Callable[[list[str]], np.ndarray]) -> np.ndarray:
@@ -212,7 +231,7 @@ class DocumentEmbeddingCache:
             cached = self._read(path)
             if cached is not None:
                 self._verify(path, cached, texts, encode)
-                self.stats["document_hits"] += 1
+                self.stats[f"{self.route}_hits"] += 1
                 return cached
             array = np.asarray(encode(list(texts)), dtype=np.float32)
             buffer = io.BytesIO()
@@ -223,7 +242,7 @@ class DocumentEmbeddingCache:
                 {**self.record, "texts": len(texts), "shape": list(array.shape), "written": time.strftime("%Y-%m-%d %H:%M:%S")},
             )
             atomic_write_bytes(path.with_suffix(".sha256"), hashlib.sha256(buffer.getvalue()).hexdigest().encode())  # last: complete
-            self.stats["document_misses"] += 1
+            self.stats[f"{self.route}_misses"] += 1
             return array
 
     @staticmethod
@@ -243,11 +262,11 @@ class DocumentEmbeddingCache:
             return
         fresh = np.asarray(encode([texts[i] for i in indices]), dtype=np.float32)
         cosines = _cosines(cached[indices], fresh)
-        self.stats["document_verified"] += len(indices)
+        self.stats[f"{self.route}_verified"] += len(indices)
         worst = int(np.argmin(cosines))
         if cosines[worst] < VERIFY_MIN_COSINE:
             raise StaleEmbeddingCacheError(
-                f"The cached document embeddings {path} do not match this model: text {indices[worst]} "
+                f"The cached {self.route} embeddings {path} do not match this model: text {indices[worst]} "
                 f"({texts[indices[worst]][:60]!r}...) re-encodes at cosine {cosines[worst]:.4f} to its cached row "
                 f"(at least {VERIFY_MIN_COSINE} expected). The cache key misses something that changes embeddings. "
                 f"Fix: delete {path.parent} and rerun (or pass --no-cache), and report the model that did this."

@@ -12,7 +12,7 @@ from mteb.models.abs_encoder import get_prompt_name
 from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
 from mteb.types import PromptType
 
-from optical_bench.embedding_cache import DEFAULT_VERIFY_SAMPLE, DocumentEmbeddingCache
+from optical_bench.embedding_cache import DEFAULT_VERIFY_SAMPLE, EmbeddingCache
 
 MAXSIM_LENGTH = 64
 
@@ -83,7 +83,7 @@ def make_encoder(
         def __init__(self) -> None:
             super().__init__(model)
             self.mteb_model_meta = meta
-            self.caches: dict[str | None, DocumentEmbeddingCache] = {}
+            self.caches: dict[str | None, EmbeddingCache] = {}
             self.stats = {"document_hits": 0, "document_misses": 0, "document_verified": 0}
 
         def similarity(self, embeddings1, embeddings2):
@@ -98,10 +98,10 @@ def make_encoder(
             tokens = encode(texts, batch_size=kwargs.get("batch_size", 64), output_value="token_embeddings", show_progress_bar=False)
             return padded_token_embeddings([t.cpu() for t in tokens], MAXSIM_LENGTH, is_query)
 
-        def _cache_for(self, prompt: str | None, options: dict) -> DocumentEmbeddingCache:
+        def _cache_for(self, prompt: str | None, options: dict) -> EmbeddingCache:
             key = json.dumps([prompt, sorted(options.items())], default=str)
             if key not in self.caches:
-                self.caches[key] = DocumentEmbeddingCache(
+                self.caches[key] = EmbeddingCache(
                     self.model, prompt=prompt, scoring=scoring, encode_options=options, verify_sample=verify_sample, root=cache_root
                 )
             return self.caches[key]

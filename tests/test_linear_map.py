@@ -53,6 +53,45 @@ def test_the_warm_start_moves_the_student_towards_the_teacher_and_reloads_as_pla
         warm_start_linear_map(model, pairs, source="none")
 
 
+def test_the_warm_start_reads_its_embeddings_through_the_cache_once_per_route_and_text(tiny_model, tiny_model_other, monkeypatch, tmp_path):
+    from optical_bench.embedding_cache import encoder_key
+
+    monkeypatch.setenv("OPTICAL_BENCH_HOME", str(tmp_path / "home"))  # a cache of its own
+    pairs = list(zip(LOW_RESOURCE * 3, ENGLISH * 3))
+    encoded = {"query": 0, "document": 0}
+
+    def counted(model):
+        for route in encoded:
+            original = getattr(model, f"encode_{route}")
+
+            def encode(texts, *args, _route=route, _original=original, **kwargs):
+                encoded[_route] += len(texts)
+                return _original(texts, *args, **kwargs)
+
+            monkeypatch.setattr(model, f"encode_{route}", encode)
+        return model
+
+    first_model = counted(build_distillation_model(str(tiny_model), str(tiny_model_other)))
+    # the student's route and the teacher's are told apart by what computes them
+    assert encoder_key(first_model, prompt=None, route="query")[0] != encoder_key(first_model, prompt=None, route="document")[0]
+    first = warm_start_linear_map(first_model, pairs, source="both", ridge=1e-3)
+    computed = dict(encoded)
+    assert computed == {"query": 2 * len(pairs), "document": len(pairs)}
+
+    encoded.update(query=0, document=0)
+    second_model = counted(build_distillation_model(str(tiny_model), str(tiny_model_other)))
+    second = warm_start_linear_map(second_model, pairs, source="both", ridge=1e-3)
+    # a hit re-encodes only its verification sample, and fits the same map
+    assert 0 < encoded["query"] < computed["query"] and 0 < encoded["document"] < computed["document"]
+    assert second == first
+    probe = LOW_RESOURCE[:3]
+    np.testing.assert_allclose(second_model.encode_query(probe), first_model.encode_query(probe), atol=1e-6)
+
+    encoded.update(query=0, document=0)
+    warm_start_linear_map(counted(build_distillation_model(str(tiny_model), str(tiny_model_other))), pairs, cache=False)
+    assert encoded == computed
+
+
 def test_mapped_tokens_pool_to_the_mapped_sentence(tiny_model, tiny_model_other):
     model = build_distillation_model(str(tiny_model), str(tiny_model_other))
     rng = np.random.default_rng(1)

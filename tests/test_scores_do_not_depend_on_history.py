@@ -16,7 +16,7 @@ import torch
 from conftest import ENGLISH, LOW_RESOURCE, lock_held_by_another_process, write_beir
 from sentence_transformers import SentenceTransformer
 
-from optical_bench.embedding_cache import DocumentEmbeddingCache, StaleEmbeddingCacheError, encoder_key, verification_sample
+from optical_bench.embedding_cache import EmbeddingCache, StaleEmbeddingCacheError, encoder_key, verification_sample
 from optical_bench.evaluate import evaluate_model
 from optical_bench.models import build_distillation_model, cut_at, route_lengths, training_lengths
 from optical_bench.tasks import beir_task
@@ -174,7 +174,7 @@ def test_the_verification_sample_holds_the_longest_texts():
 
 def test_the_cache_recomputes_nothing_it_has_and_counts_verified_texts(tiny_model, tmp_path):
     model = SentenceTransformer(str(tiny_model), device="cpu")
-    cache = DocumentEmbeddingCache(model, prompt=None, root=tmp_path / "cache", verify_sample=2)
+    cache = EmbeddingCache(model, prompt=None, root=tmp_path / "cache", verify_sample=2)
     calls = []
 
     def encode(texts):

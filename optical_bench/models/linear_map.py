@@ -27,6 +27,10 @@ the student route, so the saved model loads with plain sentence-transformers; it
 the rest of the student. :class:`~optical_bench.losses.OptimalTransportLoss` can apply it to
 the student's token embeddings too (``map_tokens``), so that the OT cost compares tokens in
 the teacher's space.
+
+The embeddings the map is fitted on come through the embedding cache
+(:mod:`optical_bench.embedding_cache`, keyed by the route's modules and the exact texts): the
+seeds and methods of a study that share a student and its texts encode them once.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ import numpy as np
 import torch
 
 from optical_bench.config import LINEAR_MAP_SOURCES
+from optical_bench.embedding_cache import EmbeddingCache
 from optical_bench.models.building import append_affine
 
 
@@ -73,6 +78,7 @@ def warm_start_linear_map(
     ridge: float = 1e-2,
     english: Sequence[str] = (),
     progress: bool = False,
+    cache: bool = True,
 ) -> dict:
     """Fit the map on ``pairs`` (low-resource, English) and append it to the student route.
 
@@ -80,6 +86,7 @@ def warm_start_linear_map(
     low-resource side by the student, its English twin by the teacher) or ``both``.
     ``english``: more English sentences for the English rows (``english`` and ``both``), e.g.
     monolingual text when the bitext is too small to fit :math:`d^2` weights.
+    ``cache``: read and write the embeddings through the embedding cache.
     Returns a record: the source, the number of rows, the ridge and the mean cosine between the
     mapped student embeddings and the teacher's on the fitted rows (before and after).
     """
@@ -89,18 +96,25 @@ def warm_start_linear_map(
         raise ValueError("--linear-map needs training pairs to fit on.")
     if english and source == "bitext":
         raise ValueError("English sentences beyond the bitext feed the English rows: use source english or both.")
-    student = model.encode_query if side == "query" else model.encode_document
-    teacher = model.encode_document if side == "query" else model.encode_query
+    teacher_route = "document" if side == "query" else "query"
+
+    def student(texts: Sequence[str]) -> np.ndarray:
+        return encode_route(model, side, texts, progress=progress, cache=cache)
+
+    def teacher(texts: Sequence[str]) -> np.ndarray:
+        return encode_route(model, teacher_route, texts, progress=progress, cache=cache)
+
     paired_english = [en for _, en in pairs]
-    options = {"batch_size": 64, "convert_to_numpy": True, "show_progress_bar": progress}
-    target = teacher(paired_english, **options)
+    target = teacher(paired_english)
     inputs, targets = [], []
     if source in ("english", "both"):
-        english_rows = paired_english + list(english)
-        inputs.append(student(english_rows, **options))
-        targets.append(np.vstack([target, teacher(list(english), **options)]) if english else target)
+        inputs.append(student(paired_english))
+        targets.append(target)
+        if english:
+            inputs.append(student(list(english)))
+            targets.append(teacher(list(english)))
     if source in ("bitext", "both"):
-        inputs.append(student([lr for lr, _ in pairs], **options))
+        inputs.append(student([lr for lr, _ in pairs]))
         targets.append(target)
     s, t = np.vstack(inputs), np.vstack(targets)
     weight, bias = fit_linear_map(s, t, ridge)
@@ -115,6 +129,20 @@ def warm_start_linear_map(
         "fit_cosine_before": before,
         "fit_cosine_after": after,
     }
+
+
+def encode_route(model, route: str, texts: Sequence[str], *, progress: bool = False, cache: bool = True) -> np.ndarray:
+    """``texts`` encoded by the ``route`` (``query`` or ``document``) of ``model`` with the prompt
+    sentence-transformers applies there, through the embedding cache unless ``cache`` is off."""
+    encode = model.encode_query if route == "query" else model.encode_document
+    options = {"batch_size": 64, "convert_to_numpy": True, "show_progress_bar": progress}
+
+    def compute(batch: list[str]) -> np.ndarray:
+        return encode(batch, **options)
+
+    if not cache:
+        return compute(list(texts))
+    return EmbeddingCache(model, prompt=None, route=route, encode_options=options).get_or_compute(texts, compute)
 
 
 def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:

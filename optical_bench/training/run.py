@@ -118,8 +118,11 @@ def _build_student(
             progress=progress,
         )
     if config.linear_map != "none":
-        # fitted on a seeded sample of the real pairs: synthetic pairs would fit the translator
-        sample = random.Random(config.seed).sample(real_pairs, min(config.linear_map_texts, len(real_pairs)))
+        # fitted on a seeded sample of the real pairs (synthetic pairs would fit the translator), kept
+        # in bitext order: the fit does not depend on the order, and the seeds that draw the same
+        # pairs (all of them, when the bitext is no larger) share their cached embeddings
+        drawn = random.Random(config.seed).sample(range(len(real_pairs)), min(config.linear_map_texts, len(real_pairs)))
+        sample = [real_pairs[i] for i in sorted(drawn)]
         augmented["linear_map"] = warm_start_linear_map(
             model,
             [(p.lr, p.en) for p in sample],
