@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import difflib
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -48,11 +49,14 @@ __all__ = [
     "TRAINED_METHODS",
     "TrainConfig",
     "VocabularyOptions",
+    "apply_recipe",
+    "drop_idle_refinements",
     "normalize_kind",
     "option_groups",
     "pairing_recipe",
     "with_pairing_recipe",
     "read_toml",
+    "resolve_options",
     "tomllib",
 ]
 
@@ -392,9 +396,7 @@ def resolve_options(data: dict, source: str | None = None) -> dict[str, Any]:
     flat: dict[str, Any] = {}
     recipe = data.pop("recipe", None)
     if recipe is not None:
-        if recipe not in RECIPES:
-            raise ValueError(f"{where}unknown recipe {recipe!r}{_did_you_mean(str(recipe), RECIPES)}; known: {', '.join(RECIPES)}.")
-        flat.update(RECIPES[recipe].options)
+        apply_recipe(recipe, {}, source)  # an unknown name is refused before anything else
     keys = flat_keys()
     for name, value in data.items():
         if name in GROUPS and isinstance(value, dict):
@@ -414,10 +416,37 @@ def resolve_options(data: dict, source: str | None = None) -> dict[str, Any]:
                 f"{where}unknown training option {name!r}{_did_you_mean(name, keys)}. The options are the long "
                 f"flags of `optical-bench train --help` with _ for -, or group tables {', '.join(GROUPS)}."
             )
-    return flat
+    return apply_recipe(recipe, flat, source) if recipe is not None else flat
+
+
+def apply_recipe(name: str, options: dict, source: str | None = None) -> dict:
+    """``options`` over the options of the recipe ``name``, less those of its options that
+    refine one that ``options`` turn off (:func:`drop_idle_refinements`)."""
+    if name not in RECIPES:
+        where = f"{source}: " if source else ""
+        raise ValueError(f"{where}unknown recipe {name!r}{_did_you_mean(str(name), RECIPES)}; known: {', '.join(RECIPES)}.")
+    return drop_idle_refinements({**RECIPES[name].options, **options}, explicit=options)
+
+
+def drop_idle_refinements(options: dict, explicit: Collection[str]) -> dict:
+    """``options`` without the options that only refine another one which is off, unless they
+    were given ``explicit``ly: a recipe's English sentences for the linear map do not apply
+    (nor get refused) when a run sets ``linear_map = "none"``."""
+    return {
+        key: value
+        for key, value in options.items()
+        if key in explicit or key not in REFINING_OPTIONS or options.get(REFINING_OPTIONS[key][0]) in REFINING_OPTIONS[key][1]
+    }
 
 
 # --------------------------------------------------------------------------- recipes
+
+
+# option -> (the option it refines, the values of that option under which it applies)
+REFINING_OPTIONS = {
+    "linear_map_texts": ("linear_map", ("english", "bitext", "both")),
+    "linear_map_english_texts": ("linear_map", ("english", "both")),
+}
 
 
 @dataclass(frozen=True)
@@ -500,7 +529,7 @@ def with_pairing_recipe(options: dict, recipe_named: bool) -> dict:
         return options
     defaults = TrainConfig()
     recipe = pairing_recipe(options.get("teacher", defaults.teacher), options.get("student_init", defaults.student_init))
-    return {**recipe.options, **options} if recipe else options
+    return apply_recipe(recipe.name, options) if recipe else options
 
 
 # --------------------------------------------------------------------------- views for the CLI and TOML

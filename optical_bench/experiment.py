@@ -33,7 +33,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from optical_bench.config import TrainConfig, read_toml, resolve_options, with_pairing_recipe
+from optical_bench.config import TrainConfig, drop_idle_refinements, read_toml, resolve_options, with_pairing_recipe
 from optical_bench.evaluate import evaluate_one
 from optical_bench.io import LockHeldError, atomic_write_json, atomic_write_text, folder_lock, sha256_json
 from optical_bench.models import PROVENANCE_FILE, read_provenance
@@ -99,6 +99,12 @@ def _run_config(experiment: dict, run: dict, out: Path) -> TrainConfig:
         **resolve_options(own, source=f"{path} [[runs]] {run['name']!r}"),
     }
     options = with_pairing_recipe(options, "recipe" in experiment.get("defaults", {}) or "recipe" in own)
+    # a recipe of the defaults must not refine what the run turns off (its map's English texts under linear_map none)
+    explicit = {
+        *resolve_options({k: v for k, v in experiment.get("defaults", {}).items() if k != "recipe"}),
+        *resolve_options({k: v for k, v in own.items() if k != "recipe"}),
+    }
+    options = drop_idle_refinements(options, explicit)
     base = Path(experiment["_path"]).parent
     for key in ("bitext", "dev_collection", "teacher", "student_init"):
         value = options.get(key)

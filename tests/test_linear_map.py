@@ -173,6 +173,31 @@ def test_naming_the_papers_teacher_and_student_is_enough_to_get_its_recipe():
     assert RECIPES["paper-pairing"].options is PAPER_PAIRING_OPTIONS
 
 
+def test_a_run_that_turns_the_map_off_drops_the_recipes_english_texts_for_it(tmp_path):
+    from optical_bench.experiment import _run_config, load_experiment
+
+    pairing = ["train", "--teacher", "all-minilm-l6-v2", "--student-init", "multilingual-e5-small-q4"]
+    assert PAPER_PAIRING_OPTIONS["linear_map_english_texts"] > 0
+    off = train_config_from_args(build_parser().parse_args([*pairing, "--linear-map", "none"]))
+    off.validate()
+    assert (off.linear_map, off.linear_map_english_texts, off.learning_rate) == ("none", 0, PAPER_PAIRING_OPTIONS["learning_rate"])
+    # given explicitly, the mistake is still refused
+    explicit = train_config_from_args(build_parser().parse_args([*pairing, "--linear-map", "none", "--linear-map-english-texts", "8"]))
+    with pytest.raises(ValueError, match="english or both"):
+        explicit.validate()
+    # a recipe named in an experiment's [defaults], a run that turns the map off
+    config = tmp_path / "study.toml"
+    config.write_text(
+        '[experiment]\nname = "s"\ntasks = ["OpticalBibleRetrieval"]\n[defaults]\nrecipe = "paper-pairing"\n'
+        '[[runs]]\nname = "mapped"\n[[runs]]\nname = "translate-test"\nmethod = "translate-test"\nlinear_map = "none"\n'
+    )
+    experiment = load_experiment(str(config))
+    mapped, unmapped = (_run_config(experiment, run, tmp_path) for run in experiment["runs"])
+    assert mapped.linear_map_english_texts == PAPER_PAIRING_OPTIONS["linear_map_english_texts"]
+    unmapped.validate()
+    assert (unmapped.linear_map, unmapped.linear_map_english_texts) == ("none", 0)
+
+
 def test_a_zero_shot_run_with_a_map_is_built_not_taken_for_the_teacher():
     assert is_the_teacher_itself(TrainConfig(method="zero-shot"))
     assert not is_the_teacher_itself(TrainConfig(method="zero-shot", linear_map="both"))
