@@ -395,8 +395,6 @@ def resolve_options(data: dict, source: str | None = None) -> dict[str, Any]:
     data = dict(data)
     flat: dict[str, Any] = {}
     recipe = data.pop("recipe", None)
-    if recipe is not None:
-        apply_recipe(recipe, {}, source)  # an unknown name is refused before anything else
     keys = flat_keys()
     for name, value in data.items():
         if name in GROUPS and isinstance(value, dict):
@@ -420,8 +418,7 @@ def resolve_options(data: dict, source: str | None = None) -> dict[str, Any]:
 
 
 def apply_recipe(name: str, options: dict, source: str | None = None) -> dict:
-    """``options`` over the options of the recipe ``name``, less those of its options that
-    refine one that ``options`` turn off (:func:`drop_idle_refinements`)."""
+    """``options`` over the recipe ``name``'s options, less those that refine one ``options`` turn off."""
     if name not in RECIPES:
         where = f"{source}: " if source else ""
         raise ValueError(f"{where}unknown recipe {name!r}{_did_you_mean(str(name), RECIPES)}; known: {', '.join(RECIPES)}.")
@@ -432,18 +429,14 @@ def drop_idle_refinements(options: dict, explicit: Collection[str]) -> dict:
     """``options`` without the options that only refine another one which is off, unless they
     were given ``explicit``ly: a recipe's English sentences for the linear map do not apply
     (nor get refused) when a run sets ``linear_map = "none"``."""
-    return {
-        key: value
-        for key, value in options.items()
-        if key in explicit or key not in REFINING_OPTIONS or options.get(REFINING_OPTIONS[key][0]) in REFINING_OPTIONS[key][1]
-    }
+    idle = {key for key, (parent, applies) in REFINING_OPTIONS.items() if key not in explicit and options.get(parent) not in applies}
+    return {key: value for key, value in options.items() if key not in idle}
 
 
 # --------------------------------------------------------------------------- recipes
 
 
-# option -> (the option it refines, the values of that option under which it applies)
-REFINING_OPTIONS = {
+REFINING_OPTIONS = {  # option -> (the option it refines, the values of that option under which it applies)
     "linear_map_texts": ("linear_map", ("english", "bitext", "both")),
     "linear_map_english_texts": ("linear_map", ("english", "both")),
 }
