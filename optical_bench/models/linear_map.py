@@ -35,7 +35,7 @@ seeds and methods of a study that share a student and its texts encode them once
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -96,14 +96,8 @@ def warm_start_linear_map(
         raise ValueError("--linear-map needs training pairs to fit on.")
     if english and source == "bitext":
         raise ValueError("English sentences beyond the bitext feed the English rows: use source english or both.")
-    teacher_route = "document" if side == "query" else "query"
-
-    def student(texts: Sequence[str]) -> np.ndarray:
-        return encode_route(model, side, texts, progress=progress, cache=cache)
-
-    def teacher(texts: Sequence[str]) -> np.ndarray:
-        return encode_route(model, teacher_route, texts, progress=progress, cache=cache)
-
+    student = route_encoder(model, side, progress=progress, cache=cache)
+    teacher = route_encoder(model, "document" if side == "query" else "query", progress=progress, cache=cache)
     paired_english = [en for _, en in pairs]
     target = teacher(paired_english)
     inputs, targets = [], []
@@ -131,18 +125,20 @@ def warm_start_linear_map(
     }
 
 
-def encode_route(model, route: str, texts: Sequence[str], *, progress: bool = False, cache: bool = True) -> np.ndarray:
-    """``texts`` encoded by the ``route`` (``query`` or ``document``) of ``model`` with the prompt
-    sentence-transformers applies there, through the embedding cache unless ``cache`` is off."""
+def route_encoder(model, route: str, *, progress: bool = False, cache: bool = True) -> Callable[[Sequence[str]], np.ndarray]:
+    """A function that encodes texts by the ``route`` (``query`` or ``document``) of ``model`` with the
+    prompt sentence-transformers applies there, through the embedding cache unless ``cache`` is off
+    (the cache's key, a hash of the route's weights, is computed once here, not per call)."""
     encode = model.encode_query if route == "query" else model.encode_document
     options = {"batch_size": 64, "convert_to_numpy": True, "show_progress_bar": progress}
 
-    def compute(batch: list[str]) -> np.ndarray:
-        return encode(batch, **options)
+    def compute(texts: Sequence[str]) -> np.ndarray:
+        return encode(list(texts), **options)
 
     if not cache:
-        return compute(list(texts))
-    return EmbeddingCache(model, prompt=None, route=route, encode_options=options).get_or_compute(texts, compute)
+        return compute
+    entries = EmbeddingCache(model, prompt=None, route=route, encode_options=options)
+    return lambda texts: entries.get_or_compute(texts, compute)
 
 
 def _mean_cosine(a: np.ndarray, b: np.ndarray) -> float:
