@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import MISSING
 
-from optical_bench.config import RECIPES, option_groups
+from optical_bench.config import option_groups
+from optical_bench.recipes import RECIPES
 
 
 def _caster(annotation: str):

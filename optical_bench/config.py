@@ -1,4 +1,4 @@
-"""The configuration of a training run: typed option groups, recipes, and TOML reading.
+"""The configuration of a training run: typed option groups, recipe application, and TOML reading.
 
 A :class:`TrainConfig` holds the run's own choices (method, models, data, optimiser, loss
 weights) and five option groups, each a dataclass whose fields carry their help text::
@@ -17,17 +17,18 @@ hashed into the experiment runner's run keys (so the grouping changes no recorde
 
 A TOML ``[train]`` table (or an experiment's ``defaults`` and runs) may use flat keys, group
 tables (``[train.ot] epsilon = 0.1``), and ``recipe = "english-teacher"``: a named set of
-options from :data:`RECIPES` that the other keys override.
+options from :data:`optical_bench.recipes.RECIPES` that the other keys override.
 """
 
 from __future__ import annotations
 
 import difflib
 import sys
-from collections.abc import Collection
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
+
+from optical_bench.recipes import RECIPES, drop_idle_refinements, pairing_recipe
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -44,16 +45,12 @@ __all__ = [
     "MLM_HEADS",
     "MLM_VOCABULARIES",
     "OTOptions",
-    "RECIPES",
-    "Recipe",
     "TRAINED_METHODS",
     "TrainConfig",
     "VocabularyOptions",
     "apply_recipe",
-    "drop_idle_refinements",
     "normalize_kind",
     "option_groups",
-    "pairing_recipe",
     "with_pairing_recipe",
     "read_toml",
     "resolve_options",
@@ -423,95 +420,6 @@ def apply_recipe(name: str, options: dict, source: str | None = None) -> dict:
         where = f"{source}: " if source else ""
         raise ValueError(f"{where}unknown recipe {name!r}{_did_you_mean(str(name), RECIPES)}; known: {', '.join(RECIPES)}.")
     return drop_idle_refinements({**RECIPES[name].options, **options}, explicit=options)
-
-
-def drop_idle_refinements(options: dict, explicit: Collection[str]) -> dict:
-    """``options`` without the options that only refine another one which is off, unless they
-    were given ``explicit``ly: a recipe's English sentences for the linear map do not apply
-    (nor get refused) when a run sets ``linear_map = "none"``."""
-    idle = {key for key, (parent, applies) in REFINING_OPTIONS.items() if key not in explicit and options.get(parent) not in applies}
-    return {key: value for key, value in options.items() if key not in idle}
-
-
-# --------------------------------------------------------------------------- recipes
-
-
-REFINING_OPTIONS = {  # option -> (the option it refines, the values of that option under which it applies)
-    "linear_map_texts": ("linear_map", ("english", "bitext", "both")),
-    "linear_map_english_texts": ("linear_map", ("english", "both")),
-}
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """A named, documented set of training options."""
-
-    name: str
-    summary: str
-    options: dict
-    # (teachers, students): the recipe applies by itself to these pairings when no recipe is named
-    pairing: tuple[tuple[str, ...], tuple[str, ...]] | None = None
-
-    def as_flags(self) -> str:
-        """The recipe as command-line flags (for messages)."""
-        flags = []
-        for key, value in self.options.items():
-            flag = "--" + key.replace("_", "-")
-            if value is True:
-                flags.append(flag)
-            elif value is False:
-                flags.append("--no-" + flag[2:])
-            else:
-                flags.append(f"{flag} {value}")
-        return " ".join(flags)
-
-
-# chosen on the dev split (results/paper_pairing/README.md)
-PAPER_PAIRING_OPTIONS = {
-    "teacher": "all-minilm-l6-v2",
-    "student_init": "multilingual-e5-small-q4",
-    "linear_map": "both",
-    "linear_map_texts": 4000,
-    "linear_map_english_texts": 4000,
-    "ot_map_tokens": True,
-    "learning_rate": 2e-5,
-    "max_steps": 60,
-}
-
-RECIPES = {
-    "e5-default": Recipe(
-        "e5-default",
-        "distil multilingual-e5-small-q4 into a copy of itself: OT + in-batch contrastive, 60 steps at lr 5e-6, "
-        "frozen embeddings (the defaults)",
-        {},
-    ),
-    "english-teacher": Recipe(
-        "english-teacher",
-        "a student that starts from an English-only encoder (e.g. all-minilm-l6-v2): vocabulary transfer from the "
-        "bitext, a learning rate of 2e-4 and trainable embeddings, so the new word pieces can move",
-        {"vocabulary_transfer": True, "learning_rate": 2e-4, "freeze_embeddings": False},
-    ),
-    "paper-pairing": Recipe(
-        "paper-pairing",
-        "the paper's setting, an English teacher (all-minilm-l6-v2) and a multilingual student "
-        "(multilingual-e5-small-q4): a linear map of the student's space onto the teacher's fitted in closed form "
-        "first (on 4,000 pairs and 4,000 more English sentences), the OT cost taken after it, then OT + in-batch "
-        "contrastive",
-        PAPER_PAIRING_OPTIONS,
-        pairing=(
-            ("all-minilm-l6-v2", "sentence-transformers/all-MiniLM-L6-v2"),
-            ("multilingual-e5-small-q4", "intfloat/multilingual-e5-small"),
-        ),
-    ),
-}
-
-
-def pairing_recipe(teacher: str | None, student_init: str | None) -> Recipe | None:
-    """The recipe tuned for this (teacher, student) pairing, if there is one."""
-    for recipe in RECIPES.values():
-        if recipe.pairing and teacher in recipe.pairing[0] and student_init in recipe.pairing[1]:
-            return recipe
-    return None
 
 
 def with_pairing_recipe(options: dict, recipe_named: bool) -> dict:

@@ -33,10 +33,11 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from optical_bench.config import TrainConfig, drop_idle_refinements, read_toml, resolve_options, with_pairing_recipe
+from optical_bench.config import TrainConfig, read_toml, resolve_options, with_pairing_recipe
 from optical_bench.evaluate import evaluate_one
 from optical_bench.io import LockHeldError, atomic_write_json, atomic_write_text, folder_lock, sha256_json
 from optical_bench.models import PROVENANCE_FILE, read_provenance
+from optical_bench.recipes import drop_idle_refinements
 from optical_bench.report import write_report
 from optical_bench.tasks import beir_task, get_tasks
 from optical_bench.training import MODEL_FORMAT, describe_changes, options_changed_since, train

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from optical_bench.cli import build_parser, train_config_from_args
-from optical_bench.config import RECIPES, TrainConfig, flat_keys, option_groups, read_toml
+from optical_bench.config import TrainConfig, flat_keys, option_groups, read_toml
 from optical_bench.experiment import _run_config, load_experiment, packaged_configs
+from optical_bench.recipes import RECIPES
 
 # the recorded form (train_config.json, run keys) of every option, in order; a change here
 # changes every recorded config and every experiment run key

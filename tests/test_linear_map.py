@@ -11,13 +11,14 @@ from conftest import ENGLISH, LOW_RESOURCE
 from sentence_transformers import SentenceTransformer
 
 from optical_bench.cli import build_parser, train_config_from_args
-from optical_bench.config import PAPER_PAIRING_OPTIONS, RECIPES, TrainConfig, with_pairing_recipe
+from optical_bench.config import TrainConfig, with_pairing_recipe
 from optical_bench.data.bitext import read_bitext
 from optical_bench.experiment import is_the_teacher_itself
 from optical_bench.losses import OptimalTransportLoss
 from optical_bench.losses.optimal_transport import map_student_tokens
 from optical_bench.models import build_distillation_model
 from optical_bench.models.linear_map import add_linear_map, fit_linear_map, warm_start_linear_map
+from optical_bench.recipes import PAPER_PAIRING_OPTIONS, RECIPES
 from optical_bench.training import train
 from optical_bench.training.student import build_objective
 

@@ -123,7 +123,7 @@ def test_vocabulary_transfer_is_refused_for_translate_test():
 
 
 def test_english_only_packaged_student_gets_a_warning_naming_the_recipe(caplog):
-    from optical_bench.config import RECIPES
+    from optical_bench.recipes import RECIPES
     from optical_bench.training import TrainConfig, warn_if_english_only_student
 
     with caplog.at_level("WARNING", logger="optical_bench.training"):

@@ -20,12 +20,13 @@ from transformers import set_seed
 
 from optical_bench.assets.models import PACKAGED_MODELS
 from optical_bench.augment import augment_training_pairs, mlm_student_init
-from optical_bench.config import RECIPES, TRAINED_METHODS, TrainConfig
+from optical_bench.config import TRAINED_METHODS, TrainConfig
 from optical_bench.data.bitext import SentencePair
 from optical_bench.io import atomic_write_json, folder_lock
 from optical_bench.models import build_distillation_model, student_modules
 from optical_bench.models.linear_map import warm_start_linear_map
 from optical_bench.models.vocabulary import transfer_vocabulary
+from optical_bench.recipes import RECIPES
 from optical_bench.training.baselines import center_student_side, translate_test
 from optical_bench.training.pairs import english_for_linear_map, load_training_pairs
 from optical_bench.training.record import provenance, save_model
