@@ -55,6 +55,12 @@ def summarise(table, reference: str | None = None, samples: int = 5000) -> list[
     rows = []
     for task, configs in table.items():
         queries = sorted(set.intersection(*(set(scores) for seeds in configs.values() for scores in seeds.values())))
+        if not queries:
+            raise ValueError(
+                f"{task}: no query is scored in every run ({', '.join(sorted(configs))}): their rankings do not meet the "
+                "qrels of the build (another split or build?). Rebuild the collections the runs were scored on "
+                "(`optical-bench build`), or pass the runs of one split."
+            )
         matrices = {config: np.array([[seeds[s][q] for q in queries] for s in sorted(seeds)]) for config, seeds in configs.items()}
         for config, matrix in sorted(matrices.items()):
             ci = bootstrap_seeds_queries(matrix, n_samples=samples)

@@ -417,6 +417,18 @@ def test_seed_summaries_use_the_two_level_bootstrap():
     # 2.80 standard errors; one seed-level draw of 200 Bernoulli queries has a standard error near 0.05
     assert 0.05 < float(row[5]) < 0.4
     assert next(r for r in rows if r[1] == "worse")[4:] == ["", ""]
+    # runs whose rankings meet no qrels (another split's) are refused by name, not divided by zero
+    with pytest.raises(ValueError, match="Task: no query is scored in every run"):
+        summarise({"Task": {"better": {"1": {}}, "worse": {"1": {}}}}, reference="worse", samples=10)
+
+
+def test_the_qrels_of_a_built_in_card_cover_its_dev_split():
+    from optical_bench.cards import load_cards
+    from optical_bench.report.context import card_splits
+
+    cards = load_cards()
+    assert card_splits(cards["OpticalBibleRetrieval"]) == ["test", "dev"]  # tuning studies score on dev
+    assert card_splits(cards["OpticalUDHRRetrieval"]) == ["test"]
 
 
 def test_the_detectable_effect_is_2_8_standard_errors():

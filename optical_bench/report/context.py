@@ -53,23 +53,32 @@ def default_qrels_loader(build_root: Path | str | None = None) -> QrelsLoader:
             return None
         roots = [Path(build_root)] if build_root else sorted(p.parent for p in (home() / "collections").glob("*/build.json"))
         for root in roots:
-            try:
-                task = make_task(card, build_root=root)
-                if dataset_revision and task.metadata.revision != dataset_revision:
-                    continue  # another build: its qrels may differ from the ones the rankings were scored with
-                task.load_data()
-            except Exception as error:  # an incomplete build: try the next one
-                logger.info("Build %s has no usable %s (%s).", root, task_name, error)
-                continue
-            cache[key] = {
-                subset: {split: data["relevant_docs"] for split, data in splits.items()} for subset, splits in task.dataset.items()
-            }
-            break
+            qrels: dict[str, dict[str, Any]] = {}
+            for split in card_splits(card):  # the dev split too: tuning studies score on it
+                try:
+                    task = make_task(card, build_root=root, eval_splits=[split])
+                    if dataset_revision and task.metadata.revision != dataset_revision:
+                        break  # another build: its qrels may differ from the ones the rankings were scored with
+                    task.load_data()
+                except Exception as error:  # an incomplete build (or one without this split): try the next split
+                    logger.info("Build %s has no usable %s %s split (%s).", root, task_name, split, error)
+                    continue
+                for subset, splits in task.dataset.items():
+                    qrels.setdefault(subset, {}).update({name: data["relevant_docs"] for name, data in splits.items()})
+            if qrels:
+                cache[key] = qrels
+                break
         if cache[key] is None:
             logger.info("No build with the qrels of %s (revision %s): no significance marks for it.", task_name, dataset_revision)
         return cache[key]
 
     return load
+
+
+def card_splits(card) -> list[str]:
+    """Every split a built-in card names a collection for (``test``, ``dev``), its evaluation splits first."""
+    named = {key for spec in card.subsets.values() for key, value in spec.items() if key != "eval_langs" and isinstance(value, str)}
+    return list(card.eval_splits) + sorted(named - set(card.eval_splits))
 
 
 def as_qrels_loader(qrels: QrelsLoader | Mapping[str, Any] | None, build_root: Path | str | None) -> QrelsLoader:
