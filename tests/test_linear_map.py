@@ -169,6 +169,11 @@ def test_naming_the_papers_teacher_and_student_is_enough_to_get_its_recipe():
     args = build_parser().parse_args(["train", "--teacher", "all-minilm-l6-v2", "--student-init", "multilingual-e5-small-q4"])
     config = train_config_from_args(args)
     assert config.linear_map == PAPER_PAIRING_OPTIONS["linear_map"] and config.ot.map_tokens
+    assert config.method == "contrastive"  # chosen on dev: OT cost in this pairing
+    optical = build_parser().parse_args(
+        ["train", "--teacher", "all-minilm-l6-v2", "--student-init", "multilingual-e5-small-q4", "--method", "optical+contrastive"]
+    )
+    assert train_config_from_args(optical).method == "optical+contrastive"
     named = build_parser().parse_args(["train", "--recipe", "e5-default", "--teacher", "all-minilm-l6-v2", "--student-init", "x"])
     assert train_config_from_args(named).linear_map == "none"
     assert RECIPES["paper-pairing"].options is PAPER_PAIRING_OPTIONS
