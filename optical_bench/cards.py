@@ -37,6 +37,7 @@ DEFAULT_TASKS = (
 )
 _REQUIRED = ("name", "kind", "description", "main_score", "source", "subsets")
 LANGUAGE_CODE = re.compile(r"^[a-z]{3}-[A-Z][a-z]{3}$")
+SUBSET_KEYS = ("eval_langs", "vars")  # a subset table's keys that are not splits (the others name a split's collection)
 
 
 class TaskCardError(ValueError):
@@ -86,6 +87,12 @@ class TaskCard:
     @property
     def languages(self) -> set[str]:
         return {code for subset in self.subsets.values() for code in subset["eval_langs"]}
+
+    @property
+    def named_splits(self) -> list[str]:
+        """Every split a subset names a collection for (``test``, ``dev``), the evaluation splits first."""
+        named = {key for spec in self.subsets.values() for key in spec if key not in SUBSET_KEYS}
+        return list(self.eval_splits) + sorted(named - set(self.eval_splits))
 
 
 def _card_error(path: Path, key: str, problem: str, fix: str) -> TaskCardError:

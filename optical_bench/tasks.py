@@ -35,6 +35,7 @@ from optical_bench.cards import (
     ENV_TASKS,
     KINDS,
     LANGUAGE_CODE,
+    SUBSET_KEYS,
     TaskCard,
     TaskCardError,
     card_folders,
@@ -156,7 +157,7 @@ def _builtin_revision(card: TaskCard, build_root: Path) -> str:
     parts = []
     for subset in sorted(card.subsets):
         for split, folder in sorted(card.subsets[subset].items()):
-            if split in ("eval_langs", "vars"):
+            if split in SUBSET_KEYS:
                 continue
             parts.append(hashes.get(folder) or sha256_folder(build_root / folder)[:16])
     import hashlib

@@ -424,11 +424,10 @@ def test_seed_summaries_use_the_two_level_bootstrap():
 
 def test_the_qrels_of_a_built_in_card_cover_its_dev_split():
     from optical_bench.cards import load_cards
-    from optical_bench.report.context import card_splits
 
     cards = load_cards()
-    assert card_splits(cards["OpticalBibleRetrieval"]) == ["test", "dev"]  # tuning studies score on dev
-    assert card_splits(cards["OpticalUDHRRetrieval"]) == ["test"]
+    assert cards["OpticalBibleRetrieval"].named_splits == ["test", "dev"]  # tuning studies score on dev
+    assert cards["OpticalUDHRRetrieval"].named_splits == ["test"]
 
 
 def test_the_detectable_effect_is_2_8_standard_errors():

@@ -54,7 +54,7 @@ def default_qrels_loader(build_root: Path | str | None = None) -> QrelsLoader:
         roots = [Path(build_root)] if build_root else sorted(p.parent for p in (home() / "collections").glob("*/build.json"))
         for root in roots:
             qrels: dict[str, dict[str, Any]] = {}
-            for split in card_splits(card):  # the dev split too: tuning studies score on it
+            for split in card.named_splits:  # the dev split too: tuning studies score on it
                 try:
                     task = make_task(card, build_root=root, eval_splits=[split])
                     if dataset_revision and task.metadata.revision != dataset_revision:
@@ -73,12 +73,6 @@ def default_qrels_loader(build_root: Path | str | None = None) -> QrelsLoader:
         return cache[key]
 
     return load
-
-
-def card_splits(card) -> list[str]:
-    """Every split a built-in card names a collection for (``test``, ``dev``), its evaluation splits first."""
-    named = {key for spec in card.subsets.values() for key, value in spec.items() if key != "eval_langs" and isinstance(value, str)}
-    return list(card.eval_splits) + sorted(named - set(card.eval_splits))
 
 
 def as_qrels_loader(qrels: QrelsLoader | Mapping[str, Any] | None, build_root: Path | str | None) -> QrelsLoader:
