@@ -49,7 +49,8 @@ class Submission:
     files: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
     tasks_unknown_to_mteb: dict[str, list[str]] = field(default_factory=dict)  # model -> tasks
-    model_meta_code: dict[str, str] = field(default_factory=dict)  # model -> python
+    model_meta_code: dict[str, str] = field(default_factory=dict)  # model -> python (models mteb's registry lacks)
+    registered: dict[str, str] = field(default_factory=dict)  # model in mteb's registry -> its registry identity
     loaded: dict[str, list[str]] = field(default_factory=dict)  # model -> tasks mteb's ResultCache loaded
     task_definitions: dict[str, Path] = field(default_factory=dict)  # task -> generated mteb task module
     datasets: dict[str, Path] = field(default_factory=dict)  # task -> exported collection (mteb's hub layout)
@@ -219,20 +220,128 @@ def _check_with_result_cache(out: Path, names: list[str], submission: Submission
             raise ValueError(f"{folder}: mteb's ResultCache did not load {sorted(expected - got)}.")
 
 
-def check_hub_name(name: str) -> str:
-    """``name`` if it is a valid hub model id ``org/model``; else a ValueError with the fix."""
+def _suggest_hub_id(name: str) -> str | None:
+    """A valid hub id close to ``name`` (each part cleaned like a model name), or None."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     from optical_bench.models.card import hub_model_name
 
+    parts = [part for part in name.split("/") if part.strip()]
+    if not parts:
+        return None
+    org = hub_model_name(parts[0]) if len(parts) > 1 else "my-org"
+    suggestion = f"{org}/{hub_model_name(parts[-1])}"
+    try:
+        validate_repo_id(suggestion)
+    except HFValidationError:
+        return None
+    return suggestion
+
+
+def check_hub_name(name: str) -> str:
+    """``name`` if it is a valid hub model id ``org/model``; else a ValueError with the fix
+    (a suggestion only where it is itself a valid id)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    suggestion = _suggest_hub_id(name)
+    fix = f"Fix: e.g. --name {suggestion}." if suggestion else "Fix: use letters, digits, '-', '_' and '.' in both parts."
     if name.count("/") != 1:
-        raise ValueError(f"--name {name!r}: give the hub id as org/model (e.g. my-org/{hub_model_name(name.split('/')[-1])}).")
+        raise ValueError(f"--name {name!r}: give the hub id as org/model. {fix}")
     try:
         validate_repo_id(name)
     except HFValidationError as error:
-        org, model = name.split("/")
-        raise ValueError(f"--name {name!r} is not a valid hub id ({error}). Fix: e.g. {org}/{hub_model_name(model)}.") from None
+        raise ValueError(f"--name {name!r} is not a valid hub id ({error}). {fix}") from None
     return name
+
+
+def _packaged_copy(run: RunResults):
+    """The packaged model (:mod:`optical_bench.assets.models`) a run evaluated unchanged, or None:
+    no training provenance, ``adapted_from`` its original, and its own name (or a zero-shot study
+    run whose student and teacher are that packaged model)."""
+    from optical_bench.assets.models import PACKAGED_MODELS
+
+    if run.provenance:
+        return None
+    short = str(run.meta.get("name") or run.model).split("/")[-1]
+    options = run.meta.get("experiment_kwargs") or {}
+    for packaged in PACKAGED_MODELS.values():
+        if run.meta.get("adapted_from") != packaged.original:
+            continue
+        zero_shot = options.get("method") == "zero-shot" and options.get("teacher") == options.get("student") == packaged.name
+        if short == packaged.name or zero_shot:
+            return packaged
+    return None
+
+
+def _registry_meta(name: str | None):
+    """mteb's registry entry of ``name`` (offline: the registry ships with mteb), or None."""
+    import mteb
+
+    if not name:
+        return None
+    try:
+        return mteb.get_model_meta(name, fetch_from_hf=False)
+    except Exception:
+        return None
+
+
+def _identity(run: RunResults, name: str | None) -> tuple[dict, bool]:
+    """The ``model_meta.json`` a run is submitted with, and whether mteb's registry already knows
+    the model. A model optical-bench did not train keeps its identity in mteb's registry (name,
+    hub revision, release date, languages, licence, training data) or is refused; a trained one
+    gets ``name`` (never the name of a model the registry knows)."""
+    packaged = _packaged_copy(run)
+    where = run.path / "model_meta.json"
+    if packaged is not None and not packaged.weights_are_original:
+        raise ValueError(
+            f"{where}: {run.model} is the packaged {packaged.name} ({packaged.note}), not {packaged.original}: its scores "
+            f"are not that model's and no hub model holds these weights. Fix: leave it out of the submission (--model NAME)."
+        )
+    original = packaged.original if packaged is not None else (run.model if not run.provenance else None)
+    registry = _registry_meta(original)
+    if registry is not None:
+        if name and name != registry.name:
+            raise ValueError(
+                f"--name {name!r}: {run.model} is {registry.name}, which mteb's registry knows (revision {registry.revision}, "
+                f"released {registry.release_date}); its results keep that name. Fix: drop --name."
+            )
+        meta = registry.to_dict()
+        meta["loader"] = None
+        return meta, True
+    if packaged is not None:
+        raise ValueError(
+            f"{where}: {run.model} is the packaged {packaged.name}, a copy of {packaged.original}, which mteb's registry "
+            "does not know. Fix: register it in mteb first, or leave it out (--model NAME)."
+        )
+    taken = _registry_meta(name)
+    if taken is not None:
+        suggestion = _suggest_hub_id(f"my-org/{run.short_name}")
+        raise ValueError(
+            f"--name {name!r} is mteb's registry model {taken.name} (released {taken.release_date}), not {run.model}. "
+            f"Fix: submit it under a hub id of your own{f', e.g. --name {suggestion}' if suggestion else ''}."
+        )
+    return _renamed_meta(run, name), False
+
+
+def _missing_evaluation_splits(run: RunResults) -> list[str]:
+    """``Task: split`` for every task whose evaluation split (the card's, or mteb's for its own tasks) the run lacks."""
+    import mteb
+
+    from optical_bench.cards import load_cards
+
+    cards = load_cards()
+    missing = []
+    for task, data in sorted(run.tasks.items()):
+        if task in cards:
+            wanted = list(cards[task].eval_splits)
+        else:
+            try:
+                wanted = list(mteb.get_task(task).metadata.eval_splits)
+            except Exception:
+                continue
+        have = set((data.get("scores") or {}).keys())
+        missing += [f"{task}: {split!r} (the file has {', '.join(sorted(have)) or 'no split'})" for split in wanted if split not in have]
+    return missing
 
 
 def _renamed_meta(run: RunResults, name: str | None) -> dict:
@@ -256,7 +365,12 @@ def _upstream_tasks(out: Path, submission: Submission, dataset_org: str, export:
             submission.not_exported[task] = "no task card (an ad-hoc --beir task): write its definition by hand"
             continue
         dataset = f"{dataset_org}/{task}"
-        submission.task_definitions[task] = atomic_write_text(out / "mteb_tasks" / f"{task}.py", task_definition(card, dataset))
+        try:
+            definition = task_definition(card, dataset, cards=cards)
+        except ValueError as error:  # no citation to give mteb: no definition, and the step says why
+            submission.not_exported[task] = f"no task definition: {error}"
+            continue
+        submission.task_definitions[task] = atomic_write_text(out / "mteb_tasks" / f"{task}.py", definition)
         allowed, why = may_export(card)
         if not allowed or not export:
             submission.not_exported[task] = why if not allowed else "--no-datasets"
@@ -303,8 +417,15 @@ def build_submission(
             raise ValueError(f"--name {name!r} names one model, but {len(runs)} are selected. Fix: add --model.")
     submission = Submission(out_dir=out)
     names = []
+    identities = [_identity(run, name) for run in runs]  # every refusal before anything is written
     for run in runs:
-        meta_json = _renamed_meta(run, name)
+        missing = _missing_evaluation_splits(run)
+        if missing:
+            raise ValueError(
+                f"{run.path}: no scores on the evaluation split the leaderboard reads, {'; '.join(missing)}. Fix: evaluate "
+                f"those tasks on that split (optical-bench evaluate --model MODEL --tasks TASK --split SPLIT), or leave them out."
+            )
+    for run, (meta_json, known) in zip(runs, identities):
         meta = _model_meta(run, meta_json)
         dest = out / "results" / _model_name_as_path(meta.name or run.model) / str(meta.revision or run.revision)
         if meta.experiment_kwargs:
@@ -313,7 +434,10 @@ def build_submission(
         submission.folders.append(dest)
         names.append(meta.name)
         submission.tasks_unknown_to_mteb[meta.name] = _tasks_unknown_to_mteb(sorted(run.task_files))
-        submission.model_meta_code[meta.name] = model_meta_template(meta_json, run.provenance)
+        if known:
+            submission.registered[meta.name] = f"revision {meta.revision}, released {meta.release_date}"
+        else:
+            submission.model_meta_code[meta.name] = model_meta_template(meta_json, run.provenance)
     _check_with_result_cache(out, names, submission)
     org = dataset_org or (name.split("/")[0] if name else "<your-org>")
     _upstream_tasks(out, submission, org, export_datasets)
@@ -327,12 +451,17 @@ def _steps(submission: Submission) -> list[str]:
     names = list(submission.model_meta_code)
     folders = " ".join(str(folder.parent) for folder in submission.folders)
     steps = [
-        f"Publish each model ({', '.join(names)}) on the Hugging Face hub under that exact name (org/model). The revision folder "
-        "must equal the ModelMeta revision: optical-bench's revision is the content hash of the model folder; register that, "
-        "or evaluate the published hub model again so that the revision is the hub commit.",
-        f"Register the model in mteb's model registry: fork {MTEB_REPO}, add the ModelMeta below to a file in "
-        "mteb/models/model_implementations/, run `make test` (or pytest tests/test_models), open a pull request.",
+        f"{model} is in mteb's model registry ({identity}): its results carry that identity; no ModelMeta to add."
+        for model, identity in submission.registered.items()
     ]
+    if names:
+        steps += [
+            f"Publish each model ({', '.join(names)}) on the Hugging Face hub under that exact name (org/model). The revision "
+            "folder must equal the ModelMeta revision: optical-bench's revision is the content hash of the model folder; "
+            "register that, or evaluate the published hub model again so that the revision is the hub commit.",
+            f"Register the model in mteb's model registry: fork {MTEB_REPO}, add the ModelMeta below to a file in "
+            "mteb/models/model_implementations/, run `make test` (or pytest tests/test_models), open a pull request.",
+        ]
     unknown = sorted({task for tasks in submission.tasks_unknown_to_mteb.values() for task in tasks})
     if unknown:
         steps.append(

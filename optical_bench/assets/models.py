@@ -106,6 +106,7 @@ class PackagedModel:
     note: str = ""
     spdx: str = "not specified"  # mteb's licence identifier of the weights
     reference: str = ""  # where the weights we use come from
+    weights_are_original: bool = False  # the packaged weights are the original's (a leaderboard entry may carry its name)
     builder: Callable[[PackagedModel, Path], None] | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -274,6 +275,7 @@ PACKAGED_MODELS: dict[str, PackagedModel] = {
             prompts={},
             note="English baseline; mean pooling + L2 normalisation",
             spdx="apache-2.0",
+            weights_are_original=True,
             builder=_build_minilm,
         ),
         PackagedModel(
