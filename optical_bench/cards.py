@@ -138,6 +138,11 @@ def load_card(path: Path | str) -> TaskCard:
         raise _card_error(path, "source.type", f"{source_type!r} is unknown", "use builtin, hub-files or beir")
     if not raw["subsets"]:
         raise _card_error(path, "subsets", "empty", "add at least one [subsets.<pair>] table")
+    where = raw["source"].get("path")
+    if source_type == "beir" and (not isinstance(where, str) or not (path.parent / where).expanduser().is_dir()):
+        raise _card_error(
+            path, "source.path", f"{where!r} is not a folder", 'write path = "<BEIR folder>" (relative to the card) under [source]'
+        )
     for subset, spec in raw["subsets"].items():
         languages = spec.get("eval_langs")
         if not isinstance(languages, list) or not languages:

@@ -177,11 +177,24 @@ def make_task(card: TaskCard, build_root: Path | None = None, hub_dir: Path | No
     elif card.source["type"] == "hub-files":
         revision = card.source.get("revision", "main")
         cls = _task_class(card, revision, lambda subset, split: load_hub_subset(card, subset, split, hub_dir), eval_splits=eval_splits)
+    elif card.source["type"] == "beir":
+        folder = beir_card_folder(card)
+        loader = lambda subset, split: read_beir_folder(folder, splits=(split,))  # noqa: E731
+        cls = _task_class(card, sha256_folder(folder)[:16], loader, eval_splits=eval_splits)
     else:
-        raise TaskCardError(
-            f"{card.path}: source type {card.source['type']!r} cannot be instantiated from a card; use optical_bench.tasks.beir_task(folder)."
-        )
+        raise TaskCardError(f"{card.path}: source type {card.source['type']!r} is unknown. Fix: use builtin, hub-files or beir.")
     return cls()
+
+
+def beir_card_folder(card: TaskCard) -> Path:
+    """The BEIR folder of a ``[source] type = "beir"`` card: ``path``, relative to the card's folder."""
+    folder = Path(card.path).parent / Path(str(card.source.get("path", ""))).expanduser()
+    if not card.source.get("path") or not folder.is_dir():
+        raise TaskCardError(
+            f"{card.path}: key 'source.path': {card.source.get('path')!r} is not a BEIR folder. "
+            'Fix: write path = "<folder with corpus.jsonl, queries.jsonl, qrels/>" (relative to the card) under [source].'
+        )
+    return folder
 
 
 BEIR_SIDECAR = "task.toml"  # a BEIR folder's own description: languages, low-resource side, licence
