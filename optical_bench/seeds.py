@@ -9,7 +9,8 @@ configuration's difference to a reference configuration, with the smallest diffe
 design (these seeds, these queries) detects at 80% power:
 :math:`2.80\,\widehat{\mathrm{se}}`, the bootstrap standard error of the difference
 (:meth:`optical_bench.significance.ConfidenceInterval.detectable_effect`), so "no difference"
-comes with "at this size we could have seen X".
+comes with "at this size we could have seen X": "not estimable" where fewer than 6 queries differ
+(their mean over seeds), floored to one step of the metric (:mod:`optical_bench.power`).
 
     optical-bench seeds RESULTS... --reference contrastive --metric recall_at_1
 """
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from optical_bench.power import detectable_effect
 from optical_bench.report.context import default_qrels_loader
 from optical_bench.results import load_runs
 from optical_bench.significance import bootstrap_seeds_queries, per_query_from_predictions
@@ -69,7 +71,8 @@ def summarise(table, reference: str | None = None, samples: int = 5000) -> list[
                 diff = bootstrap_seeds_queries(matrix, matrices[reference], n_samples=samples)
                 mark = " *" if diff.low > 0 or diff.high < 0 else ""
                 row.append(f"{diff.estimate:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}]{mark}")
-                row.append(f"{diff.detectable_effect():.3f}")
+                per_query = matrix.mean(axis=0) - matrices[reference].mean(axis=0)
+                row.append(str(detectable_effect(diff.detectable_effect(), per_query)))
             else:
                 row.extend(["", ""])
             rows.append(row)

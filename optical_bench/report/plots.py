@@ -17,7 +17,15 @@ from optical_bench.report.context import is_run_list, run_labels
 from optical_bench.report.tables import metric_label
 from optical_bench.results import load_runs
 
-__all__ = ["KIND_ORDER", "domain_shift_scores", "new_figure", "plot_domain_shift", "plot_learning_curves", "save_png"]
+__all__ = [
+    "KIND_ORDER",
+    "domain_shift_figure",
+    "domain_shift_scores",
+    "new_figure",
+    "plot_domain_shift",
+    "plot_learning_curves",
+    "save_png",
+]
 
 
 def new_figure(width: float = 6.4, height: float = 4.0):
@@ -126,32 +134,58 @@ def domain_shift_scores(results, metric: str = "main_score") -> dict[str, dict[s
     return out
 
 
-def plot_domain_shift(
-    results, path: Path | str, *, metric: str = "main_score", title: str = "In-domain vs domain shift vs new languages"
-) -> Path:
-    """Grouped bars per model: in-domain, domain-shift and new-languages scores.
+KIND_TITLES = {"in-domain": "in-domain", "domain-shift": "domain shift", "new-languages": "new languages"}
 
-    ``results`` is ``{model: {"in-domain": s, "domain-shift": s, "new-languages": s}}``, or
-    results folders / runs (kinds from the task cards, scores averaged per kind).
-    """
+
+def _main_score_labels(results) -> list[str]:
+    """The metric names of the main scores of the tasks a domain-shift plot averages (from the task cards)."""
+    from optical_bench.tasks import load_cards
+
+    if isinstance(results, Mapping):
+        return []
+    runs = results if is_run_list(results) else load_runs(results)
+    cards = load_cards()
+    tasks = {task for run in runs for task in run.tasks if task in cards and cards[task].kind in KIND_ORDER}
+    return sorted({metric_label(cards[task].main_score) for task in tasks})
+
+
+def domain_shift_figure(results, *, metric: str = "main_score", title: str | None = None):
+    """The figure of :func:`plot_domain_shift`: its title names the kinds present, its y axis the metric,
+    and its legend sits beside the axes (never over a bar)."""
     if isinstance(results, Mapping) and all(isinstance(v, Mapping) for v in results.values()):
         scores = {str(model): dict(values) for model, values in results.items()}
     else:
         scores = domain_shift_scores(results, metric)
-    if not scores:
+    if not scores or not any(scores.values()):
         raise ValueError("plot_domain_shift: no scores to plot.")
     kinds = [kind for kind in KIND_ORDER if any(kind in v for v in scores.values())] or sorted({k for v in scores.values() for k in v})
-    figure = new_figure(max(6.4, 1.4 * len(scores) + 2), 4.0)
+    figure = new_figure(max(6.4, 1.4 * len(scores) + 3), 4.0)
     axes = figure.add_subplot(1, 1, 1)
     width = 0.8 / max(1, len(kinds))
     x = np.arange(len(scores))
     for j, kind in enumerate(kinds):
         values = [scores[model].get(kind, np.nan) for model in scores]
-        axes.bar(x + (j - (len(kinds) - 1) / 2) * width, values, width, label=kind)
+        axes.bar(x + (j - (len(kinds) - 1) / 2) * width, values, width, label=KIND_TITLES.get(kind, kind))
     axes.set_xticks(x)
     axes.set_xticklabels(list(scores), rotation=20, ha="right", fontsize="small")
-    axes.set_ylabel(metric_label(metric) if metric != "main_score" else "main score")
-    axes.set_title(title)
-    axes.legend(fontsize="small")
+    if metric != "main_score":
+        ylabel = metric_label(metric)
+    else:
+        names = _main_score_labels(results)
+        ylabel = f"main score ({', '.join(names)})" if names else "main score"
+    axes.set_ylabel(ylabel)
+    named = [KIND_TITLES.get(kind, kind) for kind in kinds]
+    default_title = " vs ".join(named) if len(named) > 1 else f"{named[0]} scores"
+    axes.set_title(title or default_title[0].upper() + default_title[1:])
+    axes.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     axes.grid(True, axis="y", alpha=0.3)
-    return save_png(figure, path)
+    return figure
+
+
+def plot_domain_shift(results, path: Path | str, *, metric: str = "main_score", title: str | None = None) -> Path:
+    """Grouped bars per model: in-domain, domain-shift and new-languages scores (:func:`domain_shift_figure`).
+
+    ``results`` is ``{model: {"in-domain": s, "domain-shift": s, "new-languages": s}}``, or
+    results folders / runs (kinds from the task cards, scores averaged per kind).
+    """
+    return save_png(domain_shift_figure(results, metric=metric, title=title), path)

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from optical_bench.power import DetectableEffect
 from optical_bench.report.context import QrelsLoader, ReportContext
 from optical_bench.results import RunResults
 from optical_bench.robustness.summary import RobustnessConfig, robustness_summary
@@ -41,7 +42,7 @@ __all__ = [
     "robustness_table",
 ]
 
-FORMATS = {"github": "github", "md": "pipe", "latex": "latex_raw"}
+FORMATS = {"github": "github", "md": "pipe", "markdown": "pipe", "latex": "latex_raw"}  # markdown: md
 REPORT_METRICS = ("mrr_at_10", "recall_at_1")  # the tables after the main score
 DAGGER = "†"
 METRIC_LABELS = {
@@ -128,24 +129,46 @@ def _bold_best(row: list[str], higher: bool | None, label_columns: int) -> list[
     return [rf"\textbf{{{cell}}}" if values.get(i) == best else cell for i, cell in enumerate(row)]
 
 
+LATEX_HEADER_LIMIT = 12  # longer column headers (model names) become A, B, ... with a legend under the table
+
+
+def _short_headers(headers: list[str], label_columns: int) -> tuple[list[str], list[str]]:
+    """Headers a page can hold: each header past the label columns longer than
+    :data:`LATEX_HEADER_LIMIT` characters becomes a letter; returns them and the legend entries."""
+    if all(len(h) <= LATEX_HEADER_LIMIT for h in headers[label_columns:]):
+        return headers, []
+    short = list(headers[:label_columns])
+    legend = []
+    for index, header in enumerate(headers[label_columns:]):
+        letter = chr(ord("A") + index) if index < 26 else f"M{index + 1}"
+        short.append(letter)
+        legend.append(f"{letter}: {header}")
+    return short, legend
+
+
 def _latex_table(rows: list[list[str]], headers: list[str], title: str, better, label_columns: int) -> str:
     per_row = better if isinstance(better, (list, tuple)) else [better] * len(rows)
     body = [" & ".join(_bold_best(row, higher, label_columns)) + r" \\" for row, higher in zip(rows, per_row)]
     slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "results"
+    headers, legend = _short_headers(headers, label_columns)
     lines = [
         r"\begin{table}[t]",
         r"\centering",
         rf"\caption{{{_escape_latex(title)}}}",
         rf"\label{{tab:{slug}}}",
+        r"% needs \usepackage{booktabs,graphicx}; shrinks to the line width only when wider",
+        r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
         r"\begin{tabular}{" + "l" * label_columns + "r" * (len(headers) - label_columns) + "}",
         r"\toprule",
         " & ".join(headers) + r" \\",
         r"\midrule",
         *body,
         r"\bottomrule",
-        r"\end{tabular}",
-        r"\end{table}",
+        r"\end{tabular}}",
     ]
+    if legend:
+        lines.append(r"\par\smallskip{\footnotesize " + "; ".join(legend) + ".}")
+    lines.append(r"\end{table}")
     return "\n".join(lines)
 
 
@@ -185,11 +208,13 @@ def _pooled(ctx: ReportContext, index: int, task: str, subset: str | None, metri
     return {f"{s}/{q}": v for s in subsets for q, v in per_query[s].items()}
 
 
-def detectable_effects(ctx: ReportContext, tasks: Sequence[str], metric: str, baseline: int | None) -> dict[str, tuple[float, int]]:
-    """{task: (minimal detectable effect, queries)} of a paired comparison at 80% power
+def detectable_effects(ctx: ReportContext, tasks: Sequence[str], metric: str, baseline: int | None) -> dict[str, DetectableEffect]:
+    """{task: minimal detectable effect} of a paired comparison at 80% power
     (:func:`optical_bench.significance.minimal_detectable_effect`), from the per-query
     differences of each run against ``baseline`` (every pair of runs without one), the median
-    over the pairs. Tasks without rankings and qrels are left out."""
+    over the pairs; "not estimable" where too few queries differ in every pair, floored to the
+    metric's step (:mod:`optical_bench.power`). Tasks without rankings and qrels are left out."""
+    from optical_bench.power import detectable_effect
     from optical_bench.significance import align, minimal_detectable_effect
 
     out = {}
@@ -198,7 +223,7 @@ def detectable_effects(ctx: ReportContext, tasks: Sequence[str], metric: str, ba
         pairs = (
             [(i, baseline) for i in having if i != baseline] if baseline in having else [(i, j) for i in having for j in having if i < j]
         )
-        effects, sizes = [], []
+        effects = []
         for i, j in pairs:
             a_scores, b_scores = _pooled(ctx, i, task, None, metric), _pooled(ctx, j, task, None, metric)
             if not a_scores or not b_scores:
@@ -206,10 +231,10 @@ def detectable_effects(ctx: ReportContext, tasks: Sequence[str], metric: str, ba
             a, b, _ = align(a_scores, b_scores)
             effect = minimal_detectable_effect(a - b)
             if not math.isnan(effect):
-                effects.append(effect)
-                sizes.append(a.size)
+                effects.append(detectable_effect(effect, a - b))
         if effects:
-            out[task] = (float(np.median(effects)), int(np.median(sizes)))
+            estimable = sorted((e for e in effects if e.estimable), key=lambda e: e.value)
+            out[task] = estimable[(len(estimable) - 1) // 2] if estimable else effects[0]
     return out
 
 
@@ -218,11 +243,12 @@ def _detectable_effect_note(ctx: ReportContext, tasks: Sequence[str], metric: st
     if not effects:
         return ""
     against = f"each model against {ctx.labels[baseline]}" if baseline is not None else "every pair of models"
-    listed = "; ".join(f"{task} {effect:.3f} ({n} queries)" for task, (effect, n) in effects.items())
+    listed = "; ".join(f"{task} {effect} ({effect.n} queries)" for task, effect in effects.items())
     return _note(
         f"Minimal detectable effect on {metric_label(metric)} (paired comparison, 80% power, two-sided alpha 0.05, "
         f"from the per-query differences of {against}, median over pairs): {listed}. A smaller difference can be "
-        "real and still not reach significance.",
+        "real and still not reach significance. Not estimable: fewer than 6 queries differ, too few for any paired "
+        "test at 0.05; floored: below one step of the metric on these queries.",
         fmt,
     )
 
