@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from optical_bench.config import tomllib
+from optical_bench.io import check_name
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ def load_card(path: Path | str) -> TaskCard:
     for key in _REQUIRED:
         if key not in raw:
             raise _card_error(path, key, "missing", f"add `{key} = ...` (see optical_bench/task_cards/OpticalBibleRetrieval.toml)")
+    check_name(raw["name"], "task name", path)
     if raw["kind"] not in KINDS:
         raise _card_error(path, "kind", f"{raw['kind']!r} is not a known kind", f"use one of {', '.join(KINDS)}")
     if raw.get("low_resource_side", "query") not in ("query", "document", "none"):

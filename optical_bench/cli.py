@@ -29,6 +29,7 @@ import sys
 import time
 from pathlib import Path
 
+from safetensors import SafetensorError
 from tabulate import tabulate
 
 from optical_bench import __version__
@@ -41,7 +42,7 @@ from optical_bench.cli_arguments import (
 )
 from optical_bench.config import TrainConfig, option_groups, read_toml, resolve_options, with_pairing_recipe
 from optical_bench.embedding_cache import StaleEmbeddingCacheError
-from optical_bench.io import ENV_NO_WAIT, LockHeldError
+from optical_bench.io import ENV_NO_WAIT, LockHeldError, ReportedError, describe_os_error
 
 
 def _offline_defaults() -> None:
@@ -438,6 +439,19 @@ def main(argv: list[str] | None = None) -> int:
         message = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
         print(f"optical-bench: error: {message}", file=sys.stderr)
         return 2
+    except ReportedError as error:
+        print(f"optical-bench: error: {error}", file=sys.stderr)
+        return 4
+    except OSError as error:
+        print(f"optical-bench: error: {describe_os_error(error)}", file=sys.stderr)
+        return 5
+    except SafetensorError as error:  # a weights file written to a full disk, say
+        print(
+            f"optical-bench: error: writing or reading safetensors weights failed ({error}). Fix: free disk space (or choose "
+            "another --out) and rerun the same command: finished work is kept and training resumes from its last checkpoint.",
+            file=sys.stderr,
+        )
+        return 5
 
 
 if __name__ == "__main__":

@@ -13,6 +13,38 @@ from optical_bench.config import option_groups
 from optical_bench.recipes import RECIPES
 
 
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative: give 0 (off) or more")
+    return value
+
+
+def device_name(text: str) -> str:
+    """An argparse type: a torch device that this machine has (``cpu``, ``cuda:1``, ``mps``)."""
+    import torch
+
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a torch device (cpu, cuda, cuda:0, mps)") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise argparse.ArgumentTypeError(
+                f"{text}: this machine has no CUDA device (torch {torch.__version__}); leave --devices out or give cpu"
+            )
+        if device.index is not None and device.index >= count:
+            raise argparse.ArgumentTypeError(f"{text}: this machine has {count} CUDA device(s), cuda:0 to cuda:{count - 1}")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise argparse.ArgumentTypeError(f"{text}: this machine has no MPS device; leave --devices out or give cpu")
+    return text
+
+
 def _caster(annotation: str):
     """The argparse ``type`` of a config field from its annotation (a string, as
     ``from __future__ import annotations`` leaves it)."""
@@ -134,7 +166,7 @@ def add_evaluate_arguments(evaluate: argparse.ArgumentParser) -> None:
     )
     evaluate.add_argument(
         "--verify-cache",
-        type=int,
+        type=non_negative_int,
         default=None,
         metavar="N",
         help="re-encode N texts of each cached document-embedding entry (the longest and some at random) and refuse "
@@ -148,6 +180,7 @@ def add_evaluate_arguments(evaluate: argparse.ArgumentParser) -> None:
     )
     evaluate.add_argument(
         "--devices",
+        type=device_name,
         nargs="+",
         metavar="DEVICE",
         help="encode documents with sentence-transformers' multi-process pool, one process per device "

@@ -23,6 +23,7 @@ options from :data:`optical_bench.recipes.RECIPES` that the other keys override.
 from __future__ import annotations
 
 import difflib
+import json
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -327,6 +328,17 @@ class TrainConfig:
             raise ValueError("--vocabulary-transfer-min-count and --vocabulary-transfer-top-k must be >= 1.")
         if self.vocabulary.enabled and self.method == "translate-test":
             raise ValueError("--vocabulary-transfer changes the student's encoder; translate-test has none (it translates queries).")
+        for flag, value, low, high in (
+            ("warmup-ratio", self.warmup_ratio, 0.0, 1.0),
+            ("mlm-mask-probability", self.mlm.mask_probability, 0.0, 1.0),
+            ("augmentation-min-prob", self.augmentation.min_prob, 0.0, 1.0),
+        ):
+            if not low <= value <= high:
+                raise ValueError(
+                    f"--{flag} {value!r} is outside [{low}, {high}]: it is a share. Fix: give a value between {low} and {high}."
+                )
+        if self.learning_rate <= 0:
+            raise ValueError(f"--learning-rate {self.learning_rate!r} must be > 0.")
         if self.augmentation.ratio < 0:
             raise ValueError("--augmentation-ratio must be >= 0 (synthetic pairs per real pair).")
 
@@ -411,7 +423,51 @@ def resolve_options(data: dict, source: str | None = None) -> dict[str, Any]:
                 f"{where}unknown training option {name!r}{_did_you_mean(name, keys)}. The options are the long "
                 f"flags of `optical-bench train --help` with _ for -, or group tables {', '.join(GROUPS)}."
             )
+    for name, value in flat.items():
+        _check_type(name, value, option_types()[name], where)
     return apply_recipe(recipe, flat, source) if recipe is not None else flat
+
+
+def option_types() -> dict[str, str]:
+    """Every flat key's declared type, as written in its dataclass (``"int"``, ``"float | None"``)."""
+    types: dict[str, str] = {}
+    for item in fields(TrainConfig):
+        if item.name in GROUPS:
+            types.update({flat_key(GROUPS[item.name], sub): str(sub.type) for sub in fields(GROUPS[item.name])})
+        else:
+            types[item.name] = str(item.type)
+    return types
+
+
+_TYPE_CHECKS = {
+    "int": lambda value: isinstance(value, int) and not isinstance(value, bool),
+    "float": lambda value: isinstance(value, (int, float)) and not isinstance(value, bool),
+    "str": lambda value: isinstance(value, str),
+    "bool": lambda value: isinstance(value, bool),
+    "None": lambda value: value is None,
+}
+_EXAMPLES = {"int": "3", "float": "0.5", "str": '"text"', "bool": "true"}
+_TYPE_NAMES = {"int": "an integer", "float": "a number", "str": "a string", "bool": "true or false", "None": "none (leave the key out)"}
+
+
+def _check_type(name: str, value: Any, declared: str, where: str) -> None:
+    """Refuse a value of the wrong type (``max_steps = "3"``, ``max_steps = 3.7``, ``max_steps = true``):
+    TOML and experiment configs are typed, and a silent coercion would train something else."""
+    kinds = [kind.strip() for kind in declared.split("|")]
+    if any(kind not in _TYPE_CHECKS for kind in kinds) or any(_TYPE_CHECKS[kind](value) for kind in kinds):
+        return
+    wanted = " or ".join(_TYPE_NAMES[kind] for kind in kinds)
+    default = TrainConfig().to_dict().get(name)
+    if default is not None and _TYPE_CHECKS[kinds[0]](default):
+        example = f"{name} = {json.dumps(default)} (its default)"
+    else:
+        example = f"{name} = {_EXAMPLES.get(kinds[0], '...')}"
+    found = {"str": "a string", "int": "an integer", "float": "a decimal number", "bool": "a boolean"}.get(
+        type(value).__name__, "a " + type(value).__name__
+    )
+    raise ValueError(
+        f"{where}option {name} = {json.dumps(value)} is {found}, not {wanted}. Fix: write it like {example}; numbers take no quotes."
+    )
 
 
 def apply_recipe(name: str, options: dict, source: str | None = None) -> dict:

@@ -251,10 +251,15 @@ class EmbeddingCache:
         if not (path.exists() and checksum.exists()):
             return None
         data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest() != checksum.read_text().strip():
-            logger.warning("Corrupted embedding cache entry %s (checksum mismatch): recomputing", path)
+        expected = checksum.read_bytes().decode("ascii", errors="replace").strip()
+        if hashlib.sha256(data).hexdigest() != expected:
+            logger.warning("Corrupted embedding cache entry %s (its checksum %s does not match): recomputing", path, checksum.name)
             return None
-        return np.load(io.BytesIO(data), allow_pickle=False)
+        try:
+            return np.load(io.BytesIO(data), allow_pickle=False)
+        except ValueError as error:
+            logger.warning("Unreadable embedding cache entry %s (%s): recomputing", path, error)
+            return None
 
     def _verify(self, path: Path, cached: np.ndarray, texts: Sequence[str], encode) -> None:
         indices = verification_sample(texts, self.verify_sample)

@@ -34,8 +34,15 @@ from sentence_transformers.models import Router
 
 from optical_bench.embedding_cache import DEFAULT_VERIFY_SAMPLE
 from optical_bench.encoders import make_encoder
-from optical_bench.io import atomic_write_json, folder_lock
+from optical_bench.io import ReportedError, folder_lock
 from optical_bench.model_specs import build_model_meta, load_for_evaluation
+from optical_bench.result_files import (
+    AtomicResultCache,
+    ensure_model_meta,
+    set_aside_failed_check,
+    set_aside_stale_results,
+    write_side_file,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +50,9 @@ BEIR_TOLERANCE = 1e-4
 K_VALUES = [1, 3, 5, 10, 20, 100]
 
 
-class CrossCheckError(AssertionError):
-    """mteb and BEIR disagree on a metric computed from the same rankings."""
+class CrossCheckError(ReportedError):
+    """mteb and BEIR disagree on a metric computed from the same rankings (the task's result and
+    rankings are set aside: the next run recomputes them)."""
 
 
 def result_folder(out: Path | str, meta) -> Path:
@@ -66,7 +74,11 @@ def predictions_folder(out: Path | str, meta) -> Path:
 def beir_scores(qrels: dict[str, dict[str, int]], rankings: dict[str, dict[str, float]]) -> dict[str, float]:
     """nDCG@10, MRR@10 and R@1 computed by BEIR's ``EvaluateRetrieval`` from rankings."""
 
-    rankings = {qid: docs for qid, docs in rankings.items() if qid in qrels}
+    # ties in the order pytrec_eval and mteb break them (score, then document id, both descending):
+    # BEIR's MRR sorts by score alone, so tied documents would keep the file's order
+    rankings = {
+        qid: dict(sorted(docs.items(), key=lambda item: (item[1], item[0]), reverse=True)) for qid, docs in rankings.items() if qid in qrels
+    }
     ndcg, _map, recall, _precision = EvaluateRetrieval.evaluate(qrels, rankings, [1, 10], ignore_identical_ids=False)
     mrr = EvaluateRetrieval.evaluate_custom(qrels, rankings, [10], metric="mrr")
     return {"ndcg_at_10": ndcg["NDCG@10"], "mrr_at_10": mrr["MRR@10"], "recall_at_1": recall["Recall@1"]}
@@ -201,21 +213,6 @@ def truncation_counts(model, task, prompts: dict | None = None) -> dict:
     return counts
 
 
-def remove_corrupt_results(folder: Path) -> list[Path]:
-    """Delete result files that do not parse (a run killed while mteb wrote them), so they are recomputed."""
-    removed = []
-    if not folder.is_dir():
-        return removed
-    for path in folder.glob("*.json"):
-        try:
-            json.loads(path.read_text(encoding="utf-8"))  # Python's json accepts mteb's bare NaN
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            logger.warning("Removing the corrupt result file %s: it will be recomputed", path)
-            path.unlink()
-            removed.append(path)
-    return removed
-
-
 def evaluate_model(
     model,
     tasks: list,
@@ -274,6 +271,24 @@ def evaluate_model(
         )
 
 
+def _cross_check_fresh(task, scores: dict, folder: Path, prediction_folder: Path) -> list[dict]:
+    """:func:`cross_check` on the rankings this evaluation wrote; a task that fails it has its result
+    and rankings set aside (so the next run recomputes them instead of reusing them)."""
+    name = task.metadata.name
+    predictions_path = prediction_folder / f"{name}_predictions.json"
+    if not predictions_path.exists():
+        logger.info("No fresh rankings for %s (results came from the cache): cross-check skipped", name)
+        return []
+    try:
+        return cross_check(task, predictions_path, scores)
+    except CrossCheckError as error:
+        set_aside_failed_check(folder, prediction_folder, name)
+        raise CrossCheckError(
+            f"{error} Its result and rankings were set aside (*.failed-check-*), so the next run recomputes them. "
+            "Fix: rerun; if it fails again, report it with those files, or pass --no-check-beir."
+        ) from None
+
+
 def test_time_lengths(model) -> dict[str, int | None]:
     """The token limits that cut queries and documents at test time (per route)."""
     return {side: getattr(_route_input_module(model, side), "max_seq_length", None) for side in ("query", "document")}
@@ -306,7 +321,8 @@ def _evaluate_locked(
         # and the BEIR cross-check and the truncation counts below reuse it
         task.load_data()
     out.mkdir(parents=True, exist_ok=True)
-    remove_corrupt_results(side.parent)
+    prediction_folder = predictions_folder(out, meta)
+    set_aside_stale_results(side.parent, prediction_folder, tasks)
     pool = model.start_multi_process_pool(list(devices)) if devices and len(devices) > 1 else None
     encoder = make_encoder(
         model,
@@ -317,13 +333,12 @@ def _evaluate_locked(
         verify_sample=verify_cache,
         pool=pool,
     )
-    prediction_folder = predictions_folder(out, meta)
     started = time.perf_counter()
     try:
         result = mteb.evaluate(
             encoder,
             tasks,
-            cache=ResultCache(cache_path=out),
+            cache=AtomicResultCache(cache_path=out),
             overwrite_strategy=overwrite,
             prediction_folder=prediction_folder if check_beir else None,
             encode_kwargs={"batch_size": batch_size, "show_progress_bar": show_progress_bar},
@@ -340,11 +355,10 @@ def _evaluate_locked(
         evaluation.scores[task_result.task_name] = {split: list(entries) for split, entries in task_result.scores.items()}
         if check_beir:
             task = by_name[task_result.task_name]
-            predictions_path = prediction_folder / f"{task_result.task_name}_predictions.json"
-            if predictions_path.exists():
-                evaluation.cross_check.extend(cross_check(task, predictions_path, evaluation.scores[task_result.task_name]))
-            else:
-                logger.info("No fresh rankings for %s (results came from the cache): cross-check skipped", task_result.task_name)
+            evaluation.cross_check.extend(
+                _cross_check_fresh(task, evaluation.scores[task_result.task_name], side.parent, prediction_folder)
+            )
+    ensure_model_meta(side.parent, meta)
     evaluation.cache_stats = dict(getattr(encoder, "stats", {}))
     truncation = {}
     for task in tasks:
@@ -372,9 +386,9 @@ def _evaluate_locked(
         },
     }
     # side files live in a subfolder: mteb reads every <model>/<revision>/*.json as a task result
-    atomic_write_json(side / "summary.json", summary)
+    write_side_file(side / "summary.json", summary)
     if provenance:
-        atomic_write_json(side / "provenance.json", provenance)
+        write_side_file(side / "provenance.json", provenance)
     return evaluation
 
 

@@ -27,6 +27,7 @@ model-folder lock, and a process skips a run another one holds, coming back to i
 
 from __future__ import annotations
 
+import difflib
 import json
 import time
 from pathlib import Path
@@ -35,7 +36,7 @@ from tabulate import tabulate
 
 from optical_bench.config import TrainConfig, read_toml, resolve_options, with_pairing_recipe
 from optical_bench.evaluate import evaluate_one
-from optical_bench.io import LockHeldError, atomic_write_json, atomic_write_text, folder_lock, sha256_json
+from optical_bench.io import LockHeldError, atomic_write_json, atomic_write_text, check_name, folder_lock, sha256_json
 from optical_bench.models import PROVENANCE_FILE, read_provenance
 from optical_bench.recipes import drop_idle_refinements
 from optical_bench.report import write_report
@@ -68,6 +69,22 @@ def resolve_config(spec: Path | str | None) -> Path:
     return packaged if packaged.exists() else path
 
 
+EXPERIMENT_TABLES = ("experiment", "defaults", "runs")
+EXPERIMENT_KEYS = ("name", "tasks", "beir", "eval_splits", "baseline")
+
+
+def _refuse_unknown(path: Path, table: dict, known: tuple[str, ...], what: str) -> None:
+    """A misspelt table or key (``[default]``, ``task =``) is refused, never ignored."""
+    if not isinstance(table, dict):
+        raise ValueError(f"{path}: [experiment] must be a table. Fix: write [experiment] with name and tasks keys.")
+    for key in table:
+        if key not in known:
+            hint = difflib.get_close_matches(key, known, n=1)
+            raise ValueError(
+                f"{path}: unknown {what} {key!r}{f' (did you mean {hint[0]!r}?)' if hint else ''}. Fix: use {', '.join(known)}."
+            )
+
+
 def load_experiment(path: Path | str | None) -> dict:
     path = resolve_config(path)
     if not path.exists():
@@ -75,11 +92,19 @@ def load_experiment(path: Path | str | None) -> dict:
             f"{path}: no such experiment config. Fix: pass a TOML file, or the name of a shipped one ({', '.join(packaged_configs())})."
         )
     config = read_toml(path)
+    _refuse_unknown(path, config, EXPERIMENT_TABLES, "table")
+    _refuse_unknown(path, config.get("experiment", {}), EXPERIMENT_KEYS, "key of [experiment]")
     if not config.get("runs"):
         raise ValueError(f"{path}: no [[runs]]. Fix: add at least one [[runs]] table with a name and a method.")
+    if not isinstance(config["runs"], list) or not all(isinstance(run, dict) for run in config["runs"]):
+        raise ValueError(f"{path}: `runs` must be [[runs]] tables. Fix: write each run as a [[runs]] table with a name and a method.")
     names = [run.get("name") for run in config["runs"]]
     if None in names or len(set(names)) != len(names):
         raise ValueError(f"{path}: every [[runs]] needs a unique name (got {names}).")
+    for name in names:
+        check_name(name, "run name", f"{path} [[runs]]")
+    if "name" in config.get("experiment", {}):
+        check_name(config["experiment"]["name"], "experiment name", f"{path} [experiment]")
     config["_path"] = str(path)
     return config
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
@@ -26,6 +27,10 @@ def home() -> Path:
         from platformdirs import user_cache_dir
 
         path = Path(user_cache_dir("optical-bench"))
+    if path.exists() and not path.is_dir():
+        raise ValueError(
+            f"${ENV_HOME} is {path}, which is a file, not a folder. Fix: point ${ENV_HOME} at a folder (it is created if missing)."
+        )
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -60,6 +65,75 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = 2)
 def atomic_write_jsonl(path: str | os.PathLike, rows: Iterable[dict]) -> Path:
     lines = [json.dumps(row, ensure_ascii=False) for row in rows]
     return atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))
+
+
+READ_ONLY_ERRORS = (30, 13, 1)  # EROFS, EACCES, EPERM: the folder cannot be written
+
+
+class ReportedError(RuntimeError):
+    """A failure whose message already says what happened and the fix: the command line prints it
+    as one line (subclasses: a failed cross-check, say)."""
+
+
+def is_read_only_error(error: BaseException) -> bool:
+    return isinstance(error, OSError) and error.errno in READ_ONLY_ERRORS
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for a failed read or write: the path, what the system said, and the fix."""
+    import errno
+
+    where = error.filename or "a file"
+    fixes = {
+        errno.ENOSPC: "free disk space (or choose --out / OPTICAL_BENCH_HOME on a larger disk) and rerun: finished work is kept",
+        errno.EROFS: "choose a writable --out (or OPTICAL_BENCH_HOME, or train folder)",
+        errno.EACCES: "choose a folder you may write to, or fix its permissions",
+        errno.EISDIR: "that path must be a file, not a folder",
+        errno.ENOTDIR: "a part of that path is a file where a folder is expected",
+        errno.EEXIST: "that path exists and is not a folder: remove it or point elsewhere",
+        errno.ELOOP: "that path is a loop of symbolic links: point it at the real file",
+    }
+    fix = fixes.get(error.errno, "check that path and rerun")
+    return f"{where}: {error.strerror or error}. Fix: {fix}."
+
+
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}")
+
+
+class UnsafeNameError(ValueError):
+    """A name from data or a config that would not stay one file or folder name."""
+
+
+def check_name(name: Any, what: str, source: str | os.PathLike) -> str:
+    """``name`` if it is safe as one path component (letters, digits, ``_ . + -``, at most 128
+    characters, no leading dot, no ``..``), else :class:`UnsafeNameError` naming ``source``.
+
+    Names read from task cards, BEIR ``task.toml`` files and experiment configs become file
+    and folder names under ``--out`` (``<Task>.json``, ``models/<run>-<key>``): a name such
+    as ``../../x`` must never write outside that folder."""
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name) or ".." in name:
+        raise UnsafeNameError(
+            f"{source}: the {what} {name!r} is not a safe name. Fix: use one word of letters, digits, '_', '.', '+' "
+            "or '-' (no '/', no '..', not starting with a dot, at most 128 characters)."
+        )
+    return name
+
+
+def set_aside(path: str | os.PathLike, why: str) -> Path | None:
+    """Rename an incomplete or stale file ``path`` to ``<name>.<why>-<time>`` beside it (no longer
+    ``*.json``, so neither mteb nor optical-bench reads it again) and return the new path."""
+    import time
+
+    path = Path(path)
+    if not path.exists():
+        return None
+    target = path.with_name(f"{path.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}")
+    number = 1
+    while target.exists():
+        number += 1
+        target = path.with_name(f"{path.name}.{why}-{time.strftime('%Y%m%d-%H%M%S')}-{number}")
+    os.replace(path, target)
+    return target
 
 
 def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -163,8 +237,15 @@ class folder_lock:
             fd, depth = _held[key]
             _held[key] = (fd, depth + 1)
             return self
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            if error.errno not in READ_ONLY_ERRORS:
+                raise
+            # nobody can write beside a read-only folder, so nothing needs excluding: reading goes on unlocked
+            _held[key] = (-1, 1)
+            return self
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -194,6 +275,8 @@ class folder_lock:
             _held[key] = (fd, depth - 1)
             return
         del _held[key]
+        if fd < 0:  # a read-only folder: no lock was taken
+            return
         os.ftruncate(fd, 0)
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)

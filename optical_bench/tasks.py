@@ -22,7 +22,7 @@ suggests close names for a typo, like ``mteb.get_tasks``.
 from __future__ import annotations
 
 import difflib
-import json
+import hashlib
 import logging
 import re
 from pathlib import Path
@@ -46,7 +46,8 @@ from optical_bench.cards import (
 from optical_bench.config import tomllib
 from optical_bench.data.beir import BeirCollection, read_beir_folder
 from optical_bench.data.hub import load_hub_subset
-from optical_bench.io import sha256_folder
+from optical_bench.io import check_name, sha256_folder
+from optical_bench.result_files import save_predictions
 
 logger = logging.getLogger(__name__)
 
@@ -126,9 +127,13 @@ def _task_class(card: TaskCard, revision: str, loader, extra: dict[str, Any] | N
                 self.dataset[subset][split] = _collection_to_split(collection, split)
         self.data_loaded = True
 
+    def _save_task_predictions(self, predictions, model, prediction_folder, hf_split, hf_subset):
+        save_predictions(self, predictions, model, prediction_folder, hf_split=hf_split, hf_subset=hf_subset)
+
     attributes = {
         "metadata": _metadata(card, revision, eval_splits),
         "load_data": load_data,
+        "_save_task_predictions": _save_task_predictions,
         "card": card,
         "kind": card.kind,
         "low_resource_side": card.low_resource_side,
@@ -152,17 +157,28 @@ def _builtin_loader(card: TaskCard, build_root: Path):
 
 
 def _builtin_revision(card: TaskCard, build_root: Path) -> str:
-    info_path = build_root / "build.json"
-    hashes = json.loads(info_path.read_text(encoding="utf-8"))["content_hash"] if info_path.exists() else {}
+    """The content hash of every collection folder the card names (all its splits), read from the
+    files themselves: an edit of a built collection changes it (``build.json``'s hashes are those
+    of the build and would not). Unedited folders give the hashes ``build.json`` recorded."""
     parts = []
     for subset in sorted(card.subsets):
         for split, folder in sorted(card.subsets[subset].items()):
             if split in SUBSET_KEYS:
                 continue
-            parts.append(hashes.get(folder) or sha256_folder(build_root / folder)[:16])
-    import hashlib
-
+            parts.append(_folder_hash(build_root / folder))
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
+
+
+_folder_hashes: dict[tuple, str] = {}  # (folder, its files' sizes and mtimes) -> content hash, for this process
+
+
+def _folder_hash(folder: Path) -> str:
+    """``sha256_folder(folder)[:16]``, remembered in this process while no file's size or mtime changes."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    key = (str(folder.resolve()), tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
+    if key not in _folder_hashes:
+        _folder_hashes[key] = sha256_folder(folder)[:16]
+    return _folder_hashes[key]
 
 
 def make_task(card: TaskCard, build_root: Path | None = None, hub_dir: Path | None = None, eval_splits: list[str] | None = None):
@@ -260,7 +276,11 @@ def beir_task(
     bad = [code for code in languages or [] if not LANGUAGE_CODE.match(code)]
     if bad:
         raise ValueError(f"{folder}: languages {bad} are not ISO 639-3 + script. Fix: write codes like nya-Latn or amh-Ethi.")
-    name = name or sidecar.get("name") or "BEIR_" + re.sub(r"[^A-Za-z0-9]+", "_", folder.resolve().name).strip("_")
+    if name is not None:
+        check_name(name, "task name", folder)
+    elif "name" in sidecar:
+        name = check_name(sidecar["name"], "task name", folder / BEIR_SIDECAR)
+    name = name or "BEIR_" + re.sub(r"[^A-Za-z0-9]+", "_", folder.resolve().name).strip("_")
     card = TaskCard(
         name=name,
         kind="beir",

@@ -94,7 +94,9 @@ def test_an_exported_collection_loads_through_its_generated_mteb_definition(tiny
     from optical_bench.upstream import export_dataset, may_export, task_definition
 
     (tiny_beir / "task.toml").write_text(
-        'eval_langs = ["nya-Latn", "eng-Latn"]\nlow_resource_side = "query"\nlicense = "cc-by-4.0"\nredistribute = true\n', encoding="utf-8"
+        'eval_langs = ["nya-Latn", "eng-Latn"]\nlow_resource_side = "query"\nlicense = "cc-by-4.0"\nredistribute = true\n'
+        'bibtex_citation = "@misc{tiny, title = {A tiny collection}}"\n',
+        encoding="utf-8",
     )
     task = beir_task(tiny_beir, name="TinyExportRetrieval")
     assert task.metadata.eval_langs == {"default": ["nya-Latn", "eng-Latn"]} and task.low_resource_side == "query"

@@ -14,11 +14,17 @@ mistake (BEIR silently drops a document whose id equals its query's id).
 from __future__ import annotations
 
 import csv
+import errno
 import json
+import logging
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from optical_bench.io import atomic_write_jsonl, atomic_write_text
+
+logger = logging.getLogger(__name__)
 
 
 class BeirFormatError(ValueError):
@@ -59,11 +65,41 @@ def write_beir_folder(folder: Path, collection: BeirCollection) -> Path:
     return folder
 
 
+MAX_TEXT_CHARS = 100_000  # longer texts are cut when read: every encoder truncates far below this
+
+
+def _check_file(path: Path, kind: str, fix: str) -> None:
+    """A readable regular file, or one line naming what ``path`` is instead."""
+    try:
+        path.stat()
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            raise BeirFormatError(path, None, f"the {kind} file is a loop of symbolic links", "point the link at the real file") from None
+        if path.is_symlink():
+            raise BeirFormatError(
+                path, None, f"the {kind} file is a symbolic link to {os.readlink(path)!r}, which does not exist", fix
+            ) from None
+        raise BeirFormatError(path, None, f"the {kind} file is missing", fix) from None
+    if path.is_dir():
+        raise BeirFormatError(path, None, f"the {kind} file is a folder", f"{fix} (a file, not a folder)")
+
+
+def _cut(text: str, path: Path, number: int, rid: str) -> str:
+    if len(text) <= MAX_TEXT_CHARS:
+        return text
+    logger.warning(
+        "%s, line %d: the text of %r has %d characters; cut to its first %d (every encoder truncates far below that).",
+        path,
+        number,
+        rid,
+        len(text),
+        MAX_TEXT_CHARS,
+    )
+    return text[:MAX_TEXT_CHARS]
+
+
 def _read_jsonl(path: Path, required: tuple[str, ...], kind: str) -> dict[str, dict]:
-    if not path.exists():
-        raise BeirFormatError(
-            path, None, f"the {kind} file is missing", f"create {path.name} with one JSON object per line, keys {', '.join(required)}"
-        )
+    _check_file(path, kind, f"create {path.name} with one JSON object per line, keys {', '.join(required)}")
     rows: dict[str, dict] = {}
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
@@ -98,46 +134,85 @@ def _read_jsonl(path: Path, required: tuple[str, ...], kind: str) -> dict[str, d
             text = row.get("text")
             if not isinstance(text, str):
                 raise BeirFormatError(path, number, f"the text of {rid!r} is not a string", "make 'text' a string")
-            if not text.strip() and not str(row.get("title", "")).strip():
+            title = row.get("title", "")
+            if title is not None and not isinstance(title, str):
+                raise BeirFormatError(
+                    path,
+                    number,
+                    f"the title of {rid!r} is a {type(title).__name__}, not a string",
+                    'make "title" a string (or leave it out)',
+                )
+            if not text.strip() and not (title or "").strip():
                 raise BeirFormatError(
                     path, number, f"the text of {rid!r} is empty or only whitespace", f"remove the line or give {rid!r} a text"
                 )
             if rid in rows:
                 raise BeirFormatError(path, number, f"the _id {rid!r} appears twice", "give every line a unique _id")
+            row["text"] = _cut(text, path, number, rid)
             rows[rid] = row
     if not rows:
         raise BeirFormatError(path, None, f"the {kind} file has no entries", f"add at least one {kind} line")
     return rows
 
 
-def _read_qrels(path: Path, queries: dict, corpus: dict) -> dict[str, dict[str, int]]:
+QRELS_HEADER = ("query-id", "corpus-id", "score")
+
+
+def _qrels_cells(line: str, path: Path, number: int) -> list[str]:
+    """The fields of one qrels line, read as BEIR's loader reads them (``csv``, tab-separated)."""
+    try:
+        cells = next(csv.reader([line], delimiter="\t"))
+    except csv.Error as error:
+        raise BeirFormatError(path, number, f"not a tab-separated line ({error})", "write `query-id<TAB>corpus-id<TAB>score`") from None
+    if len(cells) != 3:
+        quote = ' (a stray double quote " joins the fields after it: BEIR reads quotes as CSV quoting)' if '"' in line else ""
+        raise BeirFormatError(
+            path,
+            number,
+            f"{len(cells)} tab-separated fields instead of 3{quote}",
+            "write `query-id<TAB>corpus-id<TAB>score`" + (" and remove the quote" if quote else " (the first line may be that header)"),
+        )
+    return cells
+
+
+def _read_qrels(path: Path, queries: dict, corpus: dict, only_split: bool = True) -> dict[str, dict[str, int]]:
+    _check_file(path, "qrels", "write `query-id<TAB>corpus-id<TAB>score` lines, after that header line")
     qrels: dict[str, dict[str, int]] = {}
+    first_line: dict[tuple[str, str], int] = {}
     with open(path, "rb") as handle:
-        raw_lines = handle.read().split(b"\n")
+        raw_lines = handle.read().splitlines()  # \n, \r\n and a lone \r (old Mac editors) all end a line
     for number, raw in enumerate(raw_lines, start=1):
         try:
-            line = raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r")  # a BOM is accepted
+            line = raw.decode("utf-8-sig" if number == 1 else "utf-8")  # a BOM is accepted
         except UnicodeDecodeError:
             raise BeirFormatError(path, number, "bytes that are not UTF-8", "re-encode the file as UTF-8") from None
         if not line.strip():
             continue
-        cells = next(csv.reader([line], delimiter="\t"))
-        if number == 1 and cells and cells[0] == "query-id":
+        cells = _qrels_cells(line, path, number)
+        if number == 1 and tuple(cells) == QRELS_HEADER:
             continue
-        if len(cells) != 3:
-            raise BeirFormatError(
+        if number == 1:
+            logger.warning(
+                "%s, line 1: a judgement, not the header `query-id<TAB>corpus-id<TAB>score`; read here as a judgement, "
+                "while BEIR's GenericDataLoader skips the first line as the header. Fix: add the header line.",
                 path,
-                number,
-                f"{len(cells)} tab-separated fields instead of 3",
-                "write `query-id<TAB>corpus-id<TAB>score` (the first line may be that header)",
             )
         qid, did, score = cells
-        try:
-            rel = int(score)
-        except ValueError:
+        if not re.fullmatch(r"-?[0-9]+", score.strip()):
             raise BeirFormatError(
                 path, number, f"the score {score!r} is not an integer", "use integer relevance grades such as 0, 1, 2"
             ) from None
+        rel = int(score)
+        if (qid, did) in first_line:
+            if qrels[qid][did] != rel:
+                raise BeirFormatError(
+                    path,
+                    number,
+                    f"({qid}, {did}) is judged {rel} here but {qrels[qid][did]} on line {first_line[(qid, did)]}",
+                    "keep one judgement per query-document pair",
+                )
+            continue
+        first_line[(qid, did)] = number
         if qid == did:
             raise BeirFormatError(
                 path,
@@ -154,7 +229,29 @@ def _read_qrels(path: Path, queries: dict, corpus: dict) -> dict[str, dict[str, 
         qrels.setdefault(qid, {})[did] = rel
     if not qrels:
         raise BeirFormatError(path, None, "no judgements", "add at least one `query-id<TAB>corpus-id<TAB>score` line")
+    _check_judged(path, qrels, queries if only_split else {qid: None for qid in qrels})
     return qrels
+
+
+def _check_judged(path: Path, qrels: dict[str, dict[str, int]], queries: dict) -> None:
+    """No positive judgement at all is an error (every score would be 0); queries that cannot be
+    scored (no judgement, or none above 0) are named in a warning: mteb leaves them out. With
+    several qrels files, ``queries`` holds the judged ones only (the others belong to other splits)."""
+    positive = {qid for qid, docs in qrels.items() if any(rel > 0 for rel in docs.values())}
+    if not positive:
+        raise BeirFormatError(
+            path, None, "no judgement has a score above 0, so no query has a relevant document", "grade relevant documents 1 or more"
+        )
+    unscored = [qid for qid in queries if qid not in positive]
+    if unscored:
+        logger.warning(
+            "%s: %d of %d queries have no judgement above 0 (e.g. %s) and are not scored; the scores are over the other %d.",
+            path,
+            len(unscored),
+            len(queries),
+            ", ".join(repr(qid) for qid in unscored[:3]),
+            len(queries) - len(unscored),
+        )
 
 
 def read_beir_folder(folder: Path | str, splits: tuple[str, ...] | None = None) -> BeirCollection:
@@ -190,7 +287,7 @@ def read_beir_folder(folder: Path | str, splits: tuple[str, ...] | None = None) 
                 f"no qrels for split {split!r} (found: {', '.join(available) or 'none'})",
                 f"add {path.name} or choose one of the available splits",
             )
-        qrels[split] = _read_qrels(path, queries, corpus)
+        qrels[split] = _read_qrels(path, queries, corpus, only_split=len(available) == 1)
     return BeirCollection(corpus=corpus, queries=queries, qrels=qrels)
 
 

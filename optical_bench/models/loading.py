@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 from pathlib import Path
 
 from sentence_transformers import SentenceTransformer
@@ -23,8 +24,15 @@ def load_sentence_transformer(
     """
     path = resolve_model(str(spec))
     model_kwargs = {} if allow_pickled_weights else {"use_safetensors": True}
+    if Path(path).is_dir():
+        check_weight_files(Path(path))
     try:
         return SentenceTransformer(path, device=device or "cpu", trust_remote_code=trust_remote_code, model_kwargs=model_kwargs)
+    except pickle.UnpicklingError as error:
+        raise ValueError(
+            f"The model {spec!r} ({path}) holds pickled data that is not plain tensors ({str(error).splitlines()[0]}); it was "
+            "refused because unpickling can run code. Fix: load weights from safetensors files only (convert it, or retrain)."
+        ) from None
     except OSError as error:
         if not allow_pickled_weights and "safetensors" in str(error).lower():
             raise FileNotFoundError(
@@ -36,6 +44,23 @@ def load_sentence_transformer(
             f"(all-minilm-l6-v2, multilingual-e5-small-q4), a sentence-transformers folder, or a "
             f"Hugging Face id (which needs the hub)."
         ) from error
+
+
+def check_weight_files(folder: Path) -> None:
+    """Every ``*.safetensors`` file of a model folder has a complete header and covers its data,
+    else a ``ValueError`` naming the file (a copy or a save cut short: a full disk, a kill)."""
+    from safetensors import SafetensorError, safe_open
+
+    for weights in sorted(folder.rglob("*.safetensors")):
+        try:
+            with safe_open(str(weights), framework="pt") as handle:
+                handle.keys()
+        except (SafetensorError, OSError) as error:
+            raise ValueError(
+                f"{weights}: the weights file is damaged ({error}), a save or a copy cut short (a full disk, a killed run). "
+                "Fix: copy the folder again, or rerun `optical-bench train` with the same options (it resumes from the last "
+                "complete checkpoint)."
+            ) from None
 
 
 # library version stamps that sentence-transformers and transformers write into a saved

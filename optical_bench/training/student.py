@@ -25,6 +25,7 @@ from sentence_transformers.sentence_transformer.losses import MSELoss
 
 from optical_bench.config import TrainConfig
 from optical_bench.data.bitext import SentencePair
+from optical_bench.io import set_aside
 from optical_bench.losses import OptimalTransportLoss
 from optical_bench.models import cut_at, other_side, route_lengths, student_modules, training_lengths
 from optical_bench.models.card import card_widget
@@ -88,7 +89,7 @@ def train_student(config: TrainConfig, setup: StudentSetup, progress: bool) -> P
         resume_from = last_complete_checkpoint(checkpoints)
         if resume_from:
             print(f"Resuming from {resume_from}", flush=True)
-        trainer.train(resume_from_checkpoint=resume_from)
+        resume_or_set_aside(trainer, resume_from)
     return _record_and_save(config, trainer, setup, chosen, resume_from, world)
 
 
@@ -223,6 +224,26 @@ def training_arguments(
         use_cpu=cpu,
         ddp_backend="gloo" if cpu and world > 1 else None,
     )
+
+
+def resume_or_set_aside(trainer, resume_from: str | None) -> None:
+    """``trainer.train`` from ``resume_from``; a checkpoint whose files cannot be read (weights cut
+    short, pickled data that ``weights_only`` refuses) is set aside as ``<name>.unreadable-<time>``
+    and the run stops with one line: rerun it to resume from the checkpoint before."""
+    import pickle
+
+    from safetensors import SafetensorError
+
+    try:
+        trainer.train(resume_from_checkpoint=resume_from)
+    except (pickle.UnpicklingError, SafetensorError) as error:
+        if resume_from is None:
+            raise
+        moved = set_aside(resume_from, "unreadable")
+        raise ValueError(
+            f"{resume_from}: a file of this checkpoint cannot be read ({str(error).splitlines()[0]}); set aside as {moved}. "
+            "Fix: rerun the same command: it resumes from the checkpoint before (or starts afresh)."
+        ) from None
 
 
 def last_complete_checkpoint(folder: Path) -> str | None:
