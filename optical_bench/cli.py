@@ -40,7 +40,7 @@ from optical_bench.cli_arguments import (
     add_submit_arguments,
     add_train_arguments,
 )
-from optical_bench.config import TrainConfig, option_groups, read_toml, resolve_options, with_pairing_recipe
+from optical_bench.config import TrainConfig, option_groups, read_toml
 from optical_bench.embedding_cache import StaleEmbeddingCacheError
 from optical_bench.io import ENV_NO_WAIT, LockHeldError, ReportedError, describe_os_error
 
@@ -230,18 +230,14 @@ def cmd_evaluate(args) -> int:
 
 
 def train_config_from_args(args) -> TrainConfig:
-    """The run's config: the TOML file's [train] table, then --recipe, then the flags."""
-    data = dict(read_toml(args.config).get("train", {})) if args.config else {}
+    """The run's config: the layers ``--config``'s [train] table < ``--recipe`` < the flags given,
+    resolved by :func:`optical_bench.config.resolve_layers` like an experiment's runs."""
+    layers = [(args.config, dict(read_toml(args.config).get("train", {})) if args.config else {})]
     if args.recipe:
-        data["recipe"] = args.recipe
-    recipe_named = "recipe" in data
-    options = resolve_options(data, source=args.config)
-    for _, items in option_groups():
-        for key, _item in items:
-            value = getattr(args, key, None)
-            if value is not None:
-                options[key] = value
-    return TrainConfig.from_dict(with_pairing_recipe(options, recipe_named), source=args.config)
+        layers.append(("--recipe", {"recipe": args.recipe}))
+    flags = {key: getattr(args, key) for _, items in option_groups() for key, _item in items if getattr(args, key, None) is not None}
+    layers.append(("command line", flags))
+    return TrainConfig.from_layers(layers)
 
 
 def cmd_train(args) -> int:

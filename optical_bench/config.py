@@ -25,6 +25,7 @@ from __future__ import annotations
 import difflib
 import json
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
@@ -49,11 +50,10 @@ __all__ = [
     "TRAINED_METHODS",
     "TrainConfig",
     "VocabularyOptions",
-    "apply_recipe",
     "normalize_kind",
     "option_groups",
-    "with_pairing_recipe",
     "read_toml",
+    "resolve_layers",
     "resolve_options",
     "tomllib",
 ]
@@ -365,8 +365,19 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict, source: str | None = None) -> TrainConfig:
-        """A config from flat keys, group tables and ``recipe``; ``source`` names the file in errors."""
-        flat = resolve_options(data, source)
+        """A config from one mapping of flat keys, group tables and ``recipe`` (the inverse of
+        :meth:`to_dict`; no pairing recipe is implied): :func:`resolve_layers` with one layer."""
+        return cls.from_flat(resolve_layers([(source, data)], imply_pairing_recipe=False))
+
+    @classmethod
+    def from_layers(cls, layers: Sequence[tuple[str | None, Mapping[str, Any]]]) -> TrainConfig:
+        """The config of a run from its layers of options (:func:`resolve_layers`)."""
+        return cls.from_flat(resolve_layers(layers))
+
+    @classmethod
+    def from_flat(cls, flat: Mapping[str, Any]) -> TrainConfig:
+        """A config from resolved flat keys (every key known and typed)."""
+        flat = dict(flat)
         keys = flat_keys()
         run = {name: flat.pop(name) for name in list(flat) if keys[name] is None}
         groups = {name: {} for name in GROUPS}
@@ -398,12 +409,13 @@ def flat_keys() -> dict[str, tuple[str, str] | None]:
 
 
 def resolve_options(data: dict, source: str | None = None) -> dict[str, Any]:
-    """Flat options from a mapping of flat keys, group tables (``{"ot": {"epsilon": 0.1}}``)
-    and ``recipe`` (applied first, overridden by the rest)."""
+    """Flat options from one mapping of flat keys and group tables (``{"ot": {"epsilon": 0.1}}``),
+    each key known and each value of its declared type; ``recipe`` is :func:`resolve_layers`'s."""
     where = f"{source}: " if source else ""
     data = dict(data)
     flat: dict[str, Any] = {}
-    recipe = data.pop("recipe", None)
+    if "recipe" in data:
+        raise ValueError(f"{where}`recipe` is resolved with the other layers: pass this mapping to resolve_layers.")
     keys = flat_keys()
     for name, value in data.items():
         if name in GROUPS and isinstance(value, dict):
@@ -425,7 +437,7 @@ def resolve_options(data: dict, source: str | None = None) -> dict[str, Any]:
             )
     for name, value in flat.items():
         _check_type(name, value, option_types()[name], where)
-    return apply_recipe(recipe, flat, source) if recipe is not None else flat
+    return flat
 
 
 def option_types() -> dict[str, str]:
@@ -470,23 +482,39 @@ def _check_type(name: str, value: Any, declared: str, where: str) -> None:
     )
 
 
-def apply_recipe(name: str, options: dict, source: str | None = None) -> dict:
-    """``options`` over the recipe ``name``'s options, less those that refine one ``options`` turn off."""
-    if name not in RECIPES:
-        where = f"{source}: " if source else ""
-        raise ValueError(f"{where}unknown recipe {name!r}{_did_you_mean(str(name), RECIPES)}; known: {', '.join(RECIPES)}.")
-    return drop_idle_refinements({**RECIPES[name].options, **options}, explicit=options)
+def resolve_layers(layers: Sequence[tuple[str | None, Mapping[str, Any]]], imply_pairing_recipe: bool = True) -> dict[str, Any]:
+    """The one place where a run's options are decided, from its layers, in one fixed order::
 
+        defaults  <  pairing recipe  <  named recipe  <  layers[0]  <  layers[1]  <  ...
 
-def with_pairing_recipe(options: dict, recipe_named: bool) -> dict:
-    """``options`` over the options of the recipe tuned for their teacher and student, when no
-    recipe was named: naming ``--teacher all-minilm-l6-v2 --student-init multilingual-e5-small-q4``
-    is enough to get the paper-pairing recipe; any option given explicitly still wins."""
-    if recipe_named:
-        return options
-    defaults = TrainConfig()
-    recipe = pairing_recipe(options.get("teacher", defaults.teacher), options.get("student_init", defaults.student_init))
-    return apply_recipe(recipe.name, options) if recipe else options
+    ``layers`` are ``(source, mapping)`` pairs in increasing precedence: an experiment's
+    ``[defaults]`` then its ``[[runs]]`` entry; a ``train --config`` file's ``[train]`` table then
+    the command-line flags. Each mapping holds flat keys, group tables and ``recipe``; the last
+    layer that names a recipe names it (``--recipe`` over the file's). With no recipe named, the
+    recipe tuned for the run's teacher and student applies (``imply_pairing_recipe``). Options
+    that only refine another (the linear map's text counts) are dropped when a layer turns that
+    option off and no layer gave them itself. Returns flat keys; a wrong key, type or recipe
+    raises a ``ValueError`` that names the layer's source."""
+    explicit: dict[str, Any] = {}
+    recipe, recipe_source = None, None
+    for source, mapping in layers:
+        mapping = dict(mapping)
+        named = mapping.pop("recipe", None)
+        if named is not None:
+            recipe, recipe_source = named, source
+        explicit.update(resolve_options(mapping, source))
+    if recipe is not None:
+        if recipe not in RECIPES:
+            where = f"{recipe_source}: " if recipe_source else ""
+            raise ValueError(f"{where}unknown recipe {recipe!r}{_did_you_mean(str(recipe), RECIPES)}; known: {', '.join(RECIPES)}.")
+        base = RECIPES[recipe].options
+    elif imply_pairing_recipe:
+        defaults = TrainConfig()
+        implied = pairing_recipe(explicit.get("teacher", defaults.teacher), explicit.get("student_init", defaults.student_init))
+        base = implied.options if implied else {}
+    else:
+        base = {}
+    return drop_idle_refinements({**base, **explicit}, explicit=explicit)
 
 
 # --------------------------------------------------------------------------- views for the CLI and TOML

@@ -34,11 +34,10 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from optical_bench.config import TrainConfig, read_toml, resolve_options, with_pairing_recipe
+from optical_bench.config import TrainConfig, read_toml, resolve_layers
 from optical_bench.evaluate import evaluate_one
 from optical_bench.io import LockHeldError, atomic_write_json, atomic_write_text, check_name, folder_lock, sha256_json
 from optical_bench.models import PROVENANCE_FILE, read_provenance
-from optical_bench.recipes import drop_idle_refinements
 from optical_bench.report import write_report
 from optical_bench.tasks import beir_task, get_tasks
 from optical_bench.training import MODEL_FORMAT, describe_changes, options_changed_since, train
@@ -120,23 +119,13 @@ def _run_config(experiment: dict, run: dict, out: Path) -> TrainConfig:
     then the run's own options; its folder is keyed by the options that differ from the defaults."""
     path = experiment["_path"]
     own = {k: v for k, v in run.items() if k != "name"}
-    options = {
-        **resolve_options(experiment.get("defaults", {}), source=f"{path} [defaults]"),
-        **resolve_options(own, source=f"{path} [[runs]] {run['name']!r}"),
-    }
-    options = with_pairing_recipe(options, "recipe" in experiment.get("defaults", {}) or "recipe" in own)
-    # a recipe of the defaults must not refine what the run turns off (its map's English texts under linear_map none)
-    explicit = {
-        *resolve_options({k: v for k, v in experiment.get("defaults", {}).items() if k != "recipe"}),
-        *resolve_options({k: v for k, v in own.items() if k != "recipe"}),
-    }
-    options = drop_idle_refinements(options, explicit)
+    options = resolve_layers([(f"{path} [defaults]", experiment.get("defaults", {})), (f"{path} [[runs]] {run['name']!r}", own)])
     base = Path(experiment["_path"]).parent
     for key in ("bitext", "dev_collection", "teacher", "student_init"):
         value = options.get(key)
         if isinstance(value, str) and (value.startswith("./") or value.startswith("../")):
             options[key] = str(_inside(base, value))
-    config = TrainConfig.from_dict(options, source=experiment["_path"])
+    config = TrainConfig.from_flat(options)
     config.validate()
     # hash only what differs from the defaults, so adding an option later keeps old keys valid
     defaults = TrainConfig().to_dict()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from optical_bench.cli import build_parser, train_config_from_args
@@ -42,6 +44,52 @@ def test_group_tables_and_recipes_resolve_to_the_same_options():
     assert recipe.vocabulary.enabled and not recipe.freeze_embeddings
     assert recipe.learning_rate == 1e-4  # keys beside the recipe override it
     assert RECIPES["english-teacher"].as_flags() == "--vocabulary-transfer --learning-rate 0.0002 --no-freeze-embeddings"
+
+
+LAYER_ORDER_CASES = {
+    # a recipe's refinement is dropped when a later layer turns what it refines off (the flag after --recipe)
+    "recipe then linear_map none": ({"recipe": "paper-pairing"}, {"linear_map": "none"}),
+    # the run's own options beat the experiment's, which beat the recipe named anywhere
+    "defaults' method over the run's recipe": ({"method": "optical+contrastive"}, {"recipe": "paper-pairing", "max_steps": 7}),
+}
+
+
+@pytest.mark.parametrize("case", sorted(LAYER_ORDER_CASES))
+def test_one_layer_order_through_the_command_line_a_toml_file_and_an_experiment(case, tmp_path):
+    """defaults < pairing recipe < named recipe < [defaults] / [train] < run / flags, whichever way the
+    options come in: `train --recipe paper-pairing --linear-map none` was refused on the command
+    line and accepted from an experiment."""
+    from optical_bench.cli import build_parser, train_config_from_args
+    from optical_bench.experiment import _run_config, load_experiment
+
+    lower, upper = LAYER_ORDER_CASES[case]
+
+    def flags(options):
+        out = []
+        for key, value in options.items():
+            out += ["--recipe", value] if key == "recipe" else ["--" + key.replace("_", "-"), str(value)]
+        return out
+
+    def toml(options):
+        return "".join(f"{key} = {json.dumps(value)}\n" for key, value in options.items())
+
+    (tmp_path / "lower.toml").write_text("[train]\n" + toml(lower), encoding="utf-8")
+    from_file_and_flags = train_config_from_args(
+        build_parser().parse_args(["train", "--config", str(tmp_path / "lower.toml"), *flags(upper)])
+    )
+    experiment = tmp_path / "experiment.toml"
+    experiment.write_text(f'[experiment]\nname = "x"\n\n[defaults]\n{toml(lower)}\n[[runs]]\nname = "run"\n{toml(upper)}', encoding="utf-8")
+    loaded = load_experiment(experiment)
+    from_experiment = _run_config(loaded, loaded["runs"][0], tmp_path / "out")
+    from_layers = TrainConfig.from_layers([("lower", lower), ("upper", upper)])
+    for config in (from_file_and_flags, from_experiment, from_layers):
+        config.validate()
+        config.out = "same"
+    assert from_file_and_flags == from_experiment == from_layers
+    if "linear_map" in upper:
+        assert from_layers.linear_map == "none" and from_layers.linear_map_english_texts == 0
+    else:
+        assert from_layers.method == "optical+contrastive" and from_layers.max_steps == 7 and from_layers.linear_map == "both"
 
 
 def test_unknown_options_name_the_file_and_suggest_the_key():
@@ -92,9 +140,10 @@ def test_every_shipped_experiment_config_still_loads(name, tmp_path):
 
 
 def test_a_recipe_in_a_run_gives_the_same_run_key_as_its_options(tmp_path):
+    """A run's recipe is spelled out under the experiment's [defaults] (they win over any recipe)."""
     spelled = tmp_path / "spelled.toml"
     spelled.write_text(
-        '[[runs]]\nname = "a"\nteacher = "all-minilm-l6-v2"\nvocabulary_transfer = true\nlearning_rate = 2e-4\nfreeze_embeddings = false\n',
+        '[[runs]]\nname = "a"\nteacher = "all-minilm-l6-v2"\nvocabulary_transfer = true\nlearning_rate = 1e-3\nfreeze_embeddings = false\n',
         encoding="utf-8",
     )
     named = tmp_path / "named.toml"

@@ -11,7 +11,7 @@ from conftest import ENGLISH, LOW_RESOURCE
 from sentence_transformers import SentenceTransformer
 
 from optical_bench.cli import build_parser, train_config_from_args
-from optical_bench.config import TrainConfig, with_pairing_recipe
+from optical_bench.config import TrainConfig, resolve_layers
 from optical_bench.data.bitext import read_bitext
 from optical_bench.experiment import is_the_teacher_itself
 from optical_bench.losses import OptimalTransportLoss
@@ -162,10 +162,10 @@ def test_a_paper_pairing_student_trains_from_the_warm_start(tiny_model, tiny_mod
 
 def test_naming_the_papers_teacher_and_student_is_enough_to_get_its_recipe():
     pairing = {"teacher": "all-minilm-l6-v2", "student_init": "multilingual-e5-small-q4"}
-    assert with_pairing_recipe(dict(pairing), recipe_named=False) == {**PAPER_PAIRING_OPTIONS, **pairing}
-    assert with_pairing_recipe({**pairing, "learning_rate": 1e-6}, recipe_named=False)["learning_rate"] == 1e-6
-    assert with_pairing_recipe(dict(pairing), recipe_named=True) == pairing
-    assert with_pairing_recipe({"teacher": "all-minilm-l6-v2"}, recipe_named=False) == {"teacher": "all-minilm-l6-v2"}
+    assert resolve_layers([(None, pairing)]) == {**PAPER_PAIRING_OPTIONS, **pairing}
+    assert resolve_layers([(None, {**pairing, "learning_rate": 1e-6})])["learning_rate"] == 1e-6
+    assert resolve_layers([(None, {**pairing, "recipe": "e5-default"})]) == pairing
+    assert resolve_layers([(None, {"teacher": "all-minilm-l6-v2"})]) == {"teacher": "all-minilm-l6-v2"}
     args = build_parser().parse_args(["train", "--teacher", "all-minilm-l6-v2", "--student-init", "multilingual-e5-small-q4"])
     config = train_config_from_args(args)
     assert config.linear_map == PAPER_PAIRING_OPTIONS["linear_map"] and config.ot.map_tokens
