@@ -241,11 +241,13 @@ def train_config_from_args(args) -> TrainConfig:
 
 
 def cmd_train(args) -> int:
+    from optical_bench.data.sources import resolve_training_data
     from optical_bench.training import train
 
     config = train_config_from_args(args)
     config.validate()
-    folder = train(config, progress=not args.quiet)
+    data = resolve_training_data(config, hub_dir=args.hub_dir)
+    folder = train(config, progress=not args.quiet, data=data)
     print(f"model: {folder}")
     if args.evaluate:
         from optical_bench.evaluate import evaluate_one

@@ -71,6 +71,11 @@ def _help(item) -> str:
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per option of :class:`~optical_bench.config.TrainConfig`, in its groups."""
     parser.add_argument("--config", help="a TOML file whose [train] table holds training options (flags override it)")
+    parser.add_argument(
+        "--hub-dir",
+        help="a local mirror of GitHub and hub files for named --bitext sources such as mafand-hau "
+        "(<hub-dir>/github.com/masakhane-io/lafand-mt/...; default: $OPTICAL_BENCH_HUB_DIR, else download once)",
+    )
     recipes = "; ".join(f"{name}: {recipe.summary}" for name, recipe in RECIPES.items())
     parser.add_argument("--recipe", choices=list(RECIPES), help=f"a named set of options that other flags override ({recipes})")
     for title, items in option_groups():

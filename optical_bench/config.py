@@ -246,8 +246,12 @@ class TrainConfig:
     teacher: str = option("multilingual-e5-small-q4", "teacher model: packaged name, folder or Hugging Face id")
     student_init: str | None = option(None, "student initialisation (none: a copy of the teacher)")
     out: str = option("runs/student", "the run folder (the model lands in <out>/model)")
-    bitext: str | None = option(None, "bitext file (.jsonl/.tsv) or two line-aligned files LR,EN (none: the built Bible bitext)")
-    bitext_size: int = option(4000, "size of the built Bible bitext to use (250, 1000, 4000, 16000)")
+    bitext: str | None = option(
+        None,
+        "bitext file (.jsonl/.tsv), or a named source: mafand-<lang> (MAFAND-MT news: hau, ibo, swa, twi, yor, zul) "
+        "(none: the built Bible bitext)",
+    )
+    bitext_size: int = option(4000, "pairs to use: the built Bible's 250, 1000, 4000 or 16000; a named source's first N (nested)")
     student_side: str = option("query", "which side is low-resource", choices=("query", "document"))
     max_steps: int = option(60, "optimiser steps")
     batch_size: int = option(32, "pairs per batch")

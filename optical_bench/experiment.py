@@ -35,6 +35,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from optical_bench.config import TrainConfig, read_toml, resolve_layers
+from optical_bench.data.sources import resolve_training_data
 from optical_bench.evaluate import evaluate_one
 from optical_bench.io import LockHeldError, atomic_write_json, atomic_write_text, check_name, folder_lock, sha256_json
 from optical_bench.models import PROVENANCE_FILE, read_provenance
@@ -220,7 +221,7 @@ def _train_and_evaluate(config, name: str, tasks, out: Path, progress: bool, wai
             set_aside_if_stale(config)
             folder = Path(config.out) / "model"
             if not (folder / PROVENANCE_FILE).exists():
-                train(config, progress=progress)
+                train(config, progress=progress, data=resolve_training_data(config))
             trained = time.perf_counter()
             result = evaluate_one(str(folder), tasks, out, name=name, progress=progress, experiment_kwargs=study_options(config))
     return result, {"train_s": round(trained - started, 1), "evaluate_s": round(time.perf_counter() - trained, 1)}

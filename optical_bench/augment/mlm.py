@@ -85,7 +85,7 @@ from optical_bench.augment.mlm_loop import train_mlm
 from optical_bench.augment.pairs import select_texts
 from optical_bench.config import MLM_HEADS, MLM_VOCABULARIES, MLMOptions
 from optical_bench.data.bitext import read_monolingual
-from optical_bench.data.collections import build_collections
+from optical_bench.data.sources import TextSource
 from optical_bench.io import atomic_write_json, home, replace_folder, sha256_folder, sha256_json
 
 __all__ = ["HEADS", "VOCABULARIES", "MLM_PROVENANCE_FILE", "mlm_pretrain", "mlm_pretrain_cached", "mlm_student_init", "texts_fingerprint"]
@@ -421,7 +421,14 @@ def _wants_mlm(n: Any) -> bool:
 
 
 def mlm_student_init(
-    options: MLMOptions, student_init: str | None, teacher: str, *, seed: int = 42, max_seq_length: int = 64, progress: bool = True
+    options: MLMOptions,
+    student_init: str | None,
+    teacher: str,
+    texts: TextSource | None = None,
+    *,
+    seed: int = 42,
+    max_seq_length: int = 64,
+    progress: bool = True,
 ) -> tuple[str | None, dict | None]:
     """The student's initial encoder for a run: ``student_init`` (or the teacher) after MLM
     pre-training on ``options.texts`` monolingual texts, or unchanged when that is 0.
@@ -434,13 +441,12 @@ def mlm_student_init(
     record for the model card (``None`` without MLM)."""
     if not _wants_mlm(options.texts):
         return student_init, None
-    if options.corpus:
-        source = str(options.corpus)
-        texts = read_monolingual(options.corpus)
-    else:
-        build = build_collections()
-        source = f"Chichewa Bible verses of the books whose English side is withheld (optical-bench build {build.config.build_id})"
-        texts = read_monolingual(build.monolingual("nya"))
+    if texts is None:  # the run's data gives them; without it, the file the options name
+        texts = TextSource(Path(options.corpus) if options.corpus else None, str(options.corpus or "no texts were given"))
+    if texts.path is None:
+        raise ValueError(f"MLM pre-training needs monolingual texts: {texts.description}. Fix: pass --mlm-corpus FILE.")
+    source = texts.description
+    texts = read_monolingual(texts.path)
     chosen = select_texts(texts, options.texts, seed=int(seed))
     folder = mlm_pretrain_cached(
         student_init or teacher,

@@ -34,11 +34,12 @@ import random
 import time
 import unicodedata
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from optical_bench.config import AUGMENTATION_KINDS, AugmentationOptions, normalize_kind
 from optical_bench.data.bitext import SentencePair, read_monolingual
-from optical_bench.data.collections import build_collections
+from optical_bench.data.sources import TextSource
 from optical_bench.translate import NULL, IBMModel1, make_translator, word_regex
 
 __all__ = [
@@ -366,10 +367,14 @@ def _source_pool(kind: str, monolingual_lr, english_texts, size, seed: int) -> l
     """The texts synthetic pairs are made from: low-resource text for back-translation, English otherwise."""
     if kind == "back-translation":
         if not monolingual_lr:
-            raise ValueError("back-translation needs monolingual_lr: low-resource sentences (e.g. build_collections().monolingual('nya')).")
+            raise ValueError(
+                "back-translation needs monolingual_lr: low-resource sentences (e.g. the Chichewa verses of the built collections, monolingual/nya.jsonl)."
+            )
         return select_texts(monolingual_lr, size, seed)
     if not english_texts:
-        raise ValueError(f"{kind} needs english_texts: English sentences (e.g. build_collections().monolingual('eng')).")
+        raise ValueError(
+            f"{kind} needs english_texts: English sentences (e.g. the English verses of the built collections, monolingual/eng.jsonl)."
+        )
     return select_texts(english_texts, size, seed)
 
 
@@ -477,34 +482,36 @@ def _generate_until(pool: list[str], wanted: int, generate) -> tuple[list[Senten
 
 
 def augment_training_pairs(
-    options: AugmentationOptions, pairs: Sequence[SentencePair], *, seed: int = 42, ibm1_iterations: int = 10, progress: bool = False
+    options: AugmentationOptions,
+    pairs: Sequence[SentencePair],
+    texts: TextSource | None = None,
+    *,
+    seed: int = 42,
+    ibm1_iterations: int = 10,
+    progress: bool = False,
 ) -> tuple[list[SentencePair], dict]:
     """:func:`build_augmented_bitext` driven by a run's augmentation options
     (:class:`~optical_bench.config.AugmentationOptions`).
 
-    The texts default to the built collections: ``monolingual("nya")`` for
-    back-translation, ``monolingual("eng")`` (English only, never paired with the
-    Chichewa) for forward translation and code-switching.  Returns ``(pairs, provenance)``."""
+    ``texts`` are the monolingual texts the run's data gives this kind
+    (:class:`~optical_bench.data.sources.TrainingData`: low-resource sentences for back-translation,
+    English ones never paired with the bitext for forward translation and code-switching); without
+    them, the file the options name.  Returns ``(pairs, provenance)``."""
     kind = normalize_kind(options.kind)
     if kind == "none":
         return build_augmented_bitext("none", pairs)
     monolingual = english = None
+    path = options.monolingual if kind == "back-translation" else options.english
+    if texts is None:
+        texts = TextSource(Path(path) if path else None, str(path) if path else "no texts were given")
+    if texts.path is None:
+        flag = "--augmentation-monolingual" if kind == "back-translation" else "--augmentation-english"
+        raise ValueError(f"{kind} needs monolingual texts: {texts.description}. Fix: pass {flag} FILE.")
+    source = texts.description
     if kind == "back-translation":
-        path = options.monolingual
-        side = ("nya", "low-resource (Chichewa) verses")
+        monolingual = read_monolingual(texts.path)
     else:
-        path = options.english
-        side = ("eng", "English (World English Bible) verses")
-    if path:
-        texts, source = read_monolingual(path), str(path)
-    else:
-        build = build_collections()
-        texts = read_monolingual(build.monolingual(side[0]))
-        source = f"{side[1]} of the books whose bitext is withheld (optical-bench build {build.config.build_id})"
-    if kind == "back-translation":
-        monolingual = texts
-    else:
-        english = texts
+        english = read_monolingual(texts.path)
     return build_augmented_bitext(
         kind,
         pairs,

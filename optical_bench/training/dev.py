@@ -12,7 +12,6 @@ from sentence_transformers.base.evaluation.evaluator import BaseEvaluator
 
 from optical_bench.config import TrainConfig
 from optical_bench.data.beir import read_beir_folder
-from optical_bench.data.collections import build_collections
 from optical_bench.models import cut_at
 
 logger = logging.getLogger(__name__)
@@ -78,12 +77,13 @@ class _Evaluator(BaseEvaluator):
         return metrics
 
 
-def dev_evaluator(config: TrainConfig, lengths: dict) -> BaseEvaluator | None:
-    """The Trainer's dev evaluator for this run, or ``None`` (``--no-dev``, or a document-side student)."""
+def dev_evaluator(config: TrainConfig, lengths: dict, collection: Path | None = None) -> BaseEvaluator | None:
+    """The Trainer's dev evaluator on ``collection`` (the run's data: ``--dev-collection``, else its
+    source's dev split), or ``None`` (``--no-dev``, a document-side student, or no collection)."""
     if not (config.checkpoints.dev and config.student_side == "query"):
         return None
-    if config.checkpoints.dev_collection:
-        dev = DevRetrievalEvaluator(Path(config.checkpoints.dev_collection))
-    else:
-        dev = DevRetrievalEvaluator(build_collections().folder("bible-dev"))
-    return _Evaluator(dev, lengths)
+    collection = collection or (Path(config.checkpoints.dev_collection) if config.checkpoints.dev_collection else None)
+    if collection is None:
+        logger.warning("No dev collection for this run: checkpoints are not selected on dev. Fix: pass --dev-collection FOLDER.")
+        return None
+    return _Evaluator(DevRetrievalEvaluator(collection), lengths)

@@ -7,55 +7,35 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from optical_bench.config import TrainConfig
-from optical_bench.data.bitext import SentencePair, read_bitext
-from optical_bench.data.collections import build_collections
+from optical_bench.data.bitext import SentencePair
+from optical_bench.data.sources import TextSource, TrainingData
 
 
-def load_training_pairs(config: TrainConfig) -> tuple[list[SentencePair], str]:
-    """The bitext pairs for this run and a description of their source.
-
-    ``--bitext FILE`` when given, else the built Bible bitext of ``--bitext-size`` pairs.
-    """
-    if config.bitext:
-        return read_bitext(config.bitext), str(config.bitext)
-    build = build_collections()
-    path = build.bitext(config.bitext_size)
-    if not path.exists():
-        sizes = build.config.train_sizes
-        raise ValueError(f"No built bitext of size {config.bitext_size}: choose --bitext-size from {list(sizes)} or pass --bitext FILE.")
-    source = (
-        f"Chichewa Bible / World English Bible, training books (optical-bench build {build.config.build_id}), {config.bitext_size} pairs"
-    )
-    return read_bitext(path), source
-
-
-def english_for_linear_map(config: TrainConfig, pairs: Sequence[SentencePair]) -> list[str]:
+def english_for_linear_map(config: TrainConfig, pairs: Sequence[SentencePair], pool: TextSource | None = None) -> list[str]:
     """A seeded sample of ``--linear-map-english-texts`` English sentences that are not the
-    English side of ``pairs``: lines of ``--linear-map-english-file``, or the English side of the
-    built collection's training verses (their Chichewa side is never read)."""
+    English side of ``pairs``, drawn from ``pool`` (the run's data: ``--linear-map-english-file``,
+    else its source's English sentences; the Bible's: the English side of the training verses,
+    whose Chichewa side is never read)."""
     wanted = config.linear_map_english_texts
     if wanted <= 0:
         return []
-    taken = {p.en for p in pairs}
-    if config.linear_map_english_file:
-        path = Path(config.linear_map_english_file)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"--linear-map-english-file {path}: no such file. Fix: pass a text file, one English sentence per line."
-            )
-        pool = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        where = str(path)
-    else:
-        path = build_collections().bitext("all")
-        pool = [p.en for p in read_bitext(path)]
-        where = f"{path} (English side)"
-    pool = sorted({text for text in pool if text not in taken})
-    if len(pool) < wanted:
-        raise ValueError(
-            f"--linear-map-english-texts {wanted}: {where} holds only {len(pool)} English sentences outside the bitext. "
-            f"Fix: ask for at most {len(pool)}, or pass a larger --linear-map-english-file."
+    if pool is None:
+        given = config.linear_map_english_file
+        pool = TextSource(Path(given) if given else None, str(given) if given else "no English sentences were given")
+    if pool.path is None or not pool.path.is_file():
+        raise FileNotFoundError(
+            f"--linear-map-english-texts {wanted}: {pool.description if pool.path is None else f'{pool.path}: no such file'}. "
+            "Fix: pass --linear-map-english-file, a text file, one English sentence per line."
         )
-    return random.Random(config.seed).sample(pool, wanted)
+    taken = {p.en for p in pairs}
+    texts = TrainingData.english_texts(pool.path)
+    candidates = sorted({text for text in texts if text not in taken})
+    if len(candidates) < wanted:
+        raise ValueError(
+            f"--linear-map-english-texts {wanted}: {pool.description} holds only {len(candidates)} English sentences outside the bitext. "
+            f"Fix: ask for at most {len(candidates)}, or pass a larger --linear-map-english-file."
+        )
+    return random.Random(config.seed).sample(candidates, wanted)
 
 
 def step_budget_pairs(pairs: Sequence[SentencePair], seed: int, budget: int) -> list[SentencePair]:

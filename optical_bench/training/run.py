@@ -20,15 +20,16 @@ from transformers import set_seed
 
 from optical_bench.assets.models import PACKAGED_MODELS
 from optical_bench.augment import augment_training_pairs, mlm_student_init
-from optical_bench.config import TRAINED_METHODS, TrainConfig
+from optical_bench.config import TRAINED_METHODS, TrainConfig, normalize_kind
 from optical_bench.data.bitext import SentencePair
+from optical_bench.data.sources import TextSource, TrainingData, resolve_training_data
 from optical_bench.io import atomic_write_json, folder_lock
 from optical_bench.models import build_distillation_model, student_modules
 from optical_bench.models.linear_map import warm_start_linear_map
 from optical_bench.models.vocabulary import transfer_vocabulary
 from optical_bench.recipes import RECIPES
 from optical_bench.training.baselines import center_student_side, translate_test
-from optical_bench.training.pairs import english_for_linear_map, load_training_pairs
+from optical_bench.training.pairs import english_for_linear_map
 from optical_bench.training.record import provenance, save_model
 from optical_bench.training.student import StudentSetup, train_student
 
@@ -38,21 +39,24 @@ logger = logging.getLogger(__name__)
 RESUME_MAY_CHANGE = frozenset({"max_steps", "keep_checkpoints", "save_checkpoints", "eval_steps"})
 
 
-def train(config: TrainConfig, progress: bool = True) -> Path:
+def train(config: TrainConfig, progress: bool = True, data: TrainingData | None = None) -> Path:
     """Run one method; return the folder of the resulting sentence-transformers model.
 
+    ``data`` holds every text the run reads (:func:`~optical_bench.data.sources.resolve_training_data`,
+    which the command line and the experiment runner call; resolved here from ``config`` when not given).
     The run folder is locked for the whole run: a second process training into it waits
     (or stops, with ``--no-wait``) and then resumes or retrains, never writes beside it.
     """
     config.validate()
+    data = data or resolve_training_data(config)
     out = Path(config.out)
     if int(os.environ.get("RANK", "0")) != 0:  # one data-parallel job: its rank 0 holds the lock for all ranks
-        return _train_locked(config, out, progress)
+        return _train_locked(config, data, out, progress)
     with folder_lock(out, "the model folder"):
-        return _train_locked(config, out, progress)
+        return _train_locked(config, data, out, progress)
 
 
-def _train_locked(config: TrainConfig, out: Path, progress: bool) -> Path:
+def _train_locked(config: TrainConfig, data: TrainingData, out: Path, progress: bool) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     changed = {key: values for key, values in options_changed_since(out, config).items() if key not in RESUME_MAY_CHANGE}
     if changed:
@@ -65,27 +69,36 @@ def _train_locked(config: TrainConfig, out: Path, progress: bool) -> Path:
     started = time.perf_counter()
 
     if config.method == "translate-test":
-        return translate_test(config, out)
+        return translate_test(config, out, data)
     warn_if_english_only_student(config)
 
-    real_pairs, bitext_source = load_training_pairs(config)
+    real_pairs, bitext_source = data.pairs(), data.bitext.description
     pairs, augmentation = real_pairs, None
     if config.method in TRAINED_METHODS:
+        texts = data.augmentation_lr if normalize_kind(config.augmentation.kind) == "back-translation" else data.augmentation_en
         pairs, augmentation = augment_training_pairs(
-            config.augmentation, real_pairs, seed=config.seed, ibm1_iterations=config.ibm1_iterations, progress=progress
+            config.augmentation, real_pairs, texts, seed=config.seed, ibm1_iterations=config.ibm1_iterations, progress=progress
         )
     student_init, mlm_record = mlm_student_init(
-        config.mlm, config.student_init, config.teacher, seed=config.seed, max_seq_length=config.max_seq_length, progress=progress
+        config.mlm,
+        config.student_init,
+        config.teacher,
+        data.mlm_texts,
+        seed=config.seed,
+        max_seq_length=config.max_seq_length,
+        progress=progress,
     )
     augmented = {"augmentation": augmentation or {"kind": "none"}, "mlm_pretraining": mlm_record or {"texts": 0}}
-    model = _build_student(config, student_init, pairs, real_pairs, augmented, progress)
+    if data.dataset_id:  # a named source: its hub dataset and languages, for the model card
+        augmented.update(bitext_dataset=data.dataset_id, languages=list(data.languages or ()))
+    model = _build_student(config, student_init, pairs, real_pairs, augmented, english_pool=data.english_pool, progress=progress)
     if config.method == "centering" or config.center_student:
         augmented["centering"] = center_student_side(model, pairs, config)
     if config.method in ("zero-shot", "centering"):
         record = provenance(config, bitext_source, len(pairs) if config.method == "centering" else 0, augmented)
         record["seconds"] = round(time.perf_counter() - started, 1)
         return save_model(model, out, record)
-    return train_student(config, StudentSetup(model, pairs, bitext_source, augmented, started), progress)
+    return train_student(config, StudentSetup(model, pairs, bitext_source, augmented, started, data.dev_collection), progress)
 
 
 def _build_student(
@@ -94,6 +107,8 @@ def _build_student(
     pairs: list[SentencePair],
     real_pairs: list[SentencePair],
     augmented: dict,
+    *,
+    english_pool: TextSource,
     progress: bool,
 ):
     """The teacher/student Router, the student's vocabulary transferred when asked (recorded in ``augmented``)."""
@@ -130,7 +145,7 @@ def _build_student(
             source=config.linear_map,
             side=config.student_side,
             ridge=config.linear_map_ridge,
-            english=english_for_linear_map(config, real_pairs),
+            english=english_for_linear_map(config, real_pairs, english_pool),
             progress=progress,
         )
     return model

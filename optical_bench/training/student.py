@@ -49,6 +49,7 @@ class StudentSetup:
     bitext_source: str
     augmented: dict
     started: float  # time.perf_counter() at the start of the run
+    dev_collection: Path | None = None  # a BEIR folder for checkpoint selection (the run's data)
 
 
 class Objective(NamedTuple):
@@ -78,7 +79,7 @@ def train_student(config: TrainConfig, setup: StudentSetup, progress: bool) -> P
     with cut_at(model, training_lengths(model, config.max_seq_length)):
         objective = build_objective(config, model, chosen, setup.pairs, progress)
         guard_finite_loss(objective.loss, config.batch_size)
-        evaluator = dev_evaluator(config, test_lengths)
+        evaluator = dev_evaluator(config, test_lengths, setup.dev_collection)
         args = training_arguments(config, checkpoints, objective, evaluator is not None, progress, world)
         # the project's own widget: sentence-transformers then samples none from the training pairs (nor shows a progress bar)
         model.model_card_data.widget = card_widget()

@@ -1,0 +1,260 @@
+"""The texts a training run reads, decided once, at the top: :func:`resolve_training_data`.
+
+The command line and the experiment runner call :func:`resolve_training_data` on a run's
+options and pass the :class:`TrainingData` it returns down to training; nothing below
+decides on its own where a text comes from. The options read here are the run's data:
+
+======================================  ===========================================================
+``bitext``                              a named source (below), a ``.jsonl``/``.tsv`` file, or none:
+                                        the Chichewa Bible bitext built by ``optical-bench build``
+``bitext_size``                         pairs taken: a nested prefix, so 250 of a source lie within its 1,000
+``dev_collection``                      a BEIR folder for checkpoint selection (default: the source's dev)
+``linear_map_english_file``             English sentences for the linear map (default: the source's)
+``mlm_corpus``, ``augmentation_*``      monolingual texts (default: the source's)
+======================================  ===========================================================
+
+Named bitext sources:
+
+- ``mafand-<lang>``: the MAFAND-MT news bitext (Adelani et al., NAACL 2022; data CC BY-NC 4.0),
+  ``data/text_files/en-<lang>/train.{en,<lang>}`` of the GitHub repository
+  ``masakhane-io/lafand-mt``, its ``dev`` split as the dev collection (news sentences against
+  their English translations, known-item) and the English side of its train split beyond the
+  pairs taken as the linear map's English pool. Downloaded once into the cache, or read from a
+  clone under ``--hub-dir`` / ``$OPTICAL_BENCH_HUB_DIR`` (``<hub_dir>/github.com/masakhane-io/lafand-mt``).
+  MAFAND-MT has no monolingual side: MLM and augmentation need ``mlm_corpus`` /
+  ``augmentation_monolingual`` / ``augmentation_english`` files with it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+from optical_bench.config import TrainConfig
+from optical_bench.data.beir import BeirCollection, write_beir_folder
+from optical_bench.data.bitext import SentencePair, read_bitext, write_bitext
+from optical_bench.io import atomic_write_text, home
+
+__all__ = ["ENV_HUB_DIR", "MAFAND", "TextSource", "TrainingData", "named_source", "resolve_training_data"]
+
+ENV_HUB_DIR = "OPTICAL_BENCH_HUB_DIR"  # a local mirror of GitHub / hub files (what --hub-dir names)
+MAFAND = {
+    "repo": "masakhane-io/lafand-mt",
+    "revision": "main",
+    "dataset": "masakhane/mafand",  # the hub copy, for model cards
+    "citation": "Adelani et al., A Few Thousand Translations Go a Long Way! (NAACL 2022); data CC BY-NC 4.0",
+    # language -> pairs in train (0: dev only); the English-pivot folders en-<lang>
+    "train_pairs": {"hau": 3098, "ibo": 6998, "swa": 30782, "yor": 6644, "zul": 3500, "twi": 3337, "nya": 0, "kin": 0},
+}
+_SHUFFLE_SEED = 0  # the order of a named source's pairs: fixed, so smaller sizes are prefixes of larger ones
+
+
+@dataclass(frozen=True)
+class TextSource:
+    """A file of texts and what it is, for provenance and the model card."""
+
+    path: Path | None
+    description: str
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """Every text a run reads, resolved from its options (:func:`resolve_training_data`); a
+    :class:`TextSource` without a path says why there is none (shown if a step asks for it)."""
+
+    bitext: TextSource  # a .jsonl/.tsv bitext, already cut to the run's size
+    dataset_id: str | None  # a hub dataset id for the model card's ``datasets`` (None: the file's name)
+    languages: tuple[str, ...] | None  # ISO 639-3 codes of the bitext's two sides, for the card (None: Chichewa and English)
+    dev_collection: Path | None  # a BEIR folder for checkpoint selection
+    english_pool: TextSource  # English sentences outside the bitext for the linear map (a bitext: its English side)
+    mlm_texts: TextSource  # low-resource sentences for MLM pre-training
+    augmentation_lr: TextSource  # low-resource sentences for back-translation
+    augmentation_en: TextSource  # English sentences never paired with the bitext (forward translation, code-switching)
+
+    def pairs(self) -> list[SentencePair]:
+        """The run's bitext pairs (a one-line error where its source has none)."""
+        if self.bitext.path is None:
+            raise ValueError(f"{self.bitext.description}.")
+        return read_bitext(self.bitext.path)
+
+    @staticmethod
+    def english_texts(path: Path) -> list[str]:
+        """English sentences of a file: a bitext's English side, or one sentence per line."""
+        if path.suffix in (".jsonl", ".tsv"):
+            return [pair.en for pair in read_bitext(path)]
+        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def resolve_training_data(config: TrainConfig, hub_dir: Path | str | None = None) -> TrainingData:
+    """The texts of the run ``config``: its bitext (a named source, a file, or the built Bible),
+    then for each other text the file its option names, else the source's own; the Bible's
+    collections are built only when a step of this run needs one of them."""
+    hub_dir = hub_dir or os.environ.get(ENV_HUB_DIR) or None
+    if config.bitext and named_source(config.bitext):
+        source = _mafand(named_source(config.bitext), config.bitext_size, hub_dir)
+    elif config.bitext:
+        if not Path(config.bitext).is_file():
+            known = ", ".join(f"mafand-{k}" for k, v in sorted(MAFAND["train_pairs"].items()) if v)
+            raise FileNotFoundError(
+                f"--bitext {config.bitext}: no such file, and not a named source. Fix: pass a .jsonl/.tsv bitext, or one of {known}."
+            )
+        bible = _bible_data(config.bitext_size) if _needs_bible_texts(config) else None
+        source = TrainingData(
+            TextSource(Path(config.bitext), str(config.bitext)),
+            None,
+            None,
+            *(
+                (bible.dev_collection, bible.english_pool, bible.mlm_texts, bible.augmentation_lr, bible.augmentation_en)
+                if bible
+                else (None,) + (TextSource(None, "not needed by this run"),) * 4
+            ),
+        )
+    else:
+        source = _bible_data(config.bitext_size)
+    return TrainingData(
+        bitext=source.bitext,
+        dataset_id=source.dataset_id,
+        languages=source.languages,
+        dev_collection=Path(config.checkpoints.dev_collection) if config.checkpoints.dev_collection else source.dev_collection,
+        english_pool=_given(config.linear_map_english_file) or source.english_pool,
+        mlm_texts=_given(config.mlm.corpus) or source.mlm_texts,
+        augmentation_lr=_given(config.augmentation.monolingual) or source.augmentation_lr,
+        augmentation_en=_given(config.augmentation.english) or source.augmentation_en,
+    )
+
+
+def _given(value: str | None) -> TextSource | None:
+    return TextSource(Path(value), str(value)) if value else None
+
+
+def _needs_bible_texts(config: TrainConfig) -> bool:
+    """Whether a run on a bitext file reads a default that only the built Bible has (as before
+    named sources: its dev books, its English pool, its withheld books)."""
+    mlm = config.mlm.texts
+    wants_mlm = mlm not in (None, 0) and str(mlm).strip().lower() not in ("", "0", "none", "no")
+    kind = str(config.augmentation.kind or "none").lower()
+    return bool(
+        (config.checkpoints.dev and not config.checkpoints.dev_collection)
+        or (config.linear_map != "none" and config.linear_map_english_texts > 0 and not config.linear_map_english_file)
+        or (wants_mlm and not config.mlm.corpus)
+        or (kind not in ("none", "no", "off", "") and not (config.augmentation.monolingual and config.augmentation.english))
+    )
+
+
+# --------------------------------------------------------------------------- the Chichewa Bible
+
+
+def _bible_data(size: int) -> TrainingData:
+    from optical_bench.data.collections import build_collections
+
+    build = build_collections()
+    path = build.bitext(size)
+    withheld = f"of the books whose bitext is withheld (optical-bench build {build.config.build_id})"
+    chichewa = build.monolingual("nya")
+    return TrainingData(
+        bitext=TextSource(
+            path if path.exists() else None,
+            f"Chichewa Bible / World English Bible, training books (optical-bench build {build.config.build_id}), {size} pairs"
+            if path.exists()
+            else f"No built bitext of size {size}: choose --bitext-size from {list(build.config.train_sizes)} or pass --bitext FILE",
+        ),
+        dataset_id=None,
+        languages=None,
+        dev_collection=build.folder("bible-dev"),
+        english_pool=TextSource(build.bitext("all"), f"{build.bitext('all')} (English side)"),
+        mlm_texts=TextSource(
+            chichewa, f"Chichewa Bible verses of the books whose English side is withheld (optical-bench build {build.config.build_id})"
+        ),
+        augmentation_lr=TextSource(chichewa, f"low-resource (Chichewa) verses {withheld}"),
+        augmentation_en=TextSource(build.monolingual("eng"), f"English (World English Bible) verses {withheld}"),
+    )
+
+
+# --------------------------------------------------------------------------- MAFAND-MT
+
+
+def named_source(bitext: str) -> str | None:
+    """The language of a named source ``mafand-<lang>``, else ``None`` (a file)."""
+    prefix = "mafand-"
+    if not bitext.startswith(prefix) or "/" in bitext or Path(bitext).suffix:
+        return None
+    language = bitext[len(prefix) :]
+    known = MAFAND["train_pairs"]
+    if language not in known:
+        raise ValueError(
+            f"--bitext {bitext}: MAFAND-MT has no English-{language} folder. Fix: use one of "
+            + ", ".join(f"mafand-{k}" for k in sorted(known) if known[k])
+            + "."
+        )
+    if not known[language]:
+        raise ValueError(
+            f"--bitext {bitext}: MAFAND-MT has only a dev split for {language} (no train pairs). Fix: choose a language with train pairs, or pass the dev files as a --bitext file."
+        )
+    return language
+
+
+def _mafand_split(language: str, split: str, hub_dir) -> list[SentencePair]:
+    from optical_bench.data.hub import _github_file
+
+    folder = f"data/text_files/en-{language}"
+    files = [
+        _github_file(MAFAND["repo"], f"{folder}/{split}.{side}", MAFAND["revision"], Path(hub_dir) if hub_dir else None)
+        for side in (language, "en")
+    ]
+    return read_bitext(files)
+
+
+def _mafand(language: str, size: int, hub_dir) -> TrainingData:
+    """MAFAND-MT en-<language>: ``size`` train pairs (a prefix of a fixed shuffle), its dev split
+    as a known-item BEIR folder, the rest of its train English as the English pool; derived files
+    are written once into the cache, keyed by the content they come from."""
+    train = _mafand_split(language, "train", hub_dir)
+    dev = _mafand_split(language, "dev", hub_dir)
+    digest = hashlib.sha256("\0".join(f"{p.lr}\t{p.en}" for p in train + dev).encode("utf-8")).hexdigest()[:12]
+    folder = home() / "sources" / f"mafand-{language}-{digest}"
+    order = list(range(len(train)))
+    random.Random(_SHUFFLE_SEED).shuffle(order)
+    taken = [train[i] for i in order[: min(size, len(train))]]
+    bitext = folder / f"train-{len(taken)}.jsonl"
+    if not bitext.exists():
+        write_bitext(bitext, [SentencePair(p.lr, p.en, f"train-{p.id}") for p in taken])
+    pool = folder / f"english-beyond-{len(taken)}.txt"
+    if not pool.exists():
+        taken_english = {pair.en for pair in taken}
+        beyond = dict.fromkeys(train[i].en for i in order[len(taken) :] if train[i].en not in taken_english)
+        atomic_write_text(pool, "".join(text + "\n" for text in beyond))
+    dev_folder = folder / "dev"
+    if not (dev_folder / "qrels" / "dev.tsv").exists():
+        write_beir_folder(dev_folder, _known_item(dev))
+    where = f"MAFAND-MT en-{language} (github.com/{MAFAND['repo']}, {MAFAND['citation']})"
+    no_lr = TextSource(None, f"{where} has no monolingual {language} text")
+    return TrainingData(
+        bitext=TextSource(bitext, f"{where}, news, train split: {len(taken)} of {len(train)} pairs"),
+        dataset_id=MAFAND["dataset"],
+        languages=(language, "eng"),
+        dev_collection=dev_folder,
+        english_pool=TextSource(
+            pool if len(taken) < len(train) else None, f"{where}: every English sentence of its train split is in the bitext"
+        ),
+        mlm_texts=no_lr,
+        augmentation_lr=no_lr,
+        augmentation_en=TextSource(None, f"{where} has no English text outside its pairs"),
+    )
+
+
+def _known_item(pairs: list[SentencePair]) -> BeirCollection:
+    """Each low-resource sentence a query, its English translation the one relevant document
+    (English sentences that occur twice are one document, relevant to both queries)."""
+    documents: dict[str, str] = {}
+    corpus: dict[str, dict[str, str]] = {}
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    for index, pair in enumerate(pairs):
+        did = documents.setdefault(pair.en, f"d{len(documents)}")
+        corpus[did] = {"title": "", "text": pair.en}
+        queries[f"q{index}"] = pair.lr
+        qrels[f"q{index}"] = {did: 1}
+    return BeirCollection(corpus=corpus, queries=queries, qrels={"dev": qrels})
