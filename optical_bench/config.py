@@ -174,7 +174,9 @@ class CheckpointOptions:
 
     dev: bool = option(True, "evaluate on the dev split during training and keep the best checkpoint")
     dev_collection: str | None = option(None, "a BEIR folder with qrels/dev.tsv (none: the built bible-dev)")
-    eval_steps: int | None = option(None, "evaluate on dev every N steps (none: about five times per run)")
+    eval_steps: int | None = option(
+        None, "evaluate on dev (and save a checkpoint) every N steps (none: three times per run, every max_steps // 3)"
+    )
     save: bool = option(True, "save checkpoints, so that an interrupted run resumes", key="save_checkpoints")
     keep: bool = option(False, "keep the checkpoints after training (default: only the final model)", key="keep_checkpoints")
 

@@ -44,8 +44,7 @@ class Recipe:
         return " ".join(flags)
 
 
-# chosen on the dev split (results/paper_pairing/README.md); the method: OT + contrastive against
-# contrastive alone, three seeds on dev, nDCG@10 -0.022 [-0.042, -0.003] (studies/paper_pairing_method_dev)
+# chosen on the dev split: the measurements are in results/paper_pairing/README.md (the method: results/paper_pairing/method_dev/)
 PAPER_PAIRING_OPTIONS = {
     "teacher": "all-minilm-l6-v2",
     "student_init": "multilingual-e5-small-q4",

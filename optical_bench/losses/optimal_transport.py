@@ -18,7 +18,6 @@ from optical_bench.ot import idf_weights, ot_alignment
 
 logger = logging.getLogger(__name__)
 
-_TERMS = ("ot", "mse", "contrastive", "anchor")
 
 OPTICAL_CITATION = """
 @inproceedings{huang2023optical,
