@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from optical_bench.augment import (
     KINDS,
     MLM_PROVENANCE_FILE,
+    MLMSettings,
     augmentation_provenance,
     back_translate,
     build_augmented_bitext,
@@ -31,6 +32,11 @@ from optical_bench.translate import IBMModel1, tokenize
 
 MLM_TEXTS = LOW_RESOURCE * 3
 FAST = dict(steps=25, batch_size=8, learning_rate=2e-3, mask_probability=0.3, progress=False)
+
+
+def _pretrain(encoder, texts, out, progress=False, **settings):
+    """:func:`mlm_pretrain` with the MLM defaults changed by ``settings`` (MLMSettings fields)."""
+    return mlm_pretrain(encoder, texts, out, MLMSettings.from_options(**settings), progress=progress)
 
 
 # --------------------------------------------------------------------------- tiny models
@@ -122,7 +128,7 @@ def _check_mlm_output(source: Path, out: Path) -> dict:
 
 
 def test_mlm_wordpiece_trains_encoder_and_drops_head(tiny_model, tmp_path):
-    out = mlm_pretrain(tiny_model, MLM_TEXTS, tmp_path / "mlm", seed=1, **FAST)
+    out = _pretrain(tiny_model, MLM_TEXTS, tmp_path / "mlm", seed=1, **FAST)
     provenance = _check_mlm_output(tiny_model, out)
     assert provenance["texts"] == len(MLM_TEXTS)
     assert provenance["steps"] == FAST["steps"] and len(provenance["loss_history"]) == FAST["steps"]
@@ -149,10 +155,10 @@ def test_mlm_corpus_vocabulary_leaves_unused_rows_alone(model_name, request, tmp
     unused = torch.tensor(sorted(set(range(before.shape[0])) - used))
     used_t = torch.tensor(sorted(used))
     assert len(unused) > 20
-    corpus = _weights(mlm_pretrain(model, MLM_TEXTS, tmp_path / "corpus", **FAST))[key]
+    corpus = _weights(_pretrain(model, MLM_TEXTS, tmp_path / "corpus", **FAST))[key]
     assert torch.equal(corpus[unused], before[unused])
     assert not torch.equal(corpus[used_t], before[used_t])
-    full_out = mlm_pretrain(model, MLM_TEXTS, tmp_path / "full", vocabulary="full", **FAST)
+    full_out = _pretrain(model, MLM_TEXTS, tmp_path / "full", vocabulary="full", **FAST)
     full = _weights(full_out)[key]
     assert not torch.equal(full[unused], before[unused])
     assert _mlm_json(full_out)["vocabulary_size"] == before.shape[0]
@@ -187,23 +193,23 @@ def test_mlm_is_deterministic_per_seed(tiny_model, tmp_path):
     import torch
 
     kw = dict(FAST, steps=6)
-    a = _weights(mlm_pretrain(tiny_model, MLM_TEXTS, tmp_path / "a", seed=7, **kw))
-    b = _weights(mlm_pretrain(tiny_model, MLM_TEXTS, tmp_path / "b", seed=7, **kw))
-    c = _weights(mlm_pretrain(tiny_model, MLM_TEXTS, tmp_path / "c", seed=8, **kw))
+    a = _weights(_pretrain(tiny_model, MLM_TEXTS, tmp_path / "a", seed=7, **kw))
+    b = _weights(_pretrain(tiny_model, MLM_TEXTS, tmp_path / "b", seed=7, **kw))
+    c = _weights(_pretrain(tiny_model, MLM_TEXTS, tmp_path / "c", seed=8, **kw))
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
 def test_mlm_unigram_bert_like_e5(e5_like_model, tmp_path, unigram_tokenizer):
     assert unigram_tokenizer.mask_token == "<mask>"
-    out = mlm_pretrain(e5_like_model, MLM_TEXTS, tmp_path / "mlm", **FAST)
+    out = _pretrain(e5_like_model, MLM_TEXTS, tmp_path / "mlm", **FAST)
     _check_mlm_output(e5_like_model, out)
 
 
 def test_mlm_unigram_xlmr_keeps_prompts(xlmr_model, tmp_path):
     from sentence_transformers import SentenceTransformer
 
-    out = mlm_pretrain(xlmr_model, MLM_TEXTS, tmp_path / "mlm", head="untied", **FAST)
+    out = _pretrain(xlmr_model, MLM_TEXTS, tmp_path / "mlm", head="untied", **FAST)
     provenance = _check_mlm_output(xlmr_model, out)
     assert SentenceTransformer(str(out), device="cpu").prompts == {"query": "query: ", "document": "passage: "}
     assert provenance["head"] == "untied" and provenance["decoder_tied"] is False
@@ -216,7 +222,7 @@ def test_mlm_head_warmup_trains_the_head_alone_first(tiny_model, tmp_path, head)
     # untouched by the warm-up, yet the MLM loss of the frozen features falls
     import torch
 
-    out = mlm_pretrain(
+    out = _pretrain(
         tiny_model,
         MLM_TEXTS,
         tmp_path / "mlm",
@@ -233,20 +239,20 @@ def test_mlm_head_warmup_trains_the_head_alone_first(tiny_model, tmp_path, head)
     before, after = _weights(tiny_model), _weights(out)
     assert all(torch.allclose(before[k], after[k], atol=1e-6) for k in before)
     # without warm-up the record says so
-    plain = _mlm_json(mlm_pretrain(tiny_model, MLM_TEXTS, tmp_path / "plain", head_warmup_steps=0, **dict(FAST, steps=1)))
+    plain = _mlm_json(_pretrain(tiny_model, MLM_TEXTS, tmp_path / "plain", head_warmup_steps=0, **dict(FAST, steps=1)))
     assert plain["head_warmup"] is None and plain["eval_loss_after_head_warmup"] is None
     with pytest.raises(ValueError, match="head_warmup_steps"):
-        mlm_pretrain(tiny_model, MLM_TEXTS, tmp_path / "x", head_warmup_steps=-1, progress=False)
+        _pretrain(tiny_model, MLM_TEXTS, tmp_path / "x", head_warmup_steps=-1, progress=False)
 
 
 def test_mlm_zero_texts_is_a_copy(tiny_model, tmp_path):
-    out = mlm_pretrain(tiny_model, [], tmp_path / "copy", progress=False)
+    out = _pretrain(tiny_model, [], tmp_path / "copy", progress=False)
     assert (out / "model.safetensors").read_bytes() == (tiny_model / "model.safetensors").read_bytes()
     provenance = _mlm_json(out)
     assert provenance["copied"] is True and provenance["steps"] == 0 and provenance["texts"] == 0
-    again = mlm_pretrain(tiny_model, ["  ", ""], tmp_path / "copy2", progress=False)  # blank texts are no texts
+    again = _pretrain(tiny_model, ["  ", ""], tmp_path / "copy2", progress=False)  # blank texts are no texts
     assert _mlm_json(again)["copied"] is True
-    steps0 = mlm_pretrain(tiny_model, MLM_TEXTS, tmp_path / "copy3", steps=0, progress=False)
+    steps0 = _pretrain(tiny_model, MLM_TEXTS, tmp_path / "copy3", steps=0, progress=False)
     assert _mlm_json(steps0)["copied"] is True and _mlm_json(steps0)["texts"] == len(MLM_TEXTS)
 
 
@@ -268,8 +274,8 @@ def test_mlm_tied_head_loads_checkpoint_head(tmp_path):
     folder = tmp_path / "hf-mlm"
     BertForMaskedLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    tied = mlm_pretrain(folder, MLM_TEXTS, tmp_path / "tied", head="tied", **dict(FAST, steps=3))
-    fresh = mlm_pretrain(folder, MLM_TEXTS, tmp_path / "fresh", head="fresh", **dict(FAST, steps=3))
+    tied = _pretrain(folder, MLM_TEXTS, tmp_path / "tied", head="tied", **dict(FAST, steps=3))
+    fresh = _pretrain(folder, MLM_TEXTS, tmp_path / "fresh", head="fresh", **dict(FAST, steps=3))
     assert _mlm_json(tied)["head_init"] == "checkpoint" and _mlm_json(tied)["head_loaded_tensors"] >= 4
     assert _mlm_json(fresh)["head_init"] == "fresh"
     assert not any(k.startswith("cls.") for k in _weights(tied))
@@ -277,21 +283,22 @@ def test_mlm_tied_head_loads_checkpoint_head(tmp_path):
 
 def test_mlm_rejects_bad_arguments(tiny_model, tmp_path):
     with pytest.raises(ValueError, match="head"):
-        mlm_pretrain(tiny_model, MLM_TEXTS, tmp_path / "x", head="shared", progress=False)
+        _pretrain(tiny_model, MLM_TEXTS, tmp_path / "x", head="shared", progress=False)
     with pytest.raises(ValueError, match="mask_probability"):
-        mlm_pretrain(tiny_model, MLM_TEXTS, tmp_path / "x", mask_probability=0.0, progress=False)
+        _pretrain(tiny_model, MLM_TEXTS, tmp_path / "x", mask_probability=0.0, progress=False)
     with pytest.raises(TypeError):
-        mlm_pretrain(tiny_model, "one string", tmp_path / "x", progress=False)
+        _pretrain(tiny_model, "one string", tmp_path / "x", progress=False)
     assert not (tmp_path / "x").exists()
 
 
 def test_mlm_cached_reuses_folder(tiny_model, tmp_path):
     kw = dict(FAST, steps=2)
-    first = mlm_pretrain_cached(tiny_model, MLM_TEXTS, cache_root=tmp_path, **kw)
+    settings = MLMSettings.from_options(**{k: v for k, v in kw.items() if k != "progress"})
+    first = mlm_pretrain_cached(tiny_model, MLM_TEXTS, settings, cache_root=tmp_path, progress=False)
     stamp = (first / MLM_PROVENANCE_FILE).stat().st_mtime_ns
-    assert mlm_pretrain_cached(tiny_model, MLM_TEXTS, cache_root=tmp_path, **kw) == first
+    assert mlm_pretrain_cached(tiny_model, MLM_TEXTS, settings, cache_root=tmp_path, progress=False) == first
     assert (first / MLM_PROVENANCE_FILE).stat().st_mtime_ns == stamp
-    other = mlm_pretrain_cached(tiny_model, MLM_TEXTS[:5], cache_root=tmp_path, **kw)
+    other = mlm_pretrain_cached(tiny_model, MLM_TEXTS[:5], settings, cache_root=tmp_path, progress=False)
     assert other != first
 
 
@@ -552,7 +559,7 @@ def test_mlm_reads_a_0_transformer_layout(tiny_model, tmp_path):
     modules = json.loads((folder / "modules.json").read_text())
     modules[0]["path"] = "0_Transformer"
     (folder / "modules.json").write_text(json.dumps(modules))
-    out = mlm_pretrain(folder, MLM_TEXTS, tmp_path / "mlm", **dict(FAST, steps=3))
+    out = _pretrain(folder, MLM_TEXTS, tmp_path / "mlm", **dict(FAST, steps=3))
     from sentence_transformers import SentenceTransformer
 
     assert SentenceTransformer(str(out), device="cpu").encode(["moni"]).shape == (1, HIDDEN)

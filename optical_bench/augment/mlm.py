@@ -77,18 +77,28 @@ import tempfile
 import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from optical_bench.assets.models import resolve_model
-from optical_bench.augment.mlm_loop import train_mlm
+from optical_bench.augment.mlm_loop import MLMSettings, train_mlm
 from optical_bench.augment.pairs import select_texts
 from optical_bench.config import MLM_HEADS, MLM_VOCABULARIES, MLMOptions
 from optical_bench.data.bitext import read_monolingual
 from optical_bench.data.sources import TextSource
 from optical_bench.io import atomic_write_json, home, replace_folder, sha256_folder, sha256_json
 
-__all__ = ["HEADS", "VOCABULARIES", "MLM_PROVENANCE_FILE", "mlm_pretrain", "mlm_pretrain_cached", "mlm_student_init", "texts_fingerprint"]
+__all__ = [
+    "HEADS",
+    "VOCABULARIES",
+    "MLM_PROVENANCE_FILE",
+    "MLMSettings",
+    "mlm_pretrain",
+    "mlm_pretrain_cached",
+    "mlm_student_init",
+    "texts_fingerprint",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -132,45 +142,28 @@ def _source_provenance(resolved: str) -> dict | None:
     return None
 
 
-def _check_arguments(
-    texts, *, head, vocabulary, mask_probability, steps, epochs, batch_size, max_seq_length, head_warmup_steps, head_learning_rate
-) -> None:
-    """Refuse arguments :func:`mlm_pretrain` cannot run with, naming the argument."""
-    if head not in HEADS:
-        raise ValueError(f"head={head!r}: choose one of {', '.join(HEADS)}.")
-    if vocabulary not in VOCABULARIES:
-        raise ValueError(f"vocabulary={vocabulary!r}: choose one of {', '.join(VOCABULARIES)}.")
+def _check_arguments(texts, settings: MLMSettings) -> None:
+    """Refuse settings :func:`mlm_pretrain` cannot run with, naming the setting."""
+    s = settings
+    if s.head not in HEADS:
+        raise ValueError(f"head={s.head!r}: choose one of {', '.join(HEADS)}.")
+    if s.vocabulary not in VOCABULARIES:
+        raise ValueError(f"vocabulary={s.vocabulary!r}: choose one of {', '.join(VOCABULARIES)}.")
     if isinstance(texts, str):
         raise TypeError("texts must be a list of strings, not one string")
-    if not 0.0 < mask_probability < 1.0:
-        raise ValueError(f"mask_probability must be in (0, 1), got {mask_probability}")
-    if steps is not None and int(steps) < 0:
-        raise ValueError(f"steps must be >= 0, got {steps}")
-    if int(head_warmup_steps) < 0 or not float(head_learning_rate) > 0:
-        raise ValueError(f"head_warmup_steps must be >= 0 and head_learning_rate > 0, got {head_warmup_steps}, {head_learning_rate}")
-    if not float(epochs) >= 0 or int(batch_size) < 1 or int(max_seq_length) < 4:
+    if not 0.0 < s.mask_probability < 1.0:
+        raise ValueError(f"mask_probability must be in (0, 1), got {s.mask_probability}")
+    if s.steps is not None and int(s.steps) < 0:
+        raise ValueError(f"steps must be >= 0, got {s.steps}")
+    if int(s.head_warmup_steps) < 0 or not float(s.head_learning_rate) > 0:
+        raise ValueError(f"head_warmup_steps must be >= 0 and head_learning_rate > 0, got {s.head_warmup_steps}, {s.head_learning_rate}")
+    if not float(s.epochs) >= 0 or int(s.batch_size) < 1 or int(s.max_seq_length) < 4:
         raise ValueError("epochs must be >= 0, batch_size >= 1 and max_seq_length >= 4")
 
 
-def _base_provenance(
-    encoder,
-    resolved: str,
-    texts: list[str],
-    *,
-    head,
-    vocabulary,
-    mask_probability,
-    max_seq_length,
-    batch_size,
-    learning_rate,
-    warmup_ratio,
-    weight_decay,
-    max_grad_norm,
-    head_warmup_steps,
-    head_learning_rate,
-    seed,
-) -> dict:
+def _base_provenance(encoder, resolved: str, texts: list[str], settings: MLMSettings) -> dict:
     """What every MLM record holds: the format, the encoder, the texts' count and hash, the settings."""
+    s = settings
     return {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -178,18 +171,18 @@ def _base_provenance(
         "encoder_resolved": str(resolved),
         "texts": len(texts),
         "texts_sha256": texts_fingerprint(texts),
-        "head": head,
-        "vocabulary": vocabulary,
-        "mask_probability": mask_probability,
-        "max_seq_length": max_seq_length,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "warmup_ratio": warmup_ratio,
-        "weight_decay": weight_decay,
-        "max_grad_norm": max_grad_norm,
-        "head_warmup_steps": int(head_warmup_steps),
-        "head_learning_rate": head_learning_rate if head_warmup_steps else None,
-        "seed": seed,
+        "head": s.head,
+        "vocabulary": s.vocabulary,
+        "mask_probability": s.mask_probability,
+        "max_seq_length": s.max_seq_length,
+        "batch_size": s.batch_size,
+        "learning_rate": s.learning_rate,
+        "warmup_ratio": s.warmup_ratio,
+        "weight_decay": s.weight_decay,
+        "max_grad_norm": s.max_grad_norm,
+        "head_warmup_steps": int(s.head_warmup_steps),
+        "head_learning_rate": s.head_learning_rate if s.head_warmup_steps else None,
+        "seed": s.seed,
         "source_provenance": _source_provenance(resolved),
     }
 
@@ -216,36 +209,28 @@ def _copy_unchanged(resolved: str, staging: Path, out: Path, base_provenance: di
 # --------------------------------------------------------------------------- main entry point
 
 
-def _train_with_own_rng(resolved, texts, staging, base_provenance, settings: dict, *, total_steps, eval_texts, device, progress) -> dict:
+def _train_with_own_rng(
+    resolved, texts, staging, base_provenance, settings: MLMSettings, *, total_steps, eval_texts, device, progress
+) -> dict:
     """:func:`~optical_bench.augment.mlm_loop.train_mlm` with the global torch RNG seeded with
-    ``settings["seed"]`` and restored afterwards."""
+    ``settings.seed`` and restored afterwards."""
     import torch
-    from sentence_transformers import SentenceTransformer
-    from tqdm.auto import tqdm
-    from transformers import DataCollatorForLanguageModeling
 
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     devices = [device.index or 0] if device.type == "cuda" else []
-    settings = {
-        **settings,
-        "head_warmup_steps": int(settings["head_warmup_steps"]),
-        "head_learning_rate": float(settings["head_learning_rate"]),
-    }
+    settings = replace(settings, head_warmup_steps=int(settings.head_warmup_steps), head_learning_rate=float(settings.head_learning_rate))
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(settings["seed"])
+        torch.manual_seed(settings.seed)
         return train_mlm(
             resolved,
             texts,
             staging,
             base_provenance,
+            settings,
             device=device,
             total_steps=total_steps,
             eval_texts=eval_texts,
             progress=progress,
-            SentenceTransformer=SentenceTransformer,
-            tqdm=tqdm,
-            collator_cls=DataCollatorForLanguageModeling,
-            **settings,
         )
 
 
@@ -253,21 +238,8 @@ def mlm_pretrain(
     encoder: str | os.PathLike,
     texts: Sequence[str],
     out_dir: str | os.PathLike,
+    settings: MLMSettings | None = None,
     *,
-    steps: int | None = None,
-    epochs: float = 1.0,
-    batch_size: int = 16,
-    learning_rate: float = 5e-5,
-    mask_probability: float = 0.15,
-    max_seq_length: int = 64,
-    seed: int = 42,
-    head: str = "fresh",
-    vocabulary: str = "corpus",
-    warmup_ratio: float = 0.1,
-    weight_decay: float = 0.01,
-    max_grad_norm: float = 1.0,
-    head_warmup_steps: int = 100,
-    head_learning_rate: float = 1e-3,
     eval_texts: int = 64,
     device: str | None = None,
     progress: bool = True,
@@ -280,27 +252,23 @@ def mlm_pretrain(
         texts: monolingual target-language sentences; empty ones are skipped.  With no
             usable text the encoder is copied unchanged (the "0 texts" point of RQ1).
         out_dir: the output folder (replaced atomically if it exists).
-        steps: optimiser steps; ``None``: ``ceil(epochs * len(texts) / batch_size)``
-            (``epochs`` may be fractional: 0.25 sees each text once in four).  Batches cycle
-            over the texts, reshuffled (seeded) every pass.
-        batch_size, learning_rate, weight_decay, max_grad_norm: AdamW (no decay on biases
-            and LayerNorm), linear warm-up over ``warmup_ratio`` of the steps then linear decay.
-        mask_probability: share of non-special tokens selected for prediction (BERT 80/10/10).
-        max_seq_length: texts are truncated to this many tokens for MLM only; the output's
-            ``Transformer.max_seq_length`` is left as it was.
-        seed: seeds the head initialisation, the shuffling, the masking and dropout (the
-            global torch RNG is restored afterwards).
-        head: ``"fresh"`` (default), ``"tied"`` or ``"untied"``: see the module docstring.
-        head_warmup_steps, head_learning_rate: before the ``steps``, train the head's own
-            parameters alone for this many steps (encoder and embeddings frozen, AdamW at
-            ``head_learning_rate``, constant): "linear probing, then fine-tuning" (Kumar et
-            al., ICLR 2022).  A fresh head is random, so without it the first steps send
-            noise gradients into an encoder whose sentence embeddings are what
-            distillation starts from (measured: 34 MLM steps at lr 5e-5 take
+        settings: :class:`~optical_bench.augment.mlm_loop.MLMSettings` (default: the MLM defaults of
+            :class:`~optical_bench.config.MLMOptions`, built by ``MLMSettings.from_options``):
+            ``steps`` (``None``: ``ceil(epochs * len(texts) / batch_size)``; ``epochs`` may be
+            fractional; batches cycle over the texts, reshuffled, seeded, every pass); AdamW
+            (``batch_size``, ``learning_rate``, ``weight_decay``, ``max_grad_norm``; no decay on
+            biases and LayerNorm), linear warm-up over ``warmup_ratio`` of the steps then linear
+            decay; ``mask_probability`` (BERT 80/10/10); ``max_seq_length`` (for MLM only: the
+            output's ``Transformer.max_seq_length`` is left as it was); ``seed`` (head
+            initialisation, shuffling, masking, dropout; the global torch RNG is restored);
+            ``head``: ``"fresh"``, ``"tied"`` or ``"untied"`` (module docstring);
+            ``head_warmup_steps``, ``head_learning_rate``: before the steps, train the head's own
+            parameters alone (encoder frozen, constant lr): "linear probing, then fine-tuning"
+            (Kumar et al., ICLR 2022); a fresh head is random, so without it the first steps send
+            noise gradients into the encoder (measured: 34 MLM steps at lr 5e-5 take
             multilingual-e5-small's Bible dev R@1 from 0.85 to 0.15 without warm-up, to 0.80
-            after 100 warm-up steps).  Default 100; 0: no warm-up.
-        vocabulary: ``"corpus"`` (default): train over the pieces the texts use only (see
-            the module docstring); ``"full"``: the textbook MLM over the whole vocabulary.
+            after 100 warm-up steps); ``vocabulary``: ``"corpus"`` (the pieces the texts use)
+            or ``"full"``.
         eval_texts: the MLM loss on (up to) this many training texts, with a fixed masking,
             is recorded before and after training (0: skip).
         device: ``None``: CUDA when available, else CPU.
@@ -311,42 +279,19 @@ def mlm_pretrain(
     """
     from sentence_transformers import SentenceTransformer
 
-    _check_arguments(
-        texts,
-        head=head,
-        vocabulary=vocabulary,
-        mask_probability=mask_probability,
-        steps=steps,
-        epochs=epochs,
-        batch_size=batch_size,
-        max_seq_length=max_seq_length,
-        head_warmup_steps=head_warmup_steps,
-        head_learning_rate=head_learning_rate,
-    )
+    settings = settings or MLMSettings.from_options()
+    _check_arguments(texts, settings)
     started = time.perf_counter()
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     resolved = _resolve(encoder)
     texts = [t.strip() for t in texts if isinstance(t, str) and t.strip()]
-    settings = dict(
-        head=head,
-        vocabulary=vocabulary,
-        mask_probability=mask_probability,
-        max_seq_length=max_seq_length,
-        batch_size=batch_size,
-        learning_rate=learning_rate,
-        warmup_ratio=warmup_ratio,
-        weight_decay=weight_decay,
-        max_grad_norm=max_grad_norm,
-        head_warmup_steps=head_warmup_steps,
-        head_learning_rate=head_learning_rate,
-        seed=seed,
-    )
-    base_provenance = _base_provenance(encoder, resolved, texts, **settings)
+    base_provenance = _base_provenance(encoder, resolved, texts, settings)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         total_steps = 0
         if texts:
+            steps, epochs, batch_size = settings.steps, settings.epochs, settings.batch_size
             total_steps = int(steps) if steps is not None else int(math.ceil(float(epochs) * len(texts) / batch_size - 1e-9))
         if total_steps == 0:
             _copy_unchanged(resolved, staging, out, base_provenance, started, SentenceTransformer)
@@ -376,19 +321,27 @@ def mlm_pretrain(
 
 
 def mlm_pretrain_cached(
-    encoder: str | os.PathLike, texts: Sequence[str], *, cache_root: str | os.PathLike | None = None, **kw: Any
+    encoder: str | os.PathLike,
+    texts: Sequence[str],
+    settings: MLMSettings | None = None,
+    *,
+    cache_root: str | os.PathLike | None = None,
+    eval_texts: int = 64,
+    device: str | None = None,
+    progress: bool = True,
 ) -> Path:
     """:func:`mlm_pretrain` into ``home()/mlm/<key>`` unless that folder is already there.
 
     ``key`` hashes the encoder's content (its resolved folder; the id for a hub model), the
-    texts and every option (``progress`` and ``device`` excepted), so a grid pre-trains each
+    texts and every setting (:meth:`MLMSettings.cache_options`), so a grid pre-trains each
     combination once and an interrupted pre-training is redone (the folder appears only
     when complete).  Under data parallelism, call it on the main process first (e.g.
     ``accelerate``'s ``main_process_first``) so the other ranks find the folder ready.
     """
     resolved = _resolve(encoder)
     encoder_key = sha256_folder(resolved, exclude=(MLM_PROVENANCE_FILE, "README.md")) if Path(resolved).is_dir() else str(resolved)
-    options = {k: v for k, v in kw.items() if k not in ("progress", "device")}
+    settings = settings or MLMSettings.from_options()
+    options = settings.cache_options() | ({"eval_texts": eval_texts} if eval_texts != 64 else {})
     cleaned = [t.strip() for t in texts if isinstance(t, str) and t.strip()]
     key = sha256_json({"format": FORMAT_VERSION, "encoder": encoder_key, "texts": texts_fingerprint(cleaned), "options": options})[:16]
     root = Path(cache_root) if cache_root is not None else home() / "mlm"
@@ -398,7 +351,7 @@ def mlm_pretrain_cached(
     # Train into a private folder, then rename: two processes (e.g. torchrun ranks) that
     # race produce identical folders; the first rename wins, the other is discarded.
     private = root / f".{out.name}.{uuid.uuid4().hex[:8]}"
-    mlm_pretrain(encoder, cleaned, private, **kw)
+    mlm_pretrain(encoder, cleaned, private, settings, eval_texts=eval_texts, device=device, progress=progress)
     try:
         os.rename(private, out)
     except OSError:
@@ -448,22 +401,8 @@ def mlm_student_init(
     source = texts.description
     texts = read_monolingual(texts.path)
     chosen = select_texts(texts, options.texts, seed=int(seed))
-    folder = mlm_pretrain_cached(
-        student_init or teacher,
-        chosen,
-        steps=options.steps,
-        epochs=options.epochs,
-        batch_size=options.batch_size,
-        learning_rate=options.learning_rate,
-        mask_probability=options.mask_probability,
-        max_seq_length=options.max_seq_length or max_seq_length or 64,
-        seed=int(seed),
-        head=options.head,
-        vocabulary=options.vocabulary,
-        head_warmup_steps=options.head_warmup_steps,
-        head_learning_rate=options.head_learning_rate,
-        progress=progress,
-    )
+    settings = MLMSettings.from_options(options, seed=int(seed), max_seq_length=max_seq_length or 64)
+    folder = mlm_pretrain_cached(student_init or teacher, chosen, settings, progress=progress)
     record = json.loads((folder / MLM_PROVENANCE_FILE).read_text(encoding="utf-8"))
     record.pop("loss_history", None)
     record.pop("source_provenance", None)

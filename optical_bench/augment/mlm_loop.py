@@ -9,9 +9,59 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 from pathlib import Path
 
 from optical_bench.augment.mlm_head import build_head, transformer_folder
+from optical_bench.config import MLMOptions
+
+
+@dataclass(frozen=True)
+class MLMSettings:
+    """Every setting of one MLM pre-training: a run's MLM options (:class:`~optical_bench.config.MLMOptions`,
+    whose defaults are the only ones) with the token limit and the seed resolved, and the optimiser's
+    fixed settings. The cache key, the record and the training loop all read this one object."""
+
+    steps: int | None
+    epochs: float
+    batch_size: int
+    learning_rate: float
+    mask_probability: float
+    max_seq_length: int
+    seed: int
+    head: str
+    vocabulary: str
+    head_warmup_steps: int
+    head_learning_rate: float
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+
+    @classmethod
+    def from_options(cls, options: MLMOptions | None = None, *, seed: int = 42, max_seq_length: int = 64, **changes) -> MLMSettings:
+        """The settings of ``options`` (default: the MLM defaults); ``options.max_seq_length`` falls
+        back to ``max_seq_length`` (the training length); ``changes`` override single fields."""
+        options = options or MLMOptions()
+        settings = cls(
+            steps=options.steps,
+            epochs=options.epochs,
+            batch_size=options.batch_size,
+            learning_rate=options.learning_rate,
+            mask_probability=options.mask_probability,
+            max_seq_length=options.max_seq_length or max_seq_length,
+            seed=int(seed),
+            head=options.head,
+            vocabulary=options.vocabulary,
+            head_warmup_steps=options.head_warmup_steps,
+            head_learning_rate=options.head_learning_rate,
+        )
+        return replace(settings, **changes)
+
+    def cache_options(self) -> dict:
+        """The settings as the cache key hashes them: the run's options, and the optimiser's fixed
+        settings only where they differ from their defaults (so keys made before them still hold)."""
+        fixed = {item.name: item.default for item in fields(self) if item.default is not MISSING}
+        return {key: value for key, value in asdict(self).items() if key not in fixed or value != fixed[key]}
 
 
 def compact_embeddings(full, tokenizer, encodings: list[dict], config):
@@ -74,21 +124,7 @@ def _masked_loss(auto_model, head_module, batch: dict):
     return F.cross_entropy(logits.float(), labels[selected]), n_masked
 
 
-def _warm_up_head(
-    auto_model,
-    head_module,
-    collator,
-    stream,
-    table,
-    device,
-    *,
-    steps: int,
-    learning_rate: float,
-    weight_decay: float,
-    max_grad_norm: float,
-    tqdm,
-    progress: bool,
-) -> dict | None:
+def _warm_up_head(auto_model, head_module, collator, stream, table, device, settings: MLMSettings, progress: bool) -> dict | None:
     """Train the head's own parameters alone for ``steps`` batches (see ``head_warmup_steps``).
 
     The encoder runs in eval mode under ``no_grad`` (its hidden states are fixed features),
@@ -97,12 +133,14 @@ def _warm_up_head(
     per-piece bias (plus an untied decoder), and costs a forward pass per step."""
     import torch
     import torch.nn.functional as F
+    from tqdm.auto import tqdm
 
+    steps, learning_rate, max_grad_norm = settings.head_warmup_steps, settings.head_learning_rate, settings.max_grad_norm
     if not steps:
         return None
     embedding_ids = {id(p) for p in auto_model.parameters()}
     own = [p for p in head_module.parameters() if id(p) not in embedding_ids]
-    optimizer = torch.optim.AdamW(own, lr=learning_rate, weight_decay=weight_decay)
+    optimizer = torch.optim.AdamW(own, lr=learning_rate, weight_decay=settings.weight_decay)
     auto_model.eval()
     head_module.train()
     history: list[float] = []
@@ -241,24 +279,14 @@ def _batch_stream(encodings: list[dict], batch_size: int, seed: int):
 
 
 def _run_steps(
-    auto_model,
-    head_module,
-    collator,
-    stream,
-    table,
-    device,
-    params,
-    optimizer,
-    scheduler,
-    *,
-    total_steps: int,
-    max_grad_norm: float,
-    tqdm,
-    progress: bool,
+    auto_model, head_module, collator, stream, table, device, optimization: tuple, *, total_steps: int, max_grad_norm: float, progress: bool
 ) -> tuple[list[float], int, float]:
-    """The MLM steps; returns the loss history, the masked tokens seen and the seconds."""
+    """The MLM steps (``optimization``: the parameters, the optimiser and the scheduler); returns
+    the loss history, the masked tokens seen and the seconds."""
     import torch
+    from tqdm.auto import tqdm
 
+    params, optimizer, scheduler = optimization
     auto_model.train()
     head_module.train()
     history: list[float] = []
@@ -315,36 +343,16 @@ def _save_encoder(model, auto_model, full_embeddings, keep, staging) -> None:
     model.save(str(staging))
 
 
-def train_mlm(
-    resolved,
-    texts,
-    staging,
-    base_provenance,
-    *,
-    device,
-    total_steps,
-    batch_size,
-    learning_rate,
-    mask_probability,
-    max_seq_length,
-    seed,
-    head,
-    vocabulary,
-    warmup_ratio,
-    weight_decay,
-    max_grad_norm,
-    head_warmup_steps,
-    head_learning_rate,
-    eval_texts,
-    progress,
-    SentenceTransformer,
-    tqdm,
-    collator_cls,
-) -> dict:
+def train_mlm(resolved, texts, staging, base_provenance, settings: MLMSettings, *, device, total_steps, eval_texts, progress) -> dict:
     """Continue MLM training of ``resolved`` on ``texts``; save the encoder into ``staging``
     and return the provenance record (see :func:`optical_bench.augment.mlm.mlm_pretrain`)."""
+    from sentence_transformers import SentenceTransformer
+    from transformers import DataCollatorForLanguageModeling as collator_cls
+
+    s = settings
+    batch_size, mask_probability, seed, head, vocabulary = s.batch_size, s.mask_probability, s.seed, s.head, s.vocabulary
     model, auto_model, tokenizer = _load_encoder(resolved, device, SentenceTransformer)
-    encodings = _encodings(tokenizer, texts, max_seq_length)
+    encodings = _encodings(tokenizer, texts, s.max_seq_length)
     n_tokens = sum(len(e["input_ids"]) for e in encodings)
     full_embeddings = auto_model.get_input_embeddings()
     n_vocab = int(full_embeddings.weight.shape[0])
@@ -364,25 +372,17 @@ def train_mlm(
         return _evaluate(auto_model, head_module, collator_cls, tokenizer, eval_set, mask_probability, seed + 1, batch_size, device, table)
 
     loss_before = eval_loss()
-    params, optimizer, scheduler = _optimizer(
-        auto_model, head_module, learning_rate=learning_rate, weight_decay=weight_decay, warmup_ratio=warmup_ratio, total_steps=total_steps
-    )
-    stream = _batch_stream(encodings, batch_size, seed)
-    head_record = _warm_up_head(
+    optimization = _optimizer(
         auto_model,
         head_module,
-        collator,
-        stream,
-        table,
-        device,
-        steps=head_warmup_steps,
-        learning_rate=head_learning_rate,
-        weight_decay=weight_decay,
-        max_grad_norm=max_grad_norm,
-        tqdm=tqdm,
-        progress=progress,
+        learning_rate=s.learning_rate,
+        weight_decay=s.weight_decay,
+        warmup_ratio=s.warmup_ratio,
+        total_steps=total_steps,
     )
-    loss_after_head = eval_loss() if head_warmup_steps else None
+    stream = _batch_stream(encodings, batch_size, seed)
+    head_record = _warm_up_head(auto_model, head_module, collator, stream, table, device, s, progress)
+    loss_after_head = eval_loss() if s.head_warmup_steps else None
     history, masked_total, seconds = _run_steps(
         auto_model,
         head_module,
@@ -390,12 +390,9 @@ def train_mlm(
         stream,
         table,
         device,
-        params,
-        optimizer,
-        scheduler,
+        optimization,
         total_steps=total_steps,
-        max_grad_norm=max_grad_norm,
-        tqdm=tqdm,
+        max_grad_norm=s.max_grad_norm,
         progress=progress,
     )
     loss_after = eval_loss()
