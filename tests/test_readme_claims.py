@@ -1,4 +1,4 @@
-"""What the README says about mteb's ResultCache holds for the committed outputs of `optical-bench run`."""
+"""What the documentation (docs/experiments.md) says about mteb's ResultCache holds for the committed outputs of `optical-bench run`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,6 @@ def test_study_runs_need_match_name_and_the_readme_says_so():
     studied = cache.load_results(include_remote=False, load_experiments="match_name")
     assert "optical-bench/e5-optical" in {model.model_name for model in studied.model_results}
     row = next(
-        line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `mteb.ResultCache(out).load_results()`")
+        line for line in (ROOT / "docs" / "experiments.md").read_text().splitlines() if line.startswith("| `mteb.ResultCache(out).load_results()`")
     )
     assert 'load_experiments="match_name"' in row and "`evaluate` and `run`" not in row
