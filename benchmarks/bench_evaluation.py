@@ -47,11 +47,13 @@ def _collection(folder: Path, n_docs: int, n_queries: int) -> Path:
 
 
 def _evaluate(model, folder: Path, out: Path, name: str, cache: bool) -> float:
-    from optical_bench.evaluate import evaluate_model
+    from optical_bench.evaluate import EvaluationOptions, evaluate_model
     from optical_bench.tasks import beir_task
 
     started = time.perf_counter()
-    evaluate_model(model, [beir_task(folder)], out, name=name, revision=name, show_progress_bar=False, cache_embeddings=cache)
+    evaluate_model(
+        model, [beir_task(folder)], out, name=name, revision=name, options=EvaluationOptions(progress=False, cache_embeddings=cache)
+    )
     return time.perf_counter() - started
 
 

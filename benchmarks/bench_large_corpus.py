@@ -122,7 +122,7 @@ def child(mode: str, folder: Path, out: Path, model_name: str, threads: int) -> 
     import mteb
     from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
 
-    from optical_bench.evaluate import evaluate_model
+    from optical_bench.evaluate import EvaluationOptions, evaluate_model
     from optical_bench.models import add_centering, build_distillation_model, load_sentence_transformer
     from optical_bench.tasks import beir_task
 
@@ -142,7 +142,12 @@ def child(mode: str, folder: Path, out: Path, model_name: str, threads: int) -> 
         record["query_encoding_s"] = time.perf_counter() - started
         started = time.perf_counter()
         evaluate_model(
-            students[0], [beir_task(folder)], out / "one", name="one", revision="one", show_progress_bar=False, cache_embeddings=False
+            students[0],
+            [beir_task(folder)],
+            out / "one",
+            name="one",
+            revision="one",
+            options=EvaluationOptions(progress=False, cache_embeddings=False),
         )
         record["one_s"] = time.perf_counter() - started
         started = time.perf_counter()
@@ -153,8 +158,7 @@ def child(mode: str, folder: Path, out: Path, model_name: str, threads: int) -> 
                 out / "five",
                 name=f"s{index}",
                 revision=f"s{index}",
-                show_progress_bar=False,
-                cache_embeddings=True,
+                options=EvaluationOptions(progress=False, cache_embeddings=True),
             )
         record["five_s"] = time.perf_counter() - started
         return record
@@ -163,7 +167,7 @@ def child(mode: str, folder: Path, out: Path, model_name: str, threads: int) -> 
     record["base_mb"] = _rss_mb()
     started = time.perf_counter()
     if mode == "harness":
-        evaluate_model(model, [task], out, name="harness", revision="r", show_progress_bar=False)
+        evaluate_model(model, [task], out, name="harness", revision="r", options=EvaluationOptions(progress=False))
     else:
         mteb.evaluate(
             SentenceTransformerEncoderWrapper(model),

@@ -193,7 +193,7 @@ def _print_cross_check(result) -> None:
 
 
 def cmd_evaluate(args) -> int:
-    from optical_bench.evaluate import evaluate_one
+    from optical_bench.evaluate import EvaluationOptions, evaluate_one
 
     tasks = _select_tasks(args)  # validates BEIR folders and task names before any model loads
     out = Path(args.out)
@@ -203,14 +203,16 @@ def cmd_evaluate(args) -> int:
             tasks,
             out,
             name=args.name,
-            check_beir=args.check_beir,
-            overwrite=args.overwrite,
-            batch_size=args.batch_size,
-            progress=not args.quiet,
-            scoring=args.scoring,
-            verify_cache=args.verify_cache,
-            cache_embeddings=args.cache,
-            devices=args.devices,
+            options=EvaluationOptions(
+                check_beir=args.check_beir,
+                overwrite=args.overwrite,
+                batch_size=args.batch_size,
+                progress=not args.quiet,
+                scoring=args.scoring,
+                verify_cache=args.verify_cache,
+                cache_embeddings=args.cache,
+                devices=args.devices,
+            ),
         )
         lengths = f"queries {result.lengths.get('query')}, documents {result.lengths.get('document')}"
         print(
@@ -250,10 +252,10 @@ def cmd_train(args) -> int:
     folder = train(config, progress=not args.quiet, data=data)
     print(f"model: {folder}")
     if args.evaluate:
-        from optical_bench.evaluate import evaluate_one
+        from optical_bench.evaluate import EvaluationOptions, evaluate_one
         from optical_bench.tasks import get_tasks
 
-        result = evaluate_one(str(folder), get_tasks(), Path(args.results), progress=not args.quiet)
+        result = evaluate_one(str(folder), get_tasks(), Path(args.results), options=EvaluationOptions(progress=not args.quiet))
         print(_table(result.summary_rows(), ["task", "subset", "split", "nDCG@10", "MRR@10", "R@1"]))
     return 0
 

@@ -148,6 +148,33 @@ class EvaluationResult:
         return rows
 
 
+@dataclass(frozen=True)
+class EvaluationOptions:
+    """How an evaluation runs, whatever it evaluates: the options of ``optical-bench evaluate``.
+
+    ``verify_cache`` texts of each cached document-embedding entry are re-encoded and compared
+    before the entry is used (0: no check). ``devices`` (two or more, e.g. ``("cuda:0", "cuda:1")``)
+    encode the documents with sentence-transformers' multi-process pool, one process per device;
+    queries stay in this process. ``scoring``: ``cosine`` (pooled) or ``maxsim`` (late interaction)."""
+
+    check_beir: bool = True
+    cache_embeddings: bool = True
+    overwrite: str = "only-missing"
+    batch_size: int = 64
+    progress: bool = True
+    scoring: str = "cosine"
+    verify_cache: int | None = DEFAULT_VERIFY_SAMPLE
+    devices: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.verify_cache is None:  # not given: the default sample
+            object.__setattr__(self, "verify_cache", DEFAULT_VERIFY_SAMPLE)
+        if self.scoring not in ("cosine", "maxsim"):
+            raise ValueError(f"Unknown scoring {self.scoring!r}: use cosine (pooled) or maxsim (late interaction).")
+        if self.devices is not None:
+            object.__setattr__(self, "devices", tuple(self.devices))
+
+
 def _route_input_module(model, side: str):
 
     first = model[0]
@@ -221,54 +248,26 @@ def evaluate_model(
     name: str,
     revision: str,
     meta_kwargs: dict | None = None,
-    check_beir: bool = True,
-    cache_embeddings: bool = True,
-    overwrite: str = "only-missing",
-    batch_size: int = 64,
-    show_progress_bar: bool = True,
+    options: EvaluationOptions | None = None,
     query_translator=None,
-    scoring: str = "cosine",
     provenance: dict | None = None,
-    verify_cache: int = DEFAULT_VERIFY_SAMPLE,
-    devices: Sequence[str] | None = None,
 ) -> EvaluationResult:
-    """Evaluate a loaded SentenceTransformer on mteb tasks; write the results into the mteb
-    result cache rooted at ``out`` (:func:`result_folder`).
+    """Evaluate a loaded SentenceTransformer on mteb tasks, as ``options`` say (default:
+    :class:`EvaluationOptions`); write the results into the mteb result cache rooted at ``out``
+    (:func:`result_folder`).
 
     The model's results folder (``<out>/results/<org>__<model>/<revision>``) is locked for the whole
     evaluation: a second process evaluating the same model revision into the same folder
-    waits, then finds the finished results. ``verify_cache`` texts of each cached document
-    embedding entry are re-encoded and compared before the entry is used (0: no check).
-    ``devices`` (two or more, e.g. ``["cuda:0", "cuda:1"]``) encode the documents with
-    sentence-transformers' multi-process pool, one process per device; queries stay in this
-    process.
+    waits, then finds the finished results.
     """
-    if scoring not in ("cosine", "maxsim"):
-        raise ValueError(f"Unknown scoring {scoring!r}: use cosine (pooled) or maxsim (late interaction).")
+    options = options or EvaluationOptions()
     out = Path(out)
-    if scoring == "maxsim":
+    if options.scoring == "maxsim":
         revision = f"{revision}-maxsim"
-    meta = build_model_meta(model, name, revision, scoring=scoring, **(meta_kwargs or {}))
+    meta = build_model_meta(model, name, revision, scoring=options.scoring, **(meta_kwargs or {}))
     side = result_folder(out, meta) / "optical_bench"
     with folder_lock(side, "the results folder"):
-        return _evaluate_locked(
-            model,
-            tasks,
-            out,
-            meta,
-            revision,
-            check_beir=check_beir,
-            cache_embeddings=cache_embeddings,
-            overwrite=overwrite,
-            batch_size=batch_size,
-            show_progress_bar=show_progress_bar,
-            query_translator=query_translator,
-            scoring=scoring,
-            provenance=provenance,
-            verify_cache=verify_cache,
-            side=side,
-            devices=devices,
-        )
+        return _evaluate_locked(model, tasks, out, meta, options, query_translator=query_translator, provenance=provenance, side=side)
 
 
 def _cross_check_fresh(task, scores: dict, folder: Path, prediction_folder: Path) -> list[dict]:
@@ -295,23 +294,7 @@ def test_time_lengths(model) -> dict[str, int | None]:
 
 
 def _evaluate_locked(
-    model,
-    tasks,
-    out: Path,
-    meta,
-    revision: str,
-    *,
-    check_beir,
-    cache_embeddings,
-    overwrite,
-    batch_size,
-    show_progress_bar,
-    query_translator,
-    scoring,
-    provenance,
-    verify_cache,
-    side: Path,
-    devices: Sequence[str] | None = None,
+    model, tasks, out: Path, meta, options: EvaluationOptions, *, query_translator, provenance, side: Path
 ) -> EvaluationResult:
 
     for task in tasks:
@@ -323,14 +306,15 @@ def _evaluate_locked(
     out.mkdir(parents=True, exist_ok=True)
     prediction_folder = predictions_folder(out, meta)
     set_aside_stale_results(side.parent, prediction_folder, tasks)
+    devices = options.devices
     pool = model.start_multi_process_pool(list(devices)) if devices and len(devices) > 1 else None
     encoder = make_encoder(
         model,
         meta,
-        cache_embeddings=cache_embeddings,
+        cache_embeddings=options.cache_embeddings,
         query_translator=query_translator,
-        scoring=scoring,
-        verify_sample=verify_cache,
+        scoring=options.scoring,
+        verify_sample=options.verify_cache,
         pool=pool,
     )
     started = time.perf_counter()
@@ -339,21 +323,22 @@ def _evaluate_locked(
             encoder,
             tasks,
             cache=AtomicResultCache(cache_path=out),
-            overwrite_strategy=overwrite,
-            prediction_folder=prediction_folder if check_beir else None,
-            encode_kwargs={"batch_size": batch_size, "show_progress_bar": show_progress_bar},
-            show_progress_bar=show_progress_bar,
+            overwrite_strategy=options.overwrite,
+            prediction_folder=prediction_folder if options.check_beir else None,
+            encode_kwargs={"batch_size": options.batch_size, "show_progress_bar": options.progress},
+            show_progress_bar=options.progress,
         )
     finally:
         if pool is not None:
             model.stop_multi_process_pool(pool)
+    revision = meta.revision
     evaluation = EvaluationResult(
         model_name=meta.name, revision=revision, out=out, folder=side.parent, seconds=time.perf_counter() - started
     )
     by_name = {task.metadata.name: task for task in tasks}
     for task_result in result.task_results:
         evaluation.scores[task_result.task_name] = {split: list(entries) for split, entries in task_result.scores.items()}
-        if check_beir:
+        if options.check_beir:
             task = by_name[task_result.task_name]
             evaluation.cross_check.extend(
                 _cross_check_fresh(task, evaluation.scores[task_result.task_name], side.parent, prediction_folder)
@@ -393,20 +378,7 @@ def _evaluate_locked(
 
 
 def evaluate_one(
-    spec: str,
-    tasks,
-    out: Path,
-    *,
-    name: str | None = None,
-    check_beir: bool = True,
-    overwrite: str = "only-missing",
-    batch_size: int = 64,
-    progress: bool = True,
-    scoring: str = "cosine",
-    verify_cache: int | None = None,
-    cache_embeddings: bool = True,
-    devices: Sequence[str] | None = None,
-    experiment_kwargs: dict | None = None,
+    spec: str, tasks, out: Path, *, name: str | None = None, options: EvaluationOptions | None = None, experiment_kwargs: dict | None = None
 ) -> EvaluationResult:
     """Load ``spec`` (:func:`load_for_evaluation`) and evaluate it on ``tasks`` into the mteb
     result cache rooted at ``out`` (:func:`evaluate_model`): ``optical-bench evaluate`` for one
@@ -422,14 +394,7 @@ def evaluate_one(
         name=loaded.name,
         revision=loaded.revision,
         meta_kwargs=loaded.meta_kwargs,
-        check_beir=check_beir,
-        overwrite=overwrite,
-        batch_size=batch_size,
-        show_progress_bar=progress,
+        options=options,
         query_translator=loaded.query_translator,
-        scoring=scoring,
         provenance=loaded.provenance,
-        verify_cache=DEFAULT_VERIFY_SAMPLE if verify_cache is None else verify_cache,
-        cache_embeddings=cache_embeddings,
-        devices=devices,
     )

@@ -36,7 +36,7 @@ from tabulate import tabulate
 
 from optical_bench.config import TrainConfig, read_toml, resolve_layers
 from optical_bench.data.sources import resolve_training_data
-from optical_bench.evaluate import evaluate_one
+from optical_bench.evaluate import EvaluationOptions, evaluate_one
 from optical_bench.io import LockHeldError, atomic_write_json, atomic_write_text, check_name, folder_lock, sha256_json
 from optical_bench.models import PROVENANCE_FILE, read_provenance
 from optical_bench.report import write_report
@@ -216,14 +216,18 @@ def _train_and_evaluate(config, name: str, tasks, out: Path, progress: bool, wai
     with folder_lock(config.out, "the model folder", wait=wait):
         if is_the_teacher_itself(config):
             trained = time.perf_counter()  # no folder to build
-            result = evaluate_one(config.teacher, tasks, out, name=name, progress=progress, experiment_kwargs=study_options(config))
+            result = evaluate_one(
+                config.teacher, tasks, out, name=name, experiment_kwargs=study_options(config), options=EvaluationOptions(progress=progress)
+            )
         else:
             set_aside_if_stale(config)
             folder = Path(config.out) / "model"
             if not (folder / PROVENANCE_FILE).exists():
                 train(config, progress=progress, data=resolve_training_data(config))
             trained = time.perf_counter()
-            result = evaluate_one(str(folder), tasks, out, name=name, progress=progress, experiment_kwargs=study_options(config))
+            result = evaluate_one(
+                str(folder), tasks, out, name=name, experiment_kwargs=study_options(config), options=EvaluationOptions(progress=progress)
+            )
     return result, {"train_s": round(trained - started, 1), "evaluate_s": round(time.perf_counter() - trained, 1)}
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from optical_bench.evaluate import evaluate_model
+from optical_bench.evaluate import EvaluationOptions, evaluate_model
 from optical_bench.tasks import TaskCardError, cards_dir, get_tasks, load_card, make_task
 
 TASK = "AfriCLIRMatrixRetrieval"
@@ -180,7 +180,9 @@ def test_loads_through_get_tasks_from_github_and_the_hub_and_evaluates_with_its_
     assert served["github"] == []
 
     model = SentenceTransformer(str(tiny_model), device="cpu")
-    result = evaluate_model(model, [task], tmp_path / "out", name="tiny", revision="a1", show_progress_bar=False, cache_embeddings=False)
+    result = evaluate_model(
+        model, [task], tmp_path / "out", name="tiny", revision="a1", options=EvaluationOptions(progress=False, cache_embeddings=False)
+    )
     rows = result.scores[TASK]["test"]
     assert {row["hf_subset"] for row in rows} == set(task.hf_subsets)
     for scores in rows:

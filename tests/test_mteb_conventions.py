@@ -9,7 +9,7 @@ import pytest
 from mteb.results import TaskResult
 from sentence_transformers import SentenceTransformer
 
-from optical_bench.evaluate import evaluate_model, result_folder
+from optical_bench.evaluate import EvaluationOptions, evaluate_model, result_folder
 from optical_bench.results import load_runs
 from optical_bench.tasks import beir_task
 
@@ -21,7 +21,9 @@ def model(tiny_model):
 
 def test_result_cache_of_mteb_loads_what_evaluate_wrote(model, tiny_beir, tmp_path):
     task = beir_task(tiny_beir)
-    result = evaluate_model(model, [task], tmp_path / "out", name="tiny", revision="r1", show_progress_bar=False, cache_embeddings=False)
+    result = evaluate_model(
+        model, [task], tmp_path / "out", name="tiny", revision="r1", options=EvaluationOptions(progress=False, cache_embeddings=False)
+    )
     assert result.folder == tmp_path / "out" / "results" / "optical-bench__tiny" / "r1"
 
     loaded = mteb.ResultCache(tmp_path / "out").load_results(include_remote=False)
@@ -50,8 +52,7 @@ def test_experiment_kwargs_put_study_runs_in_mteb_experiment_folders_and_select_
             name=f"run-{name}",
             revision="r",
             meta_kwargs={"experiment_kwargs": kwargs},
-            show_progress_bar=False,
-            cache_embeddings=False,
+            options=EvaluationOptions(progress=False, cache_embeddings=False),
         )
     from mteb.models.model_meta import ModelMeta
 

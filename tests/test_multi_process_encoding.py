@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sentence_transformers import SentenceTransformer
 
-from optical_bench.evaluate import evaluate_model
+from optical_bench.evaluate import EvaluationOptions, evaluate_model
 from optical_bench.models import build_distillation_model
 from optical_bench.tasks import beir_task
 
@@ -24,7 +24,12 @@ def test_two_cpu_processes_give_the_scores_of_one(tiny_model, tiny_beir, tmp_pat
     monkeypatch.setattr(SentenceTransformer, "start_multi_process_pool", start)
     model = build_distillation_model(str(tiny_model))  # a Router: documents take the teacher route
     one = evaluate_model(
-        model, [beir_task(tiny_beir)], tmp_path / "one", name="tiny", revision="r1", show_progress_bar=False, cache_embeddings=False
+        model,
+        [beir_task(tiny_beir)],
+        tmp_path / "one",
+        name="tiny",
+        revision="r1",
+        options=EvaluationOptions(progress=False, cache_embeddings=False),
     )
     two = evaluate_model(
         model,
@@ -32,9 +37,7 @@ def test_two_cpu_processes_give_the_scores_of_one(tiny_model, tiny_beir, tmp_pat
         tmp_path / "two",
         name="tiny",
         revision="r2",
-        show_progress_bar=False,
-        cache_embeddings=cache_embeddings,
-        devices=["cpu", "cpu"],
+        options=EvaluationOptions(progress=False, cache_embeddings=cache_embeddings, devices=["cpu", "cpu"]),
     )
     assert started == [["cpu", "cpu"]]
     task = next(iter(one.scores))

@@ -15,6 +15,8 @@ def test_study_runs_need_match_name_and_the_readme_says_so():
     studied = cache.load_results(include_remote=False, load_experiments="match_name")
     assert "optical-bench/e5-optical" in {model.model_name for model in studied.model_results}
     row = next(
-        line for line in (ROOT / "docs" / "experiments.md").read_text().splitlines() if line.startswith("| `mteb.ResultCache(out).load_results()`")
+        line
+        for line in (ROOT / "docs" / "experiments.md").read_text().splitlines()
+        if line.startswith("| `mteb.ResultCache(out).load_results()`")
     )
     assert 'load_experiments="match_name"' in row and "`evaluate` and `run`" not in row

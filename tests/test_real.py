@@ -67,12 +67,12 @@ def test_build_is_deterministic(build, tmp_path):
 
 
 def test_packaged_models_score_as_measured_on_udhr_through_mteb(tmp_path):
-    from optical_bench.evaluate import evaluate_one
+    from optical_bench.evaluate import EvaluationOptions, evaluate_one
     from optical_bench.tasks import get_tasks
 
     tasks = get_tasks(["OpticalUDHRRetrieval"])
-    e5 = evaluate_one("multilingual-e5-small-q4", tasks, tmp_path, progress=False)
-    minilm = evaluate_one("all-minilm-l6-v2", get_tasks(["OpticalUDHRRetrieval"]), tmp_path, progress=False)
+    e5 = evaluate_one("multilingual-e5-small-q4", tasks, tmp_path, options=EvaluationOptions(progress=False))
+    minilm = evaluate_one("all-minilm-l6-v2", get_tasks(["OpticalUDHRRetrieval"]), tmp_path, options=EvaluationOptions(progress=False))
     e5_r1 = e5.scores["OpticalUDHRRetrieval"]["test"][0]["recall_at_1"]
     minilm_r1 = minilm.scores["OpticalUDHRRetrieval"]["test"][0]["recall_at_1"]
     assert e5_r1 > 0.6 and minilm_r1 < 0.2
@@ -175,11 +175,11 @@ def test_a_real_optical_step_trains_a_pruned_e5_student(tmp_path):
 
 
 def test_the_dev_split_is_evaluated_for_tuning(tmp_path):
-    from optical_bench.evaluate import evaluate_one
+    from optical_bench.evaluate import EvaluationOptions, evaluate_one
     from optical_bench.tasks import get_tasks
 
     tasks = get_tasks(["OpticalBibleRetrieval"], eval_splits=["dev"])
-    result = evaluate_one("all-minilm-l6-v2", tasks, tmp_path, progress=False)
+    result = evaluate_one("all-minilm-l6-v2", tasks, tmp_path, options=EvaluationOptions(progress=False))
     assert list(result.scores["OpticalBibleRetrieval"]) == ["dev"]
     assert result.cross_check
 
@@ -207,7 +207,7 @@ def test_the_teachers_udhr_score_does_not_depend_on_its_students_evaluation(tmp_
     fresh cache; a saved student keeps the teacher's 256 tokens on the document route."""
     from sentence_transformers import SentenceTransformer
 
-    from optical_bench.evaluate import evaluate_one
+    from optical_bench.evaluate import EvaluationOptions, evaluate_one
     from optical_bench.models import route_lengths
     from optical_bench.tasks import get_tasks
     from optical_bench.training import TrainConfig, train
@@ -228,7 +228,9 @@ def test_the_teachers_udhr_score_does_not_depend_on_its_students_evaluation(tmp_
     assert route_lengths(SentenceTransformer(str(student), device="cpu")) == {"query": 256, "document": 256}
 
     def ndcg(spec, out):
-        result = evaluate_one(spec, get_tasks(["OpticalUDHRRetrieval"]), tmp_path / out, progress=False, overwrite="always")
+        result = evaluate_one(
+            spec, get_tasks(["OpticalUDHRRetrieval"]), tmp_path / out, options=EvaluationOptions(progress=False, overwrite="always")
+        )
         return result.scores["OpticalUDHRRetrieval"]["test"][0]["ndcg_at_10"], result
 
     import optical_bench.embedding_cache as embedding_cache

@@ -153,15 +153,19 @@ def test_a_corrupted_document_embedding_is_detected_and_recomputed(tiny_model, t
     cache_home = tmp_path / "home"
     monkeypatch.setenv("OPTICAL_BENCH_HOME", str(cache_home))  # an empty cache
 
-    from optical_bench.evaluate import evaluate_model
+    from optical_bench.evaluate import EvaluationOptions, evaluate_model
     from optical_bench.tasks import beir_task
 
     model = SentenceTransformer(str(tiny_model), device="cpu")
-    first = evaluate_model(model, [beir_task(tiny_beir)], tmp_path / "a", name="tiny", revision="k1", show_progress_bar=False)
+    first = evaluate_model(
+        model, [beir_task(tiny_beir)], tmp_path / "a", name="tiny", revision="k1", options=EvaluationOptions(progress=False)
+    )
     entries = sorted((cache_home / "embeddings").rglob("*.npy"), key=lambda p: p.stat().st_mtime)
     victim = entries[-1]
     victim.write_bytes(victim.read_bytes()[: victim.stat().st_size // 2])  # truncated
-    second = evaluate_model(model, [beir_task(tiny_beir)], tmp_path / "b", name="tiny", revision="k2", show_progress_bar=False)
+    second = evaluate_model(
+        model, [beir_task(tiny_beir)], tmp_path / "b", name="tiny", revision="k2", options=EvaluationOptions(progress=False)
+    )
     assert second.cache_stats["document_misses"] == 1
     a = next(iter(first.scores.values()))["test"][0]["ndcg_at_10"]
     b = next(iter(second.scores.values()))["test"][0]["ndcg_at_10"]
@@ -169,22 +173,24 @@ def test_a_corrupted_document_embedding_is_detected_and_recomputed(tiny_model, t
     flipped = bytearray(victim.read_bytes())
     flipped[-5] ^= 0xFF  # a loadable file with one wrong value: caught by its checksum
     victim.write_bytes(bytes(flipped))
-    third = evaluate_model(model, [beir_task(tiny_beir)], tmp_path / "c", name="tiny", revision="k3", show_progress_bar=False)
+    third = evaluate_model(
+        model, [beir_task(tiny_beir)], tmp_path / "c", name="tiny", revision="k3", options=EvaluationOptions(progress=False)
+    )
     assert third.cache_stats["document_misses"] == 1
 
 
 def test_a_corrupt_result_file_is_recomputed(tiny_model, tiny_beir, tmp_path):
     from sentence_transformers import SentenceTransformer
 
-    from optical_bench.evaluate import evaluate_model
+    from optical_bench.evaluate import EvaluationOptions, evaluate_model
     from optical_bench.tasks import beir_task
 
     model = SentenceTransformer(str(tiny_model), device="cpu")
     task = beir_task(tiny_beir)
-    evaluate_model(model, [task], tmp_path, name="tiny", revision="r", show_progress_bar=False)
+    evaluate_model(model, [task], tmp_path, name="tiny", revision="r", options=EvaluationOptions(progress=False))
     result_file = tmp_path / "results" / "optical-bench__tiny" / "r" / f"{task.metadata.name}.json"
     result_file.write_text(result_file.read_text()[:50], encoding="utf-8")
-    evaluate_model(model, [beir_task(tiny_beir)], tmp_path, name="tiny", revision="r", show_progress_bar=False)
+    evaluate_model(model, [beir_task(tiny_beir)], tmp_path, name="tiny", revision="r", options=EvaluationOptions(progress=False))
     assert json.loads(result_file.read_text())["task_name"] == task.metadata.name
 
 

@@ -128,7 +128,7 @@ def test_editing_a_beir_folder_never_returns_the_old_scores(tiny_model, tiny_bei
 
 def test_editing_a_built_collection_changes_the_revision_and_the_scores(tiny_model, tmp_path):
     from optical_bench.data.beir import read_beir_folder
-    from optical_bench.evaluate import evaluate_model
+    from optical_bench.evaluate import EvaluationOptions, evaluate_model
     from optical_bench.io import atomic_write_json, sha256_folder
     from optical_bench.tasks import TaskCard, make_task
 
@@ -153,7 +153,9 @@ def test_editing_a_built_collection_changes_the_revision_and_the_scores(tiny_mod
 
     def evaluate(out):
         task = make_task(card, build_root=build)
-        result = evaluate_model(model, [task], out, name="tiny", revision="r", show_progress_bar=False, cache_embeddings=False)
+        result = evaluate_model(
+            model, [task], out, name="tiny", revision="r", options=EvaluationOptions(progress=False, cache_embeddings=False)
+        )
         return task.metadata.revision, result.scores["TinyBuiltRetrieval"]["test"][0]["ndcg_at_10"]
 
     revision, before = evaluate(tmp_path / "out")
@@ -241,13 +243,15 @@ def africlirmatrix_with_equal_texts(tmp_path) -> Path:
 def test_africlirmatrix_real_graded_qrels_with_equal_texts_pass_the_cross_check(tiny_model, africlirmatrix_with_equal_texts, tmp_path):
     from sentence_transformers import SentenceTransformer
 
-    from optical_bench.evaluate import evaluate_model
+    from optical_bench.evaluate import EvaluationOptions, evaluate_model
     from optical_bench.tasks import get_tasks
 
     (task,) = get_tasks(["AfriCLIRMatrixRetrieval"], hub_dir=africlirmatrix_with_equal_texts)
     task.hf_subsets = ["eng-hau"]
     model = SentenceTransformer(str(tiny_model), device="cpu")
-    result = evaluate_model(model, [task], tmp_path / "out", name="tiny", revision="r", show_progress_bar=False, cache_embeddings=False)
+    result = evaluate_model(
+        model, [task], tmp_path / "out", name="tiny", revision="r", options=EvaluationOptions(progress=False, cache_embeddings=False)
+    )
     qrels = task.dataset["eng-hau"]["test"]["relevant_docs"]
     assert len(qrels) == 1500 and max(len(docs) for docs in qrels.values()) > 1
     assert {grade for docs in qrels.values() for grade in docs.values()} == {4, 5, 6}

@@ -17,7 +17,7 @@ from conftest import ENGLISH, LOW_RESOURCE, lock_held_by_another_process, write_
 from sentence_transformers import SentenceTransformer
 
 from optical_bench.embedding_cache import EmbeddingCache, StaleEmbeddingCacheError, encoder_key, verification_sample
-from optical_bench.evaluate import evaluate_model
+from optical_bench.evaluate import EvaluationOptions, evaluate_model
 from optical_bench.models import build_distillation_model, cut_at, route_lengths, training_lengths
 from optical_bench.tasks import beir_task
 from optical_bench.training import TrainConfig, train
@@ -102,7 +102,12 @@ def test_a_shared_cache_gives_the_scores_of_fresh_caches_whichever_model_ran_fir
     def evaluate(model, home: str, name: str):
         monkeypatch.setenv("OPTICAL_BENCH_HOME", str(tmp_path / home))
         return evaluate_model(
-            model, [beir_task(long_beir)], tmp_path / f"out-{home}-{name}", name=name, revision="r", show_progress_bar=False
+            model,
+            [beir_task(long_beir)],
+            tmp_path / f"out-{home}-{name}",
+            name=name,
+            revision="r",
+            options=EvaluationOptions(progress=False),
         )
 
     fresh = {"teacher": _ndcg(evaluate(teacher, "fresh-teacher", "teacher")), "other": _ndcg(evaluate(other, "fresh-other", "other"))}
@@ -116,8 +121,10 @@ def test_a_student_with_the_teachers_document_route_shares_its_cache_entries(tin
     monkeypatch.setenv("OPTICAL_BENCH_HOME", str(tmp_path / "home"))
     teacher = SentenceTransformer(str(tiny_model), device="cpu")
     student = build_distillation_model(str(tiny_model))
-    evaluate_model(teacher, [beir_task(tiny_beir)], tmp_path / "a", name="teacher", revision="r", show_progress_bar=False)
-    second = evaluate_model(student, [beir_task(tiny_beir)], tmp_path / "b", name="student", revision="r", show_progress_bar=False)
+    evaluate_model(teacher, [beir_task(tiny_beir)], tmp_path / "a", name="teacher", revision="r", options=EvaluationOptions(progress=False))
+    second = evaluate_model(
+        student, [beir_task(tiny_beir)], tmp_path / "b", name="student", revision="r", options=EvaluationOptions(progress=False)
+    )
     assert second.cache_stats["document_hits"] == 1 and second.cache_stats["document_verified"] > 0
 
 
@@ -130,7 +137,7 @@ def test_a_stale_cache_entry_is_refused_with_its_path_and_the_fix(tiny_model, lo
     home = tmp_path / "home"
     monkeypatch.setenv("OPTICAL_BENCH_HOME", str(home))
     model = SentenceTransformer(str(tiny_model), device="cpu")
-    evaluate_model(model, [beir_task(long_beir)], tmp_path / "a", name="tiny", revision="s1", show_progress_bar=False)
+    evaluate_model(model, [beir_task(long_beir)], tmp_path / "a", name="tiny", revision="s1", options=EvaluationOptions(progress=False))
     (entry,) = (home / "embeddings" / "v2").rglob("*.npy")
     stored = np.load(entry)
     stale = np.roll(stored, 1, axis=0)  # a well-formed entry, checksum and all, holding other embeddings
@@ -141,10 +148,10 @@ def test_a_stale_cache_entry_is_refused_with_its_path_and_the_fix(tiny_model, lo
     entry.write_bytes(buffer.getvalue())
     entry.with_suffix(".sha256").write_text(hashlib.sha256(buffer.getvalue()).hexdigest())
     with pytest.raises(StaleEmbeddingCacheError, match=r"do not match this model.*Fix: delete"):
-        evaluate_model(model, [beir_task(long_beir)], tmp_path / "b", name="tiny", revision="s2", show_progress_bar=False)
+        evaluate_model(model, [beir_task(long_beir)], tmp_path / "b", name="tiny", revision="s2", options=EvaluationOptions(progress=False))
     # with the check off the entry is used as it is (the user's explicit choice)
     unchecked = evaluate_model(
-        model, [beir_task(long_beir)], tmp_path / "c", name="tiny", revision="s3", show_progress_bar=False, verify_cache=0
+        model, [beir_task(long_beir)], tmp_path / "c", name="tiny", revision="s3", options=EvaluationOptions(progress=False, verify_cache=0)
     )
     assert unchecked.cache_stats["document_hits"] == 1
 
@@ -160,7 +167,9 @@ def test_entries_written_before_the_key_covered_lengths_are_never_read(tiny_mode
     (old / "0123456789abcdef01234567.npy").write_bytes(b"old")
     model = SentenceTransformer(str(tiny_model), device="cpu")
     with caplog.at_level("WARNING"):
-        result = evaluate_model(model, [beir_task(tiny_beir)], tmp_path / "a", name="tiny", revision="o1", show_progress_bar=False)
+        result = evaluate_model(
+            model, [beir_task(tiny_beir)], tmp_path / "a", name="tiny", revision="o1", options=EvaluationOptions(progress=False)
+        )
     assert result.cache_stats["document_misses"] == 1
     assert "older optical-bench" in caplog.text
 
@@ -276,7 +285,12 @@ def test_beir_exact_search_with_the_adapter_gives_mtebs_scores(tiny_model, tiny_
     student = build_distillation_model(str(tiny_model), str(tiny_model_other))  # the routes differ
     student.save(str(tmp_path / "student"))
     result = evaluate_model(
-        student, [beir_task(tiny_beir)], tmp_path / "out", name="student", revision="b1", show_progress_bar=False, cache_embeddings=False
+        student,
+        [beir_task(tiny_beir)],
+        tmp_path / "out",
+        name="student",
+        revision="b1",
+        options=EvaluationOptions(progress=False, cache_embeddings=False),
     )
     mteb_scores = next(iter(result.scores.values()))["test"][0]
     corpus, queries, qrels = GenericDataLoader(str(tiny_beir)).load(split="test")
@@ -315,8 +329,7 @@ def test_two_evaluations_into_one_folder_write_one_complete_result(tiny_model, t
         tmp_path / "alone",
         name="tiny",
         revision="x",
-        show_progress_bar=False,
-        cache_embeddings=False,
+        options=EvaluationOptions(progress=False, cache_embeddings=False),
     )
     assert shared == pytest.approx(_ndcg(alone), abs=1e-6)
     assert len(list((tmp_path / "home" / "embeddings" / "v2").rglob("*.npy"))) == 1

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from optical_bench.evaluate import CrossCheckError, beir_scores, cross_check, evaluate_model, load_for_evaluation
+from optical_bench.evaluate import CrossCheckError, EvaluationOptions, beir_scores, cross_check, evaluate_model, load_for_evaluation
 from optical_bench.tasks import TaskCardError, beir_task, cards_dir, get_tasks, load_card, load_cards, make_task
 
 
@@ -59,7 +59,9 @@ def test_beir_folder_task_evaluates_through_mteb_with_matching_beir_scores(tiny_
 
     task = beir_task(tiny_beir, languages=["nya-Latn", "eng-Latn"])
     model = SentenceTransformer(str(tiny_model), device="cpu")
-    result = evaluate_model(model, [task], tmp_path / "out", name="tiny", revision="r1", show_progress_bar=False, cache_embeddings=False)
+    result = evaluate_model(
+        model, [task], tmp_path / "out", name="tiny", revision="r1", options=EvaluationOptions(progress=False, cache_embeddings=False)
+    )
     files = sorted(p.name for p in (tmp_path / "out" / "results" / "optical-bench__tiny" / "r1").iterdir())
     assert f"{task.metadata.name}.json" in files and "model_meta.json" in files
     assert result.cross_check and max(row["difference"] for row in result.cross_check) <= 1e-4
@@ -77,7 +79,9 @@ def test_cross_check_fails_when_scores_disagree(tiny_model, tiny_beir, tmp_path)
 
     task = beir_task(tiny_beir)
     model = SentenceTransformer(str(tiny_model), device="cpu")
-    result = evaluate_model(model, [task], tmp_path / "out", name="tiny", revision="r2", show_progress_bar=False, cache_embeddings=False)
+    result = evaluate_model(
+        model, [task], tmp_path / "out", name="tiny", revision="r2", options=EvaluationOptions(progress=False, cache_embeddings=False)
+    )
     predictions = tmp_path / "out" / "results" / ".predictions" / "optical-bench__tiny" / "r2" / f"{task.metadata.name}_predictions.json"
     tampered = json.loads(json.dumps(result.scores[task.metadata.name]))
     tampered["test"][0]["ndcg_at_10"] += 0.01
@@ -91,8 +95,12 @@ def test_document_embeddings_are_cached_and_reused(tiny_model, tiny_beir, tmp_pa
     monkeypatch.setenv("OPTICAL_BENCH_HOME", str(tmp_path / "home"))  # an empty cache
 
     model = SentenceTransformer(str(tiny_model), device="cpu")
-    first = evaluate_model(model, [beir_task(tiny_beir)], tmp_path / "a", name="tiny", revision="c1", show_progress_bar=False)
-    second = evaluate_model(model, [beir_task(tiny_beir)], tmp_path / "b", name="tiny", revision="c2", show_progress_bar=False)
+    first = evaluate_model(
+        model, [beir_task(tiny_beir)], tmp_path / "a", name="tiny", revision="c1", options=EvaluationOptions(progress=False)
+    )
+    second = evaluate_model(
+        model, [beir_task(tiny_beir)], tmp_path / "b", name="tiny", revision="c2", options=EvaluationOptions(progress=False)
+    )
     assert first.cache_stats["document_misses"] == 1 and second.cache_stats["document_hits"] == 1
     a = first.scores[next(iter(first.scores))]["test"][0]["ndcg_at_10"]
     b = second.scores[next(iter(second.scores))]["test"][0]["ndcg_at_10"]
@@ -169,7 +177,9 @@ def test_ciral_loads_through_hf_hub_download_from_the_real_tree_and_reports_its_
     assert split["corpus"].num_rows == 3 and split["queries"].num_rows == 2
     assert split["relevant_docs"]["1"] == {"doc#1": 1, "doc#2": 0}
     model = SentenceTransformer(str(tiny_model), device="cpu")
-    result = evaluate_model(model, [task], tmp_path / "out", name="tiny", revision="h1", show_progress_bar=False, cache_embeddings=False)
+    result = evaluate_model(
+        model, [task], tmp_path / "out", name="tiny", revision="h1", options=EvaluationOptions(progress=False, cache_embeddings=False)
+    )
     scores = result.scores["CIRALRetrieval"]["testA"][0]
     assert scores["main_score"] == scores["ndcg_at_20"] and "recall_at_100" in scores  # CIRAL's official measures
 
@@ -207,9 +217,7 @@ def test_maxsim_scoring_ranks_with_late_interaction(tiny_model, tiny_beir, tmp_p
         tmp_path / "out",
         name="tiny",
         revision="m1",
-        show_progress_bar=False,
-        cache_embeddings=False,
-        scoring="maxsim",
+        options=EvaluationOptions(progress=False, cache_embeddings=False, scoring="maxsim"),
     )
     assert result.revision.endswith("-maxsim") if hasattr(result, "revision") else True
     assert result.cross_check and max(row["difference"] for row in result.cross_check) <= 1e-4
@@ -236,7 +244,12 @@ def test_truncation_is_counted_and_recorded(tiny_model, tmp_path):
     )
     model = SentenceTransformer(str(tiny_model), device="cpu")
     result = evaluate_model(
-        model, [beir_task(folder)], tmp_path / "out", name="tiny", revision="t1", show_progress_bar=False, cache_embeddings=False
+        model,
+        [beir_task(folder)],
+        tmp_path / "out",
+        name="tiny",
+        revision="t1",
+        options=EvaluationOptions(progress=False, cache_embeddings=False),
     )
     (counts,) = result.truncation.values()
     entry = counts["default/test"]
