@@ -270,7 +270,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from optical_bench.report import write_report
+    from optical_bench.report import ReportOptions, write_report
 
     if args.fmt == "csv":
         from optical_bench.io import atomic_write_text
@@ -283,20 +283,11 @@ def cmd_report(args) -> int:
         else:
             print(text, end="")
         return 0
+    options = ReportOptions(
+        baseline=args.baseline, metrics=args.metrics or (), fmt=args.fmt, ci=args.ci, test=args.test, n_samples=args.samples, seed=args.seed
+    )
     report = write_report(
-        args.results,
-        args.out,
-        baseline=args.baseline,
-        metrics=args.metrics or (),
-        fmt=args.fmt,
-        ci=args.ci,
-        test=args.test,
-        n_samples=args.samples,
-        seed=args.seed,
-        build_root=args.build_root,
-        write_robustness=args.write_robustness,
-        plots=args.plots,
-        echo=print,
+        args.results, args.out, options, build_root=args.build_root, write_robustness=args.write_robustness, plots=args.plots, echo=print
     )
     if args.out:
         print(f"report: {args.out}")

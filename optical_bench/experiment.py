@@ -39,7 +39,7 @@ from optical_bench.data.sources import resolve_training_data
 from optical_bench.evaluate import EvaluationOptions, evaluate_one
 from optical_bench.io import LockHeldError, atomic_write_json, atomic_write_text, check_name, folder_lock, sha256_json
 from optical_bench.models import PROVENANCE_FILE, read_provenance
-from optical_bench.report import write_report
+from optical_bench.report import ReportOptions, write_report
 from optical_bench.tasks import beir_task, get_tasks
 from optical_bench.training import MODEL_FORMAT, describe_changes, options_changed_since, train
 
@@ -164,9 +164,8 @@ def _write_report(out: Path, results_dir: Path, baseline: str | None) -> None:
     """``optical-bench report`` on the grid's results: tables with significance marks,
     robustness measures written into the result files, and plots."""
     try:
-        write_report(
-            results_dir, out / "report.md", baseline=baseline, n_samples=2000, write_robustness=True, plots=out / "plots", echo=print
-        )
+        options = ReportOptions(baseline=baseline, n_samples=2000)
+        write_report(results_dir, out / "report.md", options, write_robustness=True, plots=out / "plots", echo=print)
         print(f"report: {out / 'report.md'}")
     except (ValueError, KeyError) as error:  # a report problem must not lose the finished grid
         print(f"report not written: {error}")

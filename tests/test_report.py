@@ -12,6 +12,7 @@ from test_robustness import DEFAULT_SCORES, metrics, write_run
 
 from optical_bench.cli import main
 from optical_bench.report import (
+    ReportOptions,
     alignment_for_pair,
     build_report,
     languages_table,
@@ -78,7 +79,7 @@ QRELS_BY_TASK = {"OpticalBibleRetrieval": {"nya-eng": {"test": QRELS}}}
 
 @pytest.mark.parametrize("fmt", ["md", "github", "latex"])
 def test_report_tables_in_every_format(two_models, fmt):
-    text = build_report([two_models], fmt=fmt, qrels=QRELS_BY_TASK, n_samples=500)
+    text = build_report([two_models], ReportOptions(fmt=fmt, n_samples=500), qrels=QRELS_BY_TASK)
     for name in ("baseline", "student", "OpticalUDHRNewLanguagesRetrieval", "amh-eng"):
         assert name in text
     assert "NaN" in text  # the student's NaN on the unknown task
@@ -111,7 +112,7 @@ def test_significance_marks_against_the_baseline(two_models):
     assert "(baseline)" in table
     latex = main_table([two_models], baseline="optical-bench/baseline", qrels=QRELS_BY_TASK, fmt="latex")
     assert "$^\\dagger$" in latex
-    t_test = build_report([two_models], baseline="baseline", qrels=QRELS_BY_TASK, test="t-test", metrics=[])
+    t_test = build_report([two_models], ReportOptions(baseline="baseline", test="t-test", metrics=[]), qrels=QRELS_BY_TASK)
     assert "paired t-test" in t_test and "†" in t_test
 
 
@@ -144,9 +145,9 @@ def test_languages_and_robustness_tables(two_models):
 
 def test_unknown_baseline_is_an_error(two_models):
     with pytest.raises(KeyError, match="models: baseline, student"):
-        build_report([two_models], baseline="basline")
+        build_report([two_models], ReportOptions(baseline="basline"))
     with pytest.raises(ValueError, match="format"):
-        build_report([two_models], fmt="html")
+        build_report([two_models], ReportOptions(fmt="html"))
 
 
 def test_report_command_line(two_models, tmp_path, capsys):

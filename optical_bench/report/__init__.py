@@ -20,7 +20,7 @@ robustness roles) and bare ``NaN`` in JSON is fine.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from optical_bench.report.tables import (
     FORMATS,
     METRIC_LABELS,
     REPORT_METRICS,
+    ReportOptions,
     build_report,
     languages_table,
     main_table,
@@ -44,6 +45,7 @@ from optical_bench.robustness.curves import learning_curve_points
 from optical_bench.robustness.summary import write_robustness as write_robustness_files
 
 __all__ = [
+    "ReportOptions",
     "DAGGER",
     "FORMATS",
     "KIND_ORDER",
@@ -94,14 +96,8 @@ def _write_plots(results_dirs: list[Path | str], folder: Path, report: WrittenRe
 def write_report(
     results_dirs: Iterable[Path | str] | Path | str,
     out: Path | str | None = None,
+    options: ReportOptions | None = None,
     *,
-    baseline: str | None = None,
-    metrics: Sequence[str] = REPORT_METRICS,
-    fmt: str = "github",
-    ci: bool = False,
-    test: str = "randomization",
-    n_samples: int = 10_000,
-    seed: int = 0,
     build_root: Path | str | None = None,
     qrels: QrelsLoader | Mapping[str, Any] | None = None,
     write_robustness: bool = False,
@@ -113,8 +109,7 @@ def write_report(
     Args:
         results_dirs: MTEB results folders (several are merged).
         out: the file to write the report to (default: none; the text is returned).
-        baseline, metrics, fmt, ci, test, n_samples, seed, build_root, qrels: as for
-            :func:`build_report` (``n_samples``: randomization and bootstrap samples).
+        options, build_root, qrels: as for :func:`build_report` (:class:`ReportOptions`).
         write_robustness: first write ``robustness.json`` and the ``robustness_*`` entries
             into each results folder (:func:`optical_bench.robustness.write_robustness`).
         plots: a folder for PNG plots (domain-shift bars; learning curves where the runs'
@@ -126,18 +121,7 @@ def write_report(
     if write_robustness:
         for folder in folders:
             write_robustness_files(folder)
-    text = build_report(
-        folders,
-        baseline=baseline,
-        metrics=metrics,
-        fmt=fmt,
-        ci=ci,
-        test=test,
-        n_samples=n_samples,
-        seed=seed,
-        qrels=qrels,
-        build_root=build_root,
-    )
+    text = build_report(folders, options, qrels=qrels, build_root=build_root)
     report = WrittenReport(text=text)
     if plots:
         _write_plots(folders, Path(plots), report, echo)

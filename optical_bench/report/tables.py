@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -445,44 +446,54 @@ def robustness_table(
     )
 
 
+@dataclass(frozen=True)
+class ReportOptions:
+    """What a report shows and how it tests: the options of ``optical-bench report``.
+
+    ``baseline``: the model the others are tested against (name, short name or NAME@REVISION);
+    ``metrics``: metrics shown after the main score (one table each); ``fmt``: ``github``, ``md``
+    (``markdown``) or ``latex``; ``ci``: ``±`` half-widths of 95% bootstrap intervals (needs rankings
+    and qrels); ``significance``: mark significant differences with the baseline; ``test``:
+    ``randomization`` or ``t-test``; ``n_samples``: randomization and bootstrap samples."""
+
+    baseline: str | None = None
+    metrics: Sequence[str] = REPORT_METRICS
+    fmt: str = "github"
+    ci: bool = False
+    significance: bool = True
+    test: str = "randomization"
+    n_samples: int = 10_000
+    seed: int = 0
+    alpha: float = 0.05
+    languages: bool = True
+    robustness: bool = True
+    robustness_config: RobustnessConfig | None = None
+
+
 def build_report(
     results_dirs: Iterable[Path | str] | Path | str,
-    baseline: str | None = None,
-    metrics: Sequence[str] = REPORT_METRICS,
-    fmt: str = "github",
+    options: ReportOptions | None = None,
     *,
-    ci: bool = False,
-    significance: bool = True,
-    test: str = "randomization",
-    n_samples: int = 10_000,
-    seed: int = 0,
-    alpha: float = 0.05,
     qrels: QrelsLoader | Mapping[str, Any] | None = None,
     build_root: Path | str | None = None,
-    languages: bool = True,
-    robustness: bool = True,
-    robustness_config: RobustnessConfig | None = None,
 ) -> str:
     """The whole report: (a) the main score and each of ``metrics`` per task, (b) the
     languages of multi-subset tasks, (c) the robustness measures.
 
     Args:
         results_dirs: MTEB results folders (several are merged).
-        baseline: model the others are tested against (name, short name or NAME@REVISION).
-        metrics: metrics shown after the main score (one table each).
-        fmt: ``github``, ``md`` (pipe tables) or ``latex``.
-        ci: add ``±`` half-widths of 95% bootstrap intervals (needs rankings and qrels).
-        significance: mark significant differences with the baseline.
-        test: ``randomization`` or ``t-test``.
+        options: :class:`ReportOptions` (default: all tables, randomization tests, no intervals).
         qrels: ``{task: {subset: {split: qrels}}}`` or ``loader(task, dataset_revision)``
             (default: :func:`default_qrels_loader`, which reads existing builds).
     """
+    o = options or ReportOptions()
+    baseline, fmt, ci, significance = o.baseline, o.fmt, o.ci, o.significance
     if fmt not in FORMATS:
         raise ValueError(f"Unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
     if isinstance(results_dirs, (str, Path)):
         results_dirs = [results_dirs]
     ctx = ReportContext.from_dirs(
-        list(results_dirs), qrels=qrels, build_root=build_root, test=test, n_samples=n_samples, seed=seed, alpha=alpha
+        list(results_dirs), qrels=qrels, build_root=build_root, test=o.test, n_samples=o.n_samples, seed=o.seed, alpha=o.alpha
     )
     if baseline:
         ctx.index(baseline)  # fail early on a typo
@@ -490,12 +501,12 @@ def build_report(
         _heading("optical-bench report", fmt).replace("###", "##"),
         _note(f"Models: {', '.join(ctx.labels)}. Scores are means over each task's subsets (mteb's convention).", fmt),
     ]
-    for metric in dict.fromkeys(["main_score", *metrics]):
+    for metric in dict.fromkeys(["main_score", *o.metrics]):
         sections.append(main_table(ctx, metric, baseline=baseline, fmt=fmt, ci=ci, significance=significance))
-    if languages:
+    if o.languages:
         for task in ctx.tasks():
             if max((len(run.subset_entries(task)) for run in ctx.runs), default=0) >= 2:
                 sections.append(languages_table(ctx, task, "main_score", baseline=baseline, fmt=fmt, ci=ci, significance=significance))
-    if robustness:
-        sections.append(robustness_table(ctx, "main_score", fmt=fmt, config=robustness_config))
+    if o.robustness:
+        sections.append(robustness_table(ctx, "main_score", fmt=fmt, config=o.robustness_config))
     return "\n\n".join(sections) + "\n"
