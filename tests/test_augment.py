@@ -27,11 +27,18 @@ from optical_bench.augment import (
     normalize_kind,
     select_texts,
 )
+from optical_bench.config import AugmentationOptions
 from optical_bench.data.bitext import SentencePair, read_bitext
 from optical_bench.translate import IBMModel1, tokenize
 
 MLM_TEXTS = LOW_RESOURCE * 3
 FAST = dict(steps=25, batch_size=8, learning_rate=2e-3, mask_probability=0.3, progress=False)
+
+
+def _augment(kind, real, monolingual_lr=None, english_texts=None, *, seed=0, translator=None, lexicon=None, **options):
+    """:func:`build_augmented_bitext` for ``kind`` with these augmentation options (AugmentationOptions fields)."""
+    texts = monolingual_lr if normalize_kind(kind) == "back-translation" else english_texts
+    return build_augmented_bitext(real, AugmentationOptions(kind=kind, **options), texts, seed=seed, translator=translator, lexicon=lexicon)
 
 
 def _pretrain(encoder, texts, out, progress=False, **settings):
@@ -444,7 +451,7 @@ def test_build_augmented_bitext_with_ibm1(kind, tiny_bitext):
     real = read_bitext(tiny_bitext)
     monolingual = [f"{a} {b}" for a, b in zip(LOW_RESOURCE, LOW_RESOURCE[1:] + LOW_RESOURCE[:1])] * 3
     english = [f"{a} and {b}" for a, b in zip(ENGLISH, ENGLISH[3:] + ENGLISH[:3])] * 3
-    pairs, provenance = build_augmented_bitext(
+    pairs, provenance = _augment(
         kind, real, monolingual_lr=monolingual, english_texts=english, translator="ibm1", ratio=0.5, seed=1, rate=0.5, min_prob=0.0
     )
     assert provenance["kind"] == kind
@@ -473,23 +480,23 @@ def test_build_augmented_bitext_with_ibm1(kind, tiny_bitext):
     if kind == "code-switch":
         assert provenance["words_replaced"] > 0 and provenance["lexicon_entries"] > 0
     # deterministic
-    again, _ = build_augmented_bitext(kind, real, monolingual_lr=monolingual, english_texts=english, ratio=0.5, seed=1, min_prob=0.0)
+    again, _ = _augment(kind, real, monolingual_lr=monolingual, english_texts=english, ratio=0.5, seed=1, min_prob=0.0)
     assert again == pairs
 
 
 def test_build_augmented_bitext_size_and_errors(tiny_bitext):
     real = read_bitext(tiny_bitext)
-    pairs, provenance = build_augmented_bitext("bt", real, monolingual_lr=LOW_RESOURCE, translator=Upper(), ratio=10, size=5)
+    pairs, provenance = _augment("bt", real, monolingual_lr=LOW_RESOURCE, translator=Upper(), ratio=10, size=5)
     assert provenance["synthetic"] == 5 and provenance["source_texts"] == 5
     assert provenance["translator"] == {"kind": "upper"}
-    with pytest.raises(ValueError, match="monolingual_lr"):
-        build_augmented_bitext("back-translation", real)
-    with pytest.raises(ValueError, match="english_texts"):
-        build_augmented_bitext("forward-translation", real)
+    with pytest.raises(ValueError, match="back-translation needs texts: low-resource sentences"):
+        _augment("back-translation", real)
+    with pytest.raises(ValueError, match="forward-translation needs texts: English sentences"):
+        _augment("forward-translation", real)
     with pytest.raises(ValueError, match="lexicon"):
-        build_augmented_bitext("code-switch", real, english_texts=ENGLISH, translator="some-org/some-mt-model")
+        _augment("code-switch", real, english_texts=ENGLISH, translator="some-org/some-mt-model")
     # a ready lexicon needs no translator
-    pairs, provenance = build_augmented_bitext("cs", real, english_texts=["the dog runs"], lexicon={"dog": [("galu", 1.0)]}, ratio=1)
+    pairs, provenance = _augment("cs", real, english_texts=["the dog runs"], lexicon={"dog": [("galu", 1.0)]}, ratio=1)
     assert provenance["synthetic"] == 1 and any(p.lr == "the galu runs" for p in pairs)
 
 
@@ -505,7 +512,7 @@ def test_build_tops_up_when_texts_give_no_pair(tiny_bitext):
     english = ["nothing to see here"] * 30 + [f"the dog {i}" for i in range(30)]
     rng = random.Random(0)
     rng.shuffle(english)
-    pairs, provenance = build_augmented_bitext("cs", real, english_texts=english, lexicon={"dog": [("galu", 1.0)]}, ratio=1, rate=1.0)
+    pairs, provenance = _augment("cs", real, english_texts=english, lexicon={"dog": [("galu", 1.0)]}, ratio=1, rate=1.0)
     synthetic = [p for p in pairs if p.id.startswith("cs-")]
     assert len(synthetic) == provenance["synthetic"] == 20
     assert len({p.id for p in synthetic}) == 20

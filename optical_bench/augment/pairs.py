@@ -251,19 +251,13 @@ def _describe(translator: Any) -> dict | str:
 
 
 def build_augmented_bitext(
-    kind: str,
     real_pairs: Sequence[SentencePair],
+    options: AugmentationOptions,
+    texts: Sequence[str] | None = None,
     *,
-    monolingual_lr: Sequence[str] | None = None,
-    english_texts: Sequence[str] | None = None,
-    translator: Any = "ibm1",
-    ratio: float = 1.0,
-    size: int | str | None = None,
     seed: int = 0,
-    rate: float = 0.5,
-    min_prob: float = 0.2,
     ibm1_iterations: int = 10,
-    translator_options: dict | None = None,
+    translator: Any = None,
     lexicon: dict[str, list[tuple[str, float]]] | None = None,
     source: str | None = None,
     progress: bool = False,
@@ -271,26 +265,26 @@ def build_augmented_bitext(
     """The training pairs of one run: ``real_pairs`` plus synthetic pairs of ``kind``.
 
     Args:
-        kind: ``"none"``, ``"back-translation"``, ``"forward-translation"`` or ``"code-switch"``.
         real_pairs: the real bitext (also what ``"ibm1"`` is learnt from).
-        monolingual_lr: low-resource text, for back-translation.
-        english_texts: English text, for forward translation and code-switching.
-        translator: ``"ibm1"`` (IBM Model 1 fitted here on ``real_pairs``: forward
+        options: the run's :class:`~optical_bench.config.AugmentationOptions`: ``kind``
+            (``"none"``, ``"back-translation"``, ``"forward-translation"`` or ``"code-switch"``);
+            ``translator``: ``"ibm1"`` (IBM Model 1 fitted here on ``real_pairs``: forward
             direction for back-translation, reverse for forward translation and the
-            code-switching lexicon), another :func:`~optical_bench.translate.make_translator`
+            code-switching lexicon) or another :func:`~optical_bench.translate.make_translator`
             spec (an HF seq2seq model id/folder, options in ``translator_options``, e.g.
-            ``{"src_lang": "nya_Latn", "tgt_lang": "eng_Latn"}``), or a translator object.
-        ratio: synthetic pairs per real pair (see :func:`mix`).
-        size: at most this many source texts are considered (a seeded, nested selection:
-            :func:`select_texts`); ``None``/``"all"``: all.  Only as many as the ratio
-            needs are translated (in that order, plus a small margin for texts that give
-            no pair), which matters for a slow HF translator.
+            ``{"src_lang": "nya_Latn", "tgt_lang": "eng_Latn"}``); ``ratio``: synthetic pairs
+            per real pair (see :func:`mix`); ``size``: at most this many source texts are
+            considered (a seeded, nested selection: :func:`select_texts`; ``"all"``: all; only
+            as many as the ratio needs are translated, plus a small margin for texts that give
+            no pair, which matters for a slow HF translator); ``rate``, ``min_prob``:
+            code-switching (share of replaceable words replaced; the lowest lexicon probability
+            used: 0.2 drops the flat, unreliable distributions IBM Model 1 learns for words seen
+            once or twice, whose mass spreads over a whole verse; with ``"ibm1"``, English words
+            whose most probable counterpart is the empty word are not replaced either).
+        texts: the source texts: low-resource sentences for back-translation, English ones
+            for forward translation and code-switching.
         seed: selection, code-switching and mixing.
-        rate, min_prob: code-switching (share of replaceable words replaced; the lowest
-            lexicon probability used: 0.2 drops the flat, unreliable distributions IBM
-            Model 1 learns for words seen once or twice, whose mass spreads over a whole
-            verse).  With ``"ibm1"``, English words whose most probable counterpart is the
-            empty word are not replaced either.
+        translator: a translator object, instead of ``options.translator``.
         lexicon: a ready English -> low-resource lexicon for code-switching (instead of
             fitting one).
         source: a description of the monolingual/English text, for the provenance.
@@ -300,7 +294,9 @@ def build_augmented_bitext(
         (:func:`augmentation_provenance` plus counts, settings and timings).
     """
     started = time.perf_counter()
-    kind = normalize_kind(kind)
+    kind = normalize_kind(options.kind)
+    translator = translator if translator is not None else options.translator
+    ratio, size, rate, min_prob = options.ratio, options.size, options.rate, options.min_prob
     real = list(real_pairs)
     if kind == "none":
         provenance = augmentation_provenance("none", 0, None, 0.0, None)
@@ -308,12 +304,12 @@ def build_augmented_bitext(
         return real, provenance
     if not real:
         raise ValueError("build_augmented_bitext needs at least one real pair")
-    pool = _source_pool(kind, monolingual_lr, english_texts, size, seed)
+    pool = _source_pool(kind, texts, size, seed)
     ratio = float(ratio)
     if math.isnan(ratio) or ratio < 0:
         raise ValueError(f"ratio must be >= 0 (synthetic pairs per real pair), got {ratio}")
     wanted = len(pool) if math.isinf(ratio) else min(len(pool), int(round(ratio * len(real))))
-    options = dict(translator_options or {})
+    translator_options = dict(options.translator_options or {})
     bitext = [(p.lr, p.en) for p in real]
     extra: dict[str, Any] = {}
     if kind == "code-switch":
@@ -321,7 +317,7 @@ def build_augmented_bitext(
             translator,
             lexicon,
             bitext,
-            options,
+            translator_options,
             ibm1_iterations=ibm1_iterations,
             rate=rate,
             min_prob=min_prob,
@@ -330,7 +326,7 @@ def build_augmented_bitext(
             extra=extra,
         )
     else:
-        generate, description, fit_seconds = _translation_generator(kind, translator, bitext, options, ibm1_iterations, progress)
+        generate, description, fit_seconds = _translation_generator(kind, translator, bitext, translator_options, ibm1_iterations, progress)
     t1 = time.perf_counter()
     synthetic, used = _generate_until(pool, wanted, generate)
     generate_seconds = time.perf_counter() - t1
@@ -363,19 +359,16 @@ def build_augmented_bitext(
     return pairs, provenance
 
 
-def _source_pool(kind: str, monolingual_lr, english_texts, size, seed: int) -> list[str]:
+def _source_pool(kind: str, texts: Sequence[str] | None, size, seed: int) -> list[str]:
     """The texts synthetic pairs are made from: low-resource text for back-translation, English otherwise."""
-    if kind == "back-translation":
-        if not monolingual_lr:
-            raise ValueError(
-                "back-translation needs monolingual_lr: low-resource sentences (e.g. the Chichewa verses of the built collections, monolingual/nya.jsonl)."
-            )
-        return select_texts(monolingual_lr, size, seed)
-    if not english_texts:
-        raise ValueError(
-            f"{kind} needs english_texts: English sentences (e.g. the English verses of the built collections, monolingual/eng.jsonl)."
+    if not texts:
+        wanted = (
+            "low-resource sentences (e.g. the Chichewa verses of the built collections, monolingual/nya.jsonl)"
+            if kind == "back-translation"
+            else "English sentences (e.g. the English verses of the built collections, monolingual/eng.jsonl)"
         )
-    return select_texts(english_texts, size, seed)
+        raise ValueError(f"{kind} needs texts: {wanted}.")
+    return select_texts(texts, size, seed)
 
 
 def _code_switch_lexicon(
@@ -499,32 +492,19 @@ def augment_training_pairs(
     them, the file the options name.  Returns ``(pairs, provenance)``."""
     kind = normalize_kind(options.kind)
     if kind == "none":
-        return build_augmented_bitext("none", pairs)
-    monolingual = english = None
+        return build_augmented_bitext(pairs, options)
     path = options.monolingual if kind == "back-translation" else options.english
     if texts is None:
         texts = TextSource(Path(path) if path else None, str(path) if path else "no texts were given")
     if texts.path is None:
         flag = "--augmentation-monolingual" if kind == "back-translation" else "--augmentation-english"
         raise ValueError(f"{kind} needs monolingual texts: {texts.description}. Fix: pass {flag} FILE.")
-    source = texts.description
-    if kind == "back-translation":
-        monolingual = read_monolingual(texts.path)
-    else:
-        english = read_monolingual(texts.path)
     return build_augmented_bitext(
-        kind,
         pairs,
-        monolingual_lr=monolingual,
-        english_texts=english,
-        translator=options.translator,
-        ratio=options.ratio,
-        size=options.size,
+        options,
+        read_monolingual(texts.path),
         seed=int(seed),
-        rate=options.rate,
-        min_prob=options.min_prob,
         ibm1_iterations=int(ibm1_iterations),
-        translator_options=options.translator_options,
-        source=source,
+        source=texts.description,
         progress=progress,
     )
