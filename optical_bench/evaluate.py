@@ -264,7 +264,7 @@ def evaluate_model(
     out = Path(out)
     if options.scoring == "maxsim":
         revision = f"{revision}-maxsim"
-    meta = build_model_meta(model, name, revision, scoring=options.scoring, **(meta_kwargs or {}))
+    meta = build_model_meta(model, name, revision, meta_kwargs, scoring=options.scoring)
     side = result_folder(out, meta) / "optical_bench"
     with folder_lock(side, "the results folder"):
         return _evaluate_locked(model, tasks, out, meta, options, query_translator=query_translator, provenance=provenance, side=side)

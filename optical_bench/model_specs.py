@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,23 +23,17 @@ from optical_bench.models import folder_fingerprint, load_sentence_transformer, 
 from optical_bench.models.card import base_model, card_license
 from optical_bench.translate import IBMModel1, make_translator
 
+MODEL_META_FIELDS = ("languages", "reference", "adapted_from", "license", "training_datasets", "citation", "experiment_kwargs")
 
-def build_model_meta(
-    model,
-    name: str,
-    revision: str,
-    *,
-    languages: list[str] | None = None,
-    reference: str | None = None,
-    adapted_from: str | None = None,
-    license: str | None = None,
-    training_datasets: set[str] | None = None,
-    citation: str | None = None,
-    experiment_kwargs: dict | None = None,
-    scoring: str = "cosine",
-):
-    """A complete :class:`mteb.ModelMeta` (``create_empty`` skips validation and then fails)."""
 
+def build_model_meta(model, name: str, revision: str, fields: Mapping[str, Any] | None = None, *, scoring: str = "cosine"):
+    """A complete :class:`mteb.ModelMeta` (``create_empty`` skips validation and then fails).
+    ``fields``: what is known about the model beyond its weights (:data:`MODEL_META_FIELDS`, the
+    ``meta_kwargs`` of :class:`LoadedModel`)."""
+    fields = dict(fields or {})
+    unknown = set(fields) - set(MODEL_META_FIELDS)
+    if unknown:
+        raise ValueError(f"Unknown ModelMeta fields {sorted(unknown)}: use {', '.join(MODEL_META_FIELDS)}.")
     n_parameters = sum(p.numel() for p in model.parameters())
     prompts = getattr(model, "prompts", {}) or {}
     return ModelMeta(
@@ -46,24 +41,24 @@ def build_model_meta(
         name=name if "/" in name else f"optical-bench/{name}",
         revision=revision,
         release_date=time.strftime("%Y-%m-%d"),
-        languages=languages,
+        languages=fields.get("languages"),
         n_parameters=n_parameters,
         memory_usage_mb=round(n_parameters * 4 / 2**20, 1),
         max_tokens=model.max_seq_length,
         embed_dim=model.get_embedding_dimension(),
-        license=license,
+        license=fields.get("license"),
         open_weights=True,
         public_training_code="https://pypi.org/project/optical-bench/",
         public_training_data=None,
         framework=["Sentence Transformers", "PyTorch"],
-        reference=reference,
+        reference=fields.get("reference"),
         similarity_fn_name="MaxSim" if scoring == "maxsim" else "cosine",
         model_type=["late-interaction"] if scoring == "maxsim" else ["dense"],
         use_instructions=bool(prompts.get("query") or prompts.get("document")),
-        training_datasets=training_datasets or set(),
-        adapted_from=adapted_from,
-        citation=citation,
-        experiment_kwargs=experiment_kwargs,
+        training_datasets=fields.get("training_datasets") or set(),
+        adapted_from=fields.get("adapted_from"),
+        citation=fields.get("citation"),
+        experiment_kwargs=fields.get("experiment_kwargs"),
     )
 
 

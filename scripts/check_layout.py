@@ -21,7 +21,6 @@ MAX_PARAMETERS = 10  # self and cls not counted
 # list only shrinks (a function that leaves it may not come back; a new function may not join it)
 OVER_PARAMETER_LIMIT = {
     "losses/optimal_transport.py:__init__": 19,
-    "model_specs.py:build_model_meta": 11,
     "ot/sinkhorn.py:ot_alignment": 14,
     "translate/seq2seq.py:__init__": 11,
 }
