@@ -2,7 +2,7 @@
 
 Both variants run the same model, the same batches and the same optimiser; the only
 difference is the loss: sentence-level MSE against the teacher computed on the fly
-(``OptimalTransportLoss(ot_weight=0, mse_weight=1)``, so the frozen teacher's forward is
+(``DistillationLoss`` with the ``SentenceMSE`` term alone, so the frozen teacher's forward is
 paid in both) versus OT + the same MSE. Steps are interleaved (A, B, A, B, ...) so that
 load on a shared machine hits both alike (the order alternates every step); the ratio of
 medians is reported.
@@ -36,7 +36,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     from optical_bench.data.bitext import read_bitext
     from optical_bench.data.collections import build_collections
-    from optical_bench.losses import OptimalTransportLoss
+    from optical_bench.losses import DistillationLoss, SentenceMSE, TokenOT
     from optical_bench.models import build_distillation_model, training_lengths
 
     pairs = read_bitext(build_collections().bitext(4000))
@@ -45,8 +45,8 @@ def main() -> None:
         model[0].sub_modules[route][0].max_seq_length = length
     prompt = (model.prompts or {}).get("query", "")
     variants = {
-        "mse (teacher on the fly)": OptimalTransportLoss(model, ot_weight=0.0, mse_weight=1.0),
-        "optical + mse": OptimalTransportLoss(model, ot_weight=1.0, mse_weight=1.0),
+        "mse (teacher on the fly)": DistillationLoss(model, {"mse": (1.0, SentenceMSE())}),
+        "optical + mse": DistillationLoss(model, {"ot": (1.0, TokenOT()), "mse": (1.0, SentenceMSE())}),
     }
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-6)
 

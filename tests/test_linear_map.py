@@ -11,7 +11,7 @@ from conftest import ENGLISH, LOW_RESOURCE
 from sentence_transformers import SentenceTransformer
 
 from optical_bench.cli import build_parser, train_config_from_args
-from optical_bench.config import TrainConfig, resolve_layers
+from optical_bench.config import OTOptions, TrainConfig, resolve_layers
 from optical_bench.data.bitext import read_bitext
 from optical_bench.experiment import is_the_teacher_itself
 from optical_bench.losses import OptimalTransportLoss
@@ -116,12 +116,12 @@ def test_ot_after_the_map_changes_the_cost_only_when_there_is_a_map(tiny_model, 
         {**model.tokenize(LOW_RESOURCE[:4], task="query"), "task": "query"},
         {**model.tokenize(ENGLISH[:4], task="document"), "task": "document"},
     ]
-    plain = OptimalTransportLoss(model, map_tokens=False)(batch)
-    same = OptimalTransportLoss(model, map_tokens=True)(batch)
+    plain = OptimalTransportLoss(model, OTOptions(map_tokens=False))(batch)
+    same = OptimalTransportLoss(model, OTOptions(map_tokens=True))(batch)
     torch.testing.assert_close(plain, same)  # Normalize only: the cosine cost is unchanged
     rng = np.random.default_rng(2)
     add_linear_map(model, rng.normal(size=(32, 32)).astype(np.float32), rng.normal(size=32).astype(np.float32))
-    assert not torch.isclose(OptimalTransportLoss(model, map_tokens=True)(batch), plain)
+    assert not torch.isclose(OptimalTransportLoss(model, OTOptions(map_tokens=True))(batch), plain)
 
 
 def test_make_multilingual_mse_trains_on_both_sides_at_the_same_row_budget(tiny_model, tiny_bitext, tmp_path):

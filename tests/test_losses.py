@@ -16,7 +16,16 @@ from sentence_transformers.sentence_transformer.modules import Normalize, Poolin
 from transformers import BertConfig, BertModel
 
 import optical_bench.losses.optimal_transport as ot_loss_module
-from optical_bench.losses import InBatchContrastiveLoss, OptimalTransportLoss
+from optical_bench.config import OTOptions
+from optical_bench.losses import (
+    DistillationLoss,
+    EnglishAnchor,
+    InBatchContrastiveLoss,
+    InfoNCE,
+    OptimalTransportLoss,
+    SentenceMSE,
+    TokenOT,
+)
 from optical_bench.ot import compute_idf
 
 HIDDEN = 32
@@ -96,6 +105,33 @@ def _changed(before: dict[str, torch.Tensor], after: dict[str, torch.Tensor]) ->
 # Training with SentenceTransformerTrainer
 # ---------------------------------------------------------------------------
 
+
+def _loss(
+    model,
+    ot_weight=1.0,
+    mse_weight=0.0,
+    contrastive_weight=0.0,
+    anchor_weight=0.0,
+    *,
+    temperature=0.05,
+    return_components=False,
+    student_idf=None,
+    teacher_idf=None,
+    student_route="query",
+    teacher_route="document",
+    **ot_fields,
+) -> DistillationLoss:
+    """The weighted composition of the four terms, as a training method builds it."""
+    ot = OTOptions(**ot_fields)
+    terms = {
+        "ot": (ot_weight, TokenOT(ot, student_idf=student_idf, teacher_idf=teacher_idf)),
+        "mse": (mse_weight, SentenceMSE()),
+        "contrastive": (contrastive_weight, InfoNCE(temperature)),
+        "anchor": (anchor_weight, EnglishAnchor()),
+    }
+    return DistillationLoss(model, terms, student_route=student_route, teacher_route=teacher_route, return_components=return_components)
+
+
 CONFIGURATIONS = {
     "ot_only": {"ot_weight": 1.0},
     "mse_only": {"ot_weight": 0.0, "mse_weight": 1.0},
@@ -124,7 +160,7 @@ def _check_terms(loss: OptimalTransportLoss, config: str) -> None:
 @pytest.mark.parametrize("config", list(CONFIGURATIONS), ids=list(CONFIGURATIONS))
 def test_collated_training_steps_update_the_student_and_never_the_teacher(config, bert_dirs):
     model = _router_model(bert_dirs).train()
-    loss = OptimalTransportLoss(model, **CONFIGURATIONS[config])
+    loss = _loss(model, **CONFIGURATIONS[config])
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     teacher_before, student_before = _params(model, "document"), _params(model, "query")
     steps = 0
@@ -166,7 +202,7 @@ def _training_args(tmp_path, max_steps: int) -> SentenceTransformerTrainingArgum
 def test_trainer_updates_the_student_and_never_the_teacher(config, bert_dirs, tmp_path):
     pytest.importorskip("accelerate", reason="SentenceTransformerTrainer needs accelerate>=1.1")
     model = _router_model(bert_dirs)
-    loss = OptimalTransportLoss(model, **CONFIGURATIONS[config])
+    loss = _loss(model, **CONFIGURATIONS[config])
     dataset = Dataset.from_dict({"lr": LOW_RESOURCE, "en": ENGLISH})
     teacher_before, student_before = _params(model, "document"), _params(model, "query")
     trainer = SentenceTransformerTrainer(model=model, args=_training_args(tmp_path, max_steps=3), train_dataset=dataset, loss=loss)
@@ -183,7 +219,7 @@ def test_trainer_updates_the_student_and_never_the_teacher(config, bert_dirs, tm
 def test_trainer_logs_each_term_with_return_components(bert_dirs, tmp_path):
     pytest.importorskip("accelerate", reason="SentenceTransformerTrainer needs accelerate>=1.1")
     model = _router_model(bert_dirs)
-    loss = OptimalTransportLoss(model, ot_weight=1.0, mse_weight=1.0, return_components=True)
+    loss = _loss(model, ot_weight=1.0, mse_weight=1.0, return_components=True)
     dataset = Dataset.from_dict({"lr": LOW_RESOURCE[:4], "en": ENGLISH[:4]})
     trainer = SentenceTransformerTrainer(model=model, args=_training_args(tmp_path, max_steps=1), train_dataset=dataset, loss=loss)
     trainer.train()
@@ -193,7 +229,7 @@ def test_trainer_logs_each_term_with_return_components(bert_dirs, tmp_path):
 
 def test_return_components_gives_the_weighted_terms(bert_dirs):
     model = _router_model(bert_dirs).eval()
-    loss = OptimalTransportLoss(model, ot_weight=2.0, mse_weight=0.5, return_components=True)
+    loss = _loss(model, ot_weight=2.0, mse_weight=0.5, return_components=True)
     components = loss(_features(model, LOW_RESOURCE[:3], ENGLISH[:3]), None)
     assert set(components) == {"ot", "mse"}
     assert components["ot"].item() == pytest.approx(2.0 * loss.last_terms["ot"], rel=1e-6)
@@ -208,7 +244,7 @@ def test_return_components_gives_the_weighted_terms(bert_dirs):
 
 def test_ot_term_is_zero_for_identical_student_teacher_and_inputs(bert_dirs):
     model = _router_model(bert_dirs).eval()
-    loss = OptimalTransportLoss(model, epsilon=0.01, n_iters=100)
+    loss = _loss(model, epsilon=0.01, iters=100)
     features = _features(model, ENGLISH[:4], ENGLISH[:4])
     value = loss(features, None)
     assert value.item() == pytest.approx(0.0, abs=1e-3)
@@ -220,7 +256,7 @@ def test_ot_term_decreases_when_training_on_a_fixed_batch(bert_dirs):
     model = _router_model(bert_dirs)
     model.train()
     torch.manual_seed(0)
-    loss = OptimalTransportLoss(model)
+    loss = _loss(model)
     features = _features(model, LOW_RESOURCE[:4], ENGLISH[:4])
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=3e-3)
     values = []
@@ -244,7 +280,7 @@ def test_teacher_runs_in_eval_mode_without_grad_and_mode_is_restored(bert_dirs):
 
     handle = teacher_bert.register_forward_hook(record)
     try:
-        OptimalTransportLoss(model)(_features(model, LOW_RESOURCE[:2], ENGLISH[:2]), None)
+        _loss(model)(_features(model, LOW_RESOURCE[:2], ENGLISH[:2]), None)
     finally:
         handle.remove()
     assert seen == {"training": False, "grad_enabled": False}
@@ -253,7 +289,7 @@ def test_teacher_runs_in_eval_mode_without_grad_and_mode_is_restored(bert_dirs):
 
 def test_columns_are_matched_to_routes_in_either_order(bert_dirs):
     model = _router_model(bert_dirs).eval()
-    loss = OptimalTransportLoss(model, mse_weight=1.0, contrastive_weight=1.0)
+    loss = _loss(model, mse_weight=1.0, contrastive_weight=1.0)
     forward = loss(_features(model, LOW_RESOURCE[:3], ENGLISH[:3]), None)
     backward = loss(_features(model, LOW_RESOURCE[:3], ENGLISH[:3])[::-1], None)
     torch.testing.assert_close(forward, backward)
@@ -261,7 +297,7 @@ def test_columns_are_matched_to_routes_in_either_order(bert_dirs):
 
 def test_mse_term_is_sentence_transformers_mse(bert_dirs):
     model = _router_model(bert_dirs).eval()
-    loss = OptimalTransportLoss(model, ot_weight=0.0, mse_weight=1.0)
+    loss = _loss(model, ot_weight=0.0, mse_weight=1.0)
     lr, en = LOW_RESOURCE[:3], ENGLISH[:3]
     value = loss(_features(model, lr, en), None)
     with torch.no_grad():
@@ -290,15 +326,15 @@ def test_zero_ot_weight_skips_sinkhorn(bert_dirs, monkeypatch):
 
     monkeypatch.setattr(ot_loss_module, "ot_alignment", fail)
     model = _router_model(bert_dirs).eval()
-    loss = OptimalTransportLoss(model, ot_weight=0.0, mse_weight=1.0)
+    loss = _loss(model, ot_weight=0.0, mse_weight=1.0)
     assert torch.isfinite(loss(_features(model, LOW_RESOURCE[:2], ENGLISH[:2]), None))
     with pytest.raises(AssertionError, match="must not run"):
-        OptimalTransportLoss(model)(_features(model, LOW_RESOURCE[:2], ENGLISH[:2]), None)
+        _loss(model)(_features(model, LOW_RESOURCE[:2], ENGLISH[:2]), None)
 
 
 def test_anchor_term_encodes_english_with_the_student(bert_dirs):
     model = _router_model(bert_dirs).eval()
-    loss = OptimalTransportLoss(model, ot_weight=0.0, anchor_weight=1.0)
+    loss = _loss(model, ot_weight=0.0, anchor_weight=1.0)
     value = loss(_features(model, LOW_RESOURCE[:3], ENGLISH[:3]), None)
     # The student is a copy of the teacher: on the English side they agree exactly.
     assert value.item() == pytest.approx(0.0, abs=1e-10)
@@ -310,9 +346,9 @@ def test_anchor_term_encodes_english_with_the_student(bert_dirs):
 def test_anchor_with_different_tokenizers_is_refused(bert_dirs):
     model = _router_model(bert_dirs, student="other_tokenizer")
     with pytest.raises(ValueError, match="share one tokenizer"):
-        OptimalTransportLoss(model, anchor_weight=1.0)
+        _loss(model, anchor_weight=1.0)
     # Without anchoring, different tokenizers are fine (the OT term aligns different token sets).
-    loss = OptimalTransportLoss(model.eval())
+    loss = _loss(model.eval())
     assert torch.isfinite(loss(_features(model, LOW_RESOURCE[:2], ENGLISH[:2]), None))
 
 
@@ -321,9 +357,9 @@ def test_special_token_dropping_and_idf_marginals_change_the_ot_term(bert_dirs):
     features = _features(model, LOW_RESOURCE[:4], ENGLISH[:4])
     tokenizer = model[0].sub_modules["query"][0].tokenizer
     idf = compute_idf(tokenizer(LOW_RESOURCE + ENGLISH)["input_ids"], vocab_size=len(tokenizer))
-    plain = OptimalTransportLoss(model)([dict(f) for f in features], None)
-    dropped = OptimalTransportLoss(model, drop_special_tokens=True)([dict(f) for f in features], None)
-    weighted = OptimalTransportLoss(model, student_idf=idf, teacher_idf=idf)([dict(f) for f in features], None)
+    plain = _loss(model)([dict(f) for f in features], None)
+    dropped = _loss(model, drop_special_tokens=True)([dict(f) for f in features], None)
+    weighted = _loss(model, student_idf=idf, teacher_idf=idf)([dict(f) for f in features], None)
     for value in (plain, dropped, weighted):
         assert torch.isfinite(value)
     assert dropped.item() != pytest.approx(plain.item(), abs=1e-6)
@@ -338,35 +374,50 @@ def test_missing_router_mapping_is_reported(bert_dirs):
     for f in features:
         f["task"] = None
     with pytest.raises(ValueError, match="router_mapping"):
-        OptimalTransportLoss(model)(features, None)
+        _loss(model)(features, None)
     both_student = [model.preprocess(LOW_RESOURCE[:2], task="query"), model.preprocess(ENGLISH[:2], task="query")]
     with pytest.raises(ValueError, match="one must go to the student"):
-        OptimalTransportLoss(model)(both_student, None)
+        _loss(model)(both_student, None)
 
 
 def test_invalid_configurations_are_refused(bert_dirs):
     model = _router_model(bert_dirs)
     with pytest.raises(ValueError, match="every term has weight 0"):
-        OptimalTransportLoss(model, ot_weight=0.0)
+        _loss(model, ot_weight=0.0)
     with pytest.raises(ValueError, match="student_route"):
-        OptimalTransportLoss(model, student_route="students")
+        _loss(model, student_route="students")
     with pytest.raises(ValueError, match="no Router"):
-        OptimalTransportLoss(SentenceTransformer(modules=[Transformer(bert_dirs["teacher"]), Pooling(HIDDEN)]))
+        _loss(SentenceTransformer(modules=[Transformer(bert_dirs["teacher"]), Pooling(HIDDEN)]))
 
 
 def test_unfrozen_teacher_is_warned_about(bert_dirs, caplog):
     model = _router_model(bert_dirs)
     model[0].sub_modules["document"].requires_grad_(True)
-    with caplog.at_level(logging.WARNING, logger=ot_loss_module.__name__):
-        OptimalTransportLoss(model)
+    with caplog.at_level(logging.WARNING, logger="optical_bench.losses.distillation"):
+        _loss(model)
     assert "trainable parameters" in caplog.text
 
 
 def test_config_dict_and_citation(bert_dirs):
     model = _router_model(bert_dirs)
-    loss = OptimalTransportLoss(model, mse_weight=0.5, grad="autodiff", tol=1e-4)
+    loss = _loss(model, mse_weight=0.5, grad="autodiff", tol=1e-4)
     config = loss.get_config_dict()
-    assert config["mse_weight"] == 0.5 and config["grad"] == "autodiff" and config["tol"] == 1e-4
+    assert config["weights"] == {"ot": 1.0, "mse": 0.5} and config["ot"]["grad"] == "autodiff" and config["ot"]["tol"] == 1e-4
     assert config["student_route"] == "query" and config["teacher_route"] == "document"
     assert "2301.12566" in loss.citation and "Huang, Zhiqi" in loss.citation and "WSDM" in loss.citation
     assert "1807.03748" in InBatchContrastiveLoss(model).citation
+
+
+def test_the_ot_loss_alone_and_a_composition_are_sums_of_the_same_terms(bert_dirs):
+    """OptimalTransportLoss is the OT term alone; a composition's value is the weighted sum of its
+    terms' values, each what the term's own loss gives."""
+    model = _router_model(bert_dirs).eval()
+    features = _features(model, LOW_RESOURCE[:4], ENGLISH[:4])
+    ot_alone = OptimalTransportLoss(model)([dict(f) for f in features], None)
+    contrastive_alone = InBatchContrastiveLoss(model, temperature=0.1)([dict(f) for f in features], None)
+    both = _loss(model, ot_weight=2.0, contrastive_weight=0.5, temperature=0.1)
+    value = both([dict(f) for f in features], None)
+    assert ot_alone.item() == pytest.approx(both.last_terms["ot"], rel=1e-6)
+    assert contrastive_alone.item() == pytest.approx(both.last_terms["contrastive"], rel=1e-6)
+    assert value.item() == pytest.approx(2.0 * ot_alone.item() + 0.5 * contrastive_alone.item(), rel=1e-5)
+    assert set(OptimalTransportLoss(model, OTOptions(iters=7)).get_config_dict()["weights"]) == {"ot"}

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sentence_transformers.sentence_transformer.model import SentenceTransformer
 
-from optical_bench.losses.optimal_transport import OptimalTransportLoss
+from optical_bench.losses.distillation import DistillationLoss, InfoNCE
 
 __all__ = ["InBatchContrastiveLoss"]
 
 
-class InBatchContrastiveLoss(OptimalTransportLoss):
+class InBatchContrastiveLoss(DistillationLoss):
     def __init__(
         self, model: SentenceTransformer, temperature: float = 0.05, student_route: str = "query", teacher_route: str = "document"
     ) -> None:
@@ -23,8 +21,9 @@ class InBatchContrastiveLoss(OptimalTransportLoss):
         .. math::
             \mathcal{L} = \frac1B\sum_k -\log\frac{\exp(\cos(s_k,t_k)/\tau)}{\sum_j \exp(\cos(s_k,t_j)/\tau)}
 
-        It is :class:`OptimalTransportLoss` with ``ot_weight=0, contrastive_weight=1``; see
-        there for the model layout and the training arguments.
+        It is :class:`~optical_bench.losses.distillation.DistillationLoss` with the
+        :class:`~optical_bench.losses.distillation.InfoNCE` term alone; see there for the model
+        layout and the training arguments.
 
         Args:
             model: A SentenceTransformer whose Router holds the student and the frozen teacher.
@@ -57,20 +56,4 @@ class InBatchContrastiveLoss(OptimalTransportLoss):
 
                 loss = InBatchContrastiveLoss(model, temperature=0.05)
         """
-        super().__init__(
-            model, ot_weight=0.0, contrastive_weight=1.0, temperature=temperature, student_route=student_route, teacher_route=teacher_route
-        )
-
-    def get_config_dict(self) -> dict[str, Any]:
-        return {"temperature": self.temperature, "student_route": self.student_route, "teacher_route": self.teacher_route}
-
-    @property
-    def citation(self) -> str:
-        return """
-@article{oord2018cpc,
-    title = {Representation Learning with Contrastive Predictive Coding},
-    author = {van den Oord, Aaron and Li, Yazhe and Vinyals, Oriol},
-    journal = {arXiv preprint arXiv:1807.03748},
-    year = {2018},
-}
-"""
+        super().__init__(model, {"contrastive": (1.0, InfoNCE(temperature))}, student_route=student_route, teacher_route=teacher_route)

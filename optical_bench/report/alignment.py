@@ -119,7 +119,8 @@ def _alignment_settings(
     return {
         "student_route": student_route or provenance.get("student_side") or "query",
         "epsilon": float(epsilon if epsilon is not None else ot_settings.get("epsilon") or 0.05),
-        "n_iters": int(n_iters if n_iters is not None else ot_settings.get("iterations") or 50),
+        # "iterations": the name in provenance written before 2026-12-06
+        "n_iters": int(n_iters if n_iters is not None else ot_settings.get("iters") or ot_settings.get("iterations") or 50),
         "cost": cost or ot_settings.get("cost") or "cosine",
         "drop_special_tokens": bool(
             drop_special_tokens if drop_special_tokens is not None else ot_settings.get("drop_special_tokens", True)

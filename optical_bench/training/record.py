@@ -49,9 +49,9 @@ def provenance(config: TrainConfig, bitext_source: str, pairs_used: int, extra: 
         record["ot"] = {
             "cost": options.cost,
             "epsilon": options.epsilon,
-            "iterations": options.iters,
-            "tolerance": options.tol,
-            "gradient": options.grad,
+            "iters": options.iters,  # each option under its one name (--ot-iters, OTOptions.iters)
+            "tol": options.tol,
+            "grad": options.grad,
             "drop_special_tokens": options.drop_special_tokens,
             "marginals": "idf" if options.idf else "uniform",
         }

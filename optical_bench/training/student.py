@@ -26,7 +26,7 @@ from sentence_transformers.sentence_transformer.losses import MSELoss
 from optical_bench.config import TrainConfig
 from optical_bench.data.bitext import SentencePair
 from optical_bench.io import set_aside
-from optical_bench.losses import OptimalTransportLoss
+from optical_bench.losses import DistillationLoss, EnglishAnchor, InfoNCE, SentenceMSE, TokenOT
 from optical_bench.models import cut_at, other_side, route_lengths, student_modules, training_lengths
 from optical_bench.models.card import card_widget
 from optical_bench.ot import compute_idf
@@ -128,7 +128,7 @@ def _mse_objective(config: TrainConfig, model, chosen: list[SentencePair], progr
 
 
 def _ot_objective(config: TrainConfig, model, chosen: list[SentencePair], pairs: list[SentencePair]) -> Objective:
-    """:class:`OptimalTransportLoss` with the method's (or the given) OT, MSE and contrastive weights."""
+    """:class:`DistillationLoss` of the method's (or the given) OT, MSE, contrastive and anchor weights."""
     prompt = _query_prompt(model)
     ot_weight, mse_weight, contrastive_weight = config.weights()
     student_side, teacher_side = config.student_side, other_side(config.student_side)
@@ -139,25 +139,13 @@ def _ot_objective(config: TrainConfig, model, chosen: list[SentencePair], pairs:
         for side, texts in ((student_side, [p.lr for p in pairs]), (teacher_side, [p.en for p in pairs])):
             tokenizer = model[0].sub_modules[side][0].tokenizer
             idf[side] = compute_idf(tokenizer(texts[:20000], add_special_tokens=True)["input_ids"], len(tokenizer))
-    loss = OptimalTransportLoss(
-        model,
-        ot_weight=ot_weight,
-        mse_weight=mse_weight,
-        contrastive_weight=contrastive_weight,
-        anchor_weight=config.anchor_weight,
-        cost=options.cost,
-        epsilon=options.epsilon,
-        n_iters=options.iters,
-        tol=options.tol,
-        grad=options.grad,
-        drop_special_tokens=options.drop_special_tokens,
-        student_idf=idf.get(student_side),
-        teacher_idf=idf.get(teacher_side),
-        temperature=config.temperature,
-        student_route=student_side,
-        teacher_route=teacher_side,
-        map_tokens=options.map_tokens,
-    )
+    terms = {  # summed in this order
+        "ot": (ot_weight, TokenOT(options, student_idf=idf.get(student_side), teacher_idf=idf.get(teacher_side))),
+        "mse": (mse_weight, SentenceMSE()),
+        "contrastive": (contrastive_weight, InfoNCE(config.temperature)),
+        "anchor": (config.anchor_weight, EnglishAnchor()),
+    }
+    loss = DistillationLoss(model, terms, student_route=student_side, teacher_route=teacher_side)
     return Objective(dataset, loss, {"lr": student_side, "en": teacher_side}, {"lr": prompt, "en": prompt} if prompt else None)
 
 
