@@ -12,7 +12,7 @@ import torch
 
 import optical_bench.ot.costs as ot_costs
 import optical_bench.ot.sinkhorn as ot_sinkhorn
-from optical_bench.ot import compute_idf, idf_weights, ot_alignment, pairwise_cost, sinkhorn_log, token_marginals
+from optical_bench.ot import TokenSequences, compute_idf, idf_weights, ot_alignment, pairwise_cost, sinkhorn_log, token_marginals
 
 
 def _padded_problem(seed: int = 0, dtype=torch.float64, batch: int = 5, m: int = 7, n: int = 9, d: int = 6):
@@ -318,9 +318,7 @@ def test_special_tokens_dropped_from_the_plan():
     x_special[:, 0] = 1  # [CLS]
     y_special = torch.zeros_like(y_mask)
     y_special[:, 0] = 1
-    alignment = ot_alignment(
-        x, y, x_mask, y_mask, student_special_tokens_mask=x_special, teacher_special_tokens_mask=y_special, n_iters=200
-    )
+    alignment = ot_alignment(TokenSequences(x, x_mask, x_special), TokenSequences(y, y_mask, y_special), n_iters=200)
     multi = x_mask.sum(-1) > 1  # rows with only [CLS] fall back to keeping it
     assert (alignment.plan[multi, 0, :] == 0).all()
     assert (alignment.plan[y_mask.sum(-1) > 1][:, :, 0] == 0).all()
@@ -329,7 +327,7 @@ def test_special_tokens_dropped_from_the_plan():
 
 def test_ot_alignment_is_the_chain_of_cost_marginals_and_sinkhorn():
     x, y, x_mask, y_mask, *_ = _padded_problem(seed=11)
-    alignment = ot_alignment(x, y, x_mask, y_mask, epsilon=0.1, n_iters=100)
+    alignment = ot_alignment(TokenSequences(x, x_mask), TokenSequences(y, y_mask), epsilon=0.1, n_iters=100)
     cost = pairwise_cost(x, y)
     a, b = token_marginals(x_mask, dtype=torch.float64), token_marginals(y_mask, dtype=torch.float64)
     plan, value = sinkhorn_log(cost, a, b, epsilon=0.1, n_iters=100)
@@ -348,7 +346,7 @@ def test_invalid_arguments_raise_clear_errors():
     with pytest.raises(ValueError, match="do not fit"):
         sinkhorn_log(torch.rand(1, 2, 2), a=torch.ones(1, 3) / 3)
     with pytest.raises(ValueError, match="attention_mask"):
-        ot_alignment(torch.rand(2, 3, 4), torch.rand(2, 5, 4), torch.ones(2, 4), torch.ones(2, 5))
+        ot_alignment(TokenSequences(torch.rand(2, 3, 4), torch.ones(2, 4)), TokenSequences(torch.rand(2, 5, 4), torch.ones(2, 5)))
 
 
 @pytest.mark.parametrize("module", [ot_costs, ot_sinkhorn], ids=lambda module: module.__name__)

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from optical_bench.config import OTOptions
 from optical_bench.losses.distillation import DistillationBatch, DistillationLoss, DistillationTerm
 from optical_bench.losses.routing import route_tokenizer
-from optical_bench.ot import idf_weights, ot_alignment
+from optical_bench.ot import TokenSequences, idf_weights, ot_alignment
 
 logger = logging.getLogger(__name__)
 
@@ -121,20 +121,14 @@ class TokenOT(DistillationTerm):
         if self.ot.map_tokens:
             s_tokens = map_student_tokens(loss.router.sub_modules[loss.student_route], s_tokens)
         alignment = ot_alignment(
-            s_tokens,
-            t_tokens.detach(),
-            s_mask,
-            t_mask,
+            TokenSequences(s_tokens, s_mask, s_special, s_weights),
+            TokenSequences(t_tokens.detach(), t_mask, t_special, t_weights),
             cost=self.ot.cost,
             normalize=True,
             epsilon=self.ot.epsilon,
             n_iters=self.ot.iters,
             tol=self.ot.tol,
             grad=self.ot.grad,
-            student_special_tokens_mask=s_special,
-            teacher_special_tokens_mask=t_special,
-            student_weights=s_weights,
-            teacher_weights=t_weights,
         )
         return alignment.cost.mean()
 

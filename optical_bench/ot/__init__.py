@@ -24,6 +24,15 @@ IDF) and :mod:`optical_bench.ot.sinkhorn` (the solver and the token alignment).
 from optical_bench.ot.costs import CostKind as CostKind  # type alias, importable from here as before
 from optical_bench.ot.costs import compute_idf, idf_weights, pairwise_cost, token_marginals
 from optical_bench.ot.sinkhorn import GradMode as GradMode  # type alias, importable from here as before
-from optical_bench.ot.sinkhorn import OTAlignment, ot_alignment, sinkhorn_log
+from optical_bench.ot.sinkhorn import OTAlignment, TokenSequences, ot_alignment, sinkhorn_log
 
-__all__ = ["OTAlignment", "compute_idf", "idf_weights", "ot_alignment", "pairwise_cost", "sinkhorn_log", "token_marginals"]
+__all__ = [
+    "OTAlignment",
+    "TokenSequences",
+    "compute_idf",
+    "idf_weights",
+    "ot_alignment",
+    "pairwise_cost",
+    "sinkhorn_log",
+    "token_marginals",
+]

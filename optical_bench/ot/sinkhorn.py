@@ -303,11 +303,20 @@ class OTAlignment(NamedTuple):
     """``(B, n)`` mass of each teacher token."""
 
 
+class TokenSequences(NamedTuple):
+    """One side of an alignment: ``(B, m, d)`` (or ``(m, d)``) token embeddings, their ``(B, m)``
+    attention mask (``None``: every position is real), the positions to give zero mass (special
+    tokens, see :func:`token_marginals`) and per-token weights (e.g. IDF)."""
+
+    tokens: Tensor
+    mask: Tensor | None = None
+    special_tokens_mask: Tensor | None = None
+    weights: Tensor | None = None
+
+
 def ot_alignment(
-    student_tokens: Tensor,
-    teacher_tokens: Tensor,
-    student_mask: Tensor | None = None,
-    teacher_mask: Tensor | None = None,
+    student: Tensor | TokenSequences,
+    teacher: Tensor | TokenSequences,
     *,
     cost: CostKind = "cosine",
     normalize: bool = True,
@@ -315,10 +324,6 @@ def ot_alignment(
     n_iters: int = 50,
     tol: float | None = None,
     grad: GradMode = "envelope",
-    student_special_tokens_mask: Tensor | None = None,
-    teacher_special_tokens_mask: Tensor | None = None,
-    student_weights: Tensor | None = None,
-    teacher_weights: Tensor | None = None,
 ) -> OTAlignment:
     r"""Align a batch of student token sequences with teacher token sequences by entropic OT.
 
@@ -327,17 +332,11 @@ def ot_alignment(
     term, so a heatmap of ``plan[k]`` shows what the loss optimises.
 
     Args:
-        student_tokens: ``(B, m, d)`` (or ``(m, d)``) token embeddings of the student.
-        teacher_tokens: ``(B, n, d)`` (or ``(n, d)``) token embeddings of the teacher.
-        student_mask: ``(B, m)`` attention mask; ``None``: every position is real.
-        teacher_mask: ``(B, n)`` attention mask; ``None``: every position is real.
+        student, teacher: :class:`TokenSequences` of the student (``(B, m, d)`` tokens) and the
+            teacher (``(B, n, d)``), or bare token tensors (every position real, uniform mass).
         cost: Ground cost kind, see :func:`pairwise_cost`.
         normalize: For ``cost="sqeuclidean"``: L2-normalise the embeddings first.
         epsilon, n_iters, tol, grad: See :func:`sinkhorn_log`.
-        student_special_tokens_mask, teacher_special_tokens_mask: Positions to give zero
-            mass, see :func:`token_marginals`.
-        student_weights, teacher_weights: Per-token weights (e.g. IDF), see
-            :func:`token_marginals`.
 
     Returns:
         An :class:`OTAlignment` ``(plan, cost, cost_matrix, source_marginal, target_marginal)``.
@@ -354,6 +353,10 @@ def ot_alignment(
         >>> round(float(alignment.cost), 4)
         0.0
     """
+    student = student if isinstance(student, TokenSequences) else TokenSequences(student)
+    teacher = teacher if isinstance(teacher, TokenSequences) else TokenSequences(teacher)
+    student_tokens, student_mask, student_special_tokens_mask, student_weights = student
+    teacher_tokens, teacher_mask, teacher_special_tokens_mask, teacher_weights = teacher
     unbatched = student_tokens.dim() == 2
     if unbatched != (teacher_tokens.dim() == 2):
         raise ValueError(

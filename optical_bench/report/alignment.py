@@ -161,7 +161,7 @@ def alignment_for_pair(
     """
     import torch
 
-    from optical_bench.ot import ot_alignment
+    from optical_bench.ot import TokenSequences, ot_alignment
 
     router, provenance = _load_router(model_or_folder, device)
     settings = _alignment_settings(provenance, student_route, epsilon, n_iters, cost, drop_special_tokens)
@@ -172,15 +172,11 @@ def alignment_for_pair(
     t_emb, t_mask, t_tokens, t_special = _encode_tokens(router.sub_modules[teacher_route][0], en_text)
     with torch.no_grad():
         alignment = ot_alignment(
-            s_emb.float(),
-            t_emb.float(),
-            s_mask,
-            t_mask,
+            TokenSequences(s_emb.float(), s_mask, s_special.long() if drop else None),
+            TokenSequences(t_emb.float(), t_mask, t_special.long() if drop else None),
             cost=settings["cost"],
             epsilon=settings["epsilon"],
             n_iters=settings["n_iters"],
-            student_special_tokens_mask=s_special.long() if drop else None,
-            teacher_special_tokens_mask=t_special.long() if drop else None,
         )
     plan = alignment.plan.detach().cpu().numpy()
     rows, cols = _kept(s_tokens, s_mask, s_special, drop), _kept(t_tokens, t_mask, t_special, drop)
