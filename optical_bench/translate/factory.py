@@ -47,4 +47,5 @@ def make_translator(spec: str, bitext: Iterable[Sequence[str]] | None = None, **
             if kw:
                 raise TypeError(f"a saved IBM Model 1 takes no options, got {sorted(kw)}")
             return IBMModel1.load(name[len(prefix) + 1 :])
-    return HFSeq2SeqTranslator(name, **kw)
+    loading = {key: kw.pop(key) for key in ("revision", "torch_dtype") if key in kw}  # from_pretrained's
+    return HFSeq2SeqTranslator(name, **kw, load_kwargs=loading or None)

@@ -31,7 +31,8 @@ class HFSeq2SeqTranslator:
 
     Inputs are sorted by length before batching (less padding) and the outputs
     returned in input order.  ``max_length`` truncates inputs and caps the number
-    of generated tokens.  Extra ``generation_kwargs`` go to ``generate``.
+    of generated tokens.  ``load_kwargs`` (``revision``, ``torch_dtype``) go to
+    ``from_pretrained``; extra ``generation_kwargs`` go to ``generate``.
     """
 
     kind = "hf-seq2seq"
@@ -46,8 +47,7 @@ class HFSeq2SeqTranslator:
         device: str | None = None,
         num_beams: int = 1,
         progress: bool = True,
-        revision: str | None = None,
-        torch_dtype: Any = None,
+        load_kwargs: dict[str, Any] | None = None,
         generation_kwargs: dict[str, Any] | None = None,
     ) -> None:
         import torch
@@ -62,6 +62,8 @@ class HFSeq2SeqTranslator:
         self.max_length = int(max_length)
         self.num_beams = int(num_beams)
         self.progress = progress
+        load_kwargs = dict(load_kwargs or {})
+        revision, torch_dtype = load_kwargs.get("revision"), load_kwargs.get("torch_dtype")
         self.revision = revision
         self.generation_kwargs = dict(generation_kwargs or {})
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
