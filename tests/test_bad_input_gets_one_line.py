@@ -234,3 +234,11 @@ def test_finished_results_are_read_from_a_read_only_folder(tiny_model, beir, tmp
     again = capsys.readouterr().out
     table = [line for line in first.splitlines() if line.startswith("| BEIR_")]
     assert table and table == [line for line in again.splitlines() if line.startswith("| BEIR_")]
+
+
+def test_an_out_folder_that_cannot_be_written_is_one_line(tiny_model, beir, tmp_path, capsys):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where --out should be a folder", encoding="utf-8")
+    assert main(["evaluate", "--model", str(tiny_model), "--beir", str(beir), "--quiet", "--out", str(blocker / "out")]) == 5
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and str(blocker) in error and "Fix:" in error and "Traceback" not in error
