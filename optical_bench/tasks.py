@@ -185,9 +185,9 @@ def make_task(card: TaskCard, build_root: Path | None = None, hub_dir: Path | No
     """Instantiate the mteb task of a card (building the default collections if needed)."""
     if card.source["type"] == "builtin":
         if build_root is None:
-            from optical_bench.data.collections import build_collections
+            from optical_bench.data.sources import built_collections_root
 
-            build_root = build_collections().root
+            build_root = built_collections_root()
         revision = _builtin_revision(card, build_root)
         cls = _task_class(card, revision, _builtin_loader(card, build_root), eval_splits=eval_splits)
     elif card.source["type"] == "hub-files":

@@ -147,6 +147,13 @@ def _needs_bible_texts(config: TrainConfig) -> bool:
 # --------------------------------------------------------------------------- the Chichewa Bible
 
 
+def built_collections_root() -> Path:
+    """The folder of the default build (built on first use): where the built-in tasks read their collections."""
+    from optical_bench.data.collections import build_collections
+
+    return build_collections().root
+
+
 def _bible_data(size: int) -> TrainingData:
     from optical_bench.data.collections import build_collections
 
