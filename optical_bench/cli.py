@@ -313,7 +313,8 @@ def cmd_seeds(args) -> int:
     if args.reference:
         print(
             "Detectable difference: the smallest true difference this design (seeds x queries) detects with 80% power "
-            "at two-sided alpha 0.05, 2.80 bootstrap standard errors of the difference."
+            "at two-sided alpha 0.05, 2.80 bootstrap standard errors of the difference; floored to the metric's step "
+            "(1/queries for R@1) and 'not estimable' where fewer than 6 queries differ (no paired test reaches p < 0.05)."
         )
     return 0
 
