@@ -197,10 +197,10 @@ def test_unknown_method_and_options_are_refused():
 
 
 def test_a_non_finite_loss_stops_training_with_the_batch_and_the_fix(tiny_model, tiny_bitext, tmp_path, monkeypatch):
-    from optical_bench.losses import OptimalTransportLoss
+    from optical_bench.losses import DistillationLoss
     from optical_bench.training import NonFiniteLossError
 
-    original = OptimalTransportLoss.forward
+    original = DistillationLoss.forward
     calls = {"n": 0}
 
     def poisoned(self, features, labels=None):
@@ -208,7 +208,7 @@ def test_a_non_finite_loss_stops_training_with_the_batch_and_the_fix(tiny_model,
         value = original(self, features, labels)
         return value * float("nan") if calls["n"] == 2 else value
 
-    monkeypatch.setattr(OptimalTransportLoss, "forward", poisoned)
+    monkeypatch.setattr(DistillationLoss, "forward", poisoned)
     config = TrainConfig.from_dict(
         dict(
             method="optical",
