@@ -2,7 +2,7 @@
 
 A task card is data, never code: name, kind, description, ``eval_langs`` (one subset per
 language pair, ISO 639-3 + script), domains, licence, ``bibtex_citation``, main score, and a
-``[source]`` (``builtin``, ``hub-files`` or ``beir``; see :mod:`optical_bench.tasks`). Where
+``[source]`` (``builtin``, ``hub-files``, ``afriqa`` or ``beir``; see :mod:`optical_bench.tasks`). Where
 mteb's ``TaskMetadata`` has a field, the card uses its name (``eval_langs``, ``eval_splits``,
 ``main_score``, ``bibtex_citation``, ``domains``, ``license``, ``annotations_creators``,
 ``sample_creation``, ``date``, ``reference``); the older ``citation`` and per-subset
@@ -38,7 +38,16 @@ DEFAULT_TASKS = (
 )
 _REQUIRED = ("name", "kind", "description", "main_score", "source", "subsets")
 LANGUAGE_CODE = re.compile(r"^[a-z]{3}-[A-Z][a-z]{3}$")
-SUBSET_KEYS = ("eval_langs", "vars")  # a subset table's keys that are not splits (the others name a split's collection)
+SUBSET_KEYS = ("eval_langs", "vars")
+SOURCE_TYPES = ("builtin", "hub-files", "beir", "afriqa")
+DOWNLOADED_SOURCES = ("hub-files", "afriqa")  # data from the hub or GitHub: never in the offline default selection
+_AFRIQA_KEYS = (
+    "github_repo",
+    "queries",
+    "gold_passages",
+    "corpus_pivot",
+    "corpus_languages",
+)  # a subset table's keys that are not splits (the others name a split's collection)
 
 
 class TaskCardError(ValueError):
@@ -136,8 +145,8 @@ def load_card(path: Path | str) -> TaskCard:
     if not isinstance(raw.get("redistribute", False), bool):
         raise _card_error(path, "redistribute", f"{raw['redistribute']!r} is not true or false", "write redistribute = true or false")
     source_type = raw["source"].get("type")
-    if source_type not in ("builtin", "hub-files", "beir"):
-        raise _card_error(path, "source.type", f"{source_type!r} is unknown", "use builtin, hub-files or beir")
+    if source_type not in SOURCE_TYPES:
+        raise _card_error(path, "source.type", f"{source_type!r} is unknown", f"use {', '.join(SOURCE_TYPES)}")
     if not raw["subsets"]:
         raise _card_error(path, "subsets", "empty", "add at least one [subsets.<pair>] table")
     where = raw["source"].get("path")
@@ -145,7 +154,12 @@ def load_card(path: Path | str) -> TaskCard:
         raise _card_error(
             path, "source.path", f"{where!r} is not a folder", 'write path = "<BEIR folder>" (relative to the card) under [source]'
         )
+    for key in _AFRIQA_KEYS if source_type == "afriqa" else ():
+        if key not in raw["source"]:
+            raise _card_error(path, f"source.{key}", "missing", "see optical_bench/task_cards/AfriQARetrieval.toml")
     for subset, spec in raw["subsets"].items():
+        if source_type == "afriqa" and not {"code", "pivot"} <= set(spec.get("vars", {})):
+            raise _card_error(path, f"subsets.{subset}.vars", "needs code and pivot", 'write vars = { code = "hau", pivot = "en" }')
         languages = spec.get("eval_langs")
         if not isinstance(languages, list) or not languages:
             raise _card_error(path, f"subsets.{subset}.eval_langs", "missing", 'give a list such as eval_langs = ["nya-Latn", "eng-Latn"]')

@@ -43,6 +43,7 @@ from optical_bench.result_files import (
     set_aside_stale_results,
     write_side_file,
 )
+from optical_bench.search_models import FUSE_SPEC, SearchModel, is_search_spec, load_bm25, load_fusion
 
 logger = logging.getLogger(__name__)
 
@@ -293,47 +294,33 @@ def test_time_lengths(model) -> dict[str, int | None]:
     return {side: getattr(_route_input_module(model, side), "max_seq_length", None) for side in ("query", "document")}
 
 
-def _evaluate_locked(
-    model, tasks, out: Path, meta, options: EvaluationOptions, *, query_translator, provenance, side: Path
-) -> EvaluationResult:
-
+def _prepare(tasks, out: Path, meta, side: Path) -> Path:
+    """Load every task once (mteb then keeps the data; the BEIR cross-check and the truncation
+    counts reuse it), set aside what must not be reused; returns the rankings folder."""
     for task in tasks:
         task.k_values = K_VALUES
         task._top_k = max(K_VALUES)
-        # loaded once here: mteb then keeps the data (it unloads only what it loaded itself),
-        # and the BEIR cross-check and the truncation counts below reuse it
         task.load_data()
     out.mkdir(parents=True, exist_ok=True)
     prediction_folder = predictions_folder(out, meta)
     set_aside_stale_results(side.parent, prediction_folder, tasks)
-    devices = options.devices
-    pool = model.start_multi_process_pool(list(devices)) if devices and len(devices) > 1 else None
-    encoder = make_encoder(
-        model,
-        meta,
-        cache_embeddings=options.cache_embeddings,
-        query_translator=query_translator,
-        scoring=options.scoring,
-        verify_sample=options.verify_cache,
-        pool=pool,
-    )
+    return prediction_folder
+
+
+def _run_mteb(mteb_model, tasks, out: Path, meta, options: EvaluationOptions, side: Path, prediction_folder: Path) -> EvaluationResult:
+    """``mteb.evaluate`` of an encoder or a search model, then the BEIR cross-check of its fresh rankings."""
     started = time.perf_counter()
-    try:
-        result = mteb.evaluate(
-            encoder,
-            tasks,
-            cache=AtomicResultCache(cache_path=out),
-            overwrite_strategy=options.overwrite,
-            prediction_folder=prediction_folder if options.check_beir else None,
-            encode_kwargs={"batch_size": options.batch_size, "show_progress_bar": options.progress},
-            show_progress_bar=options.progress,
-        )
-    finally:
-        if pool is not None:
-            model.stop_multi_process_pool(pool)
-    revision = meta.revision
+    result = mteb.evaluate(
+        mteb_model,
+        tasks,
+        cache=AtomicResultCache(cache_path=out),
+        overwrite_strategy=options.overwrite,
+        prediction_folder=prediction_folder if options.check_beir else None,
+        encode_kwargs={"batch_size": options.batch_size, "show_progress_bar": options.progress},
+        show_progress_bar=options.progress,
+    )
     evaluation = EvaluationResult(
-        model_name=meta.name, revision=revision, out=out, folder=side.parent, seconds=time.perf_counter() - started
+        model_name=meta.name, revision=meta.revision, out=out, folder=side.parent, seconds=time.perf_counter() - started
     )
     by_name = {task.metadata.name: task for task in tasks}
     for task_result in result.task_results:
@@ -344,18 +331,13 @@ def _evaluate_locked(
                 _cross_check_fresh(task, evaluation.scores[task_result.task_name], side.parent, prediction_folder)
             )
     ensure_model_meta(side.parent, meta)
-    evaluation.cache_stats = dict(getattr(encoder, "stats", {}))
-    truncation = {}
-    for task in tasks:
-        try:
-            truncation[task.metadata.name] = truncation_counts(model, task, getattr(model, "prompts", None))
-        except Exception as error:  # bookkeeping only: never fail an evaluation over it
-            logger.warning("Could not count truncated texts of %s: %s", task.metadata.name, error)
-    evaluation.truncation = truncation
-    evaluation.lengths = test_time_lengths(model)
+    return evaluation
+
+
+def _write_summary(evaluation: EvaluationResult, tasks, side: Path, provenance: dict | None) -> None:
     summary = {
-        "model": meta.name,
-        "revision": revision,
+        "model": evaluation.model_name,
+        "revision": evaluation.revision,
         "seconds": round(evaluation.seconds, 2),
         "cache": evaluation.cache_stats,
         "max_seq_length": evaluation.lengths,
@@ -374,16 +356,84 @@ def _evaluate_locked(
     write_side_file(side / "summary.json", summary)
     if provenance:
         write_side_file(side / "provenance.json", provenance)
+
+
+def _evaluate_locked(
+    model, tasks, out: Path, meta, options: EvaluationOptions, *, query_translator, provenance, side: Path
+) -> EvaluationResult:
+    prediction_folder = _prepare(tasks, out, meta, side)
+    devices = options.devices
+    pool = model.start_multi_process_pool(list(devices)) if devices and len(devices) > 1 else None
+    encoder = make_encoder(
+        model,
+        meta,
+        cache_embeddings=options.cache_embeddings,
+        query_translator=query_translator,
+        scoring=options.scoring,
+        verify_sample=options.verify_cache,
+        pool=pool,
+    )
+    try:
+        evaluation = _run_mteb(encoder, tasks, out, meta, options, side, prediction_folder)
+    finally:
+        if pool is not None:
+            model.stop_multi_process_pool(pool)
+    evaluation.cache_stats = dict(getattr(encoder, "stats", {}))
+    truncation = {}
+    for task in tasks:
+        try:
+            truncation[task.metadata.name] = truncation_counts(model, task, getattr(model, "prompts", None))
+        except Exception as error:  # bookkeeping only: never fail an evaluation over it
+            logger.warning("Could not count truncated texts of %s: %s", task.metadata.name, error)
+    evaluation.truncation = truncation
+    evaluation.lengths = test_time_lengths(model)
+    _write_summary(evaluation, tasks, side, provenance)
     return evaluation
+
+
+def evaluate_searcher(searcher: SearchModel, tasks: list, out: Path | str, *, options: EvaluationOptions | None = None) -> EvaluationResult:
+    """Evaluate a BM25 or fused model (:mod:`optical_bench.search_models`) like any encoder: mteb's
+    scores and rankings in the same result cache, the BEIR cross-check, the side files (its
+    settings in ``provenance.json``)."""
+    options = options or EvaluationOptions()
+    out = Path(out)
+    side = result_folder(out, searcher.meta) / "optical_bench"
+    with folder_lock(side, "the results folder"):
+        prediction_folder = _prepare(tasks, out, searcher.meta, side)
+        evaluation = _run_mteb(searcher.model, tasks, out, searcher.meta, options, side, prediction_folder)
+        stats: dict[str, int] = {}
+        for encoder in searcher.encoders:
+            for key, value in getattr(encoder, "stats", {}).items():
+                stats[key] = stats.get(key, 0) + value
+        evaluation.cache_stats = stats
+        _write_summary(evaluation, tasks, side, searcher.provenance)
+    return evaluation
+
+
+def _load_searcher(spec: str, name: str | None, options: EvaluationOptions, experiment_kwargs: dict | None) -> SearchModel:
+    if spec.startswith(FUSE_SPEC):
+        encoder_options = {"cache_embeddings": options.cache_embeddings, "scoring": options.scoring, "verify_sample": options.verify_cache}
+        searcher = load_fusion(spec, name=name, encoder_options=encoder_options)
+    elif options.scoring != "cosine":
+        raise ValueError(f"--scoring {options.scoring} applies to encoders, not to {spec!r}. Fix: drop --scoring.")
+    else:
+        searcher = load_bm25(spec, name=name)
+    if experiment_kwargs:
+        searcher.model.mteb_model_meta = searcher.meta.model_copy(update={"experiment_kwargs": dict(experiment_kwargs)})
+    return searcher
 
 
 def evaluate_one(
     spec: str, tasks, out: Path, *, name: str | None = None, options: EvaluationOptions | None = None, experiment_kwargs: dict | None = None
 ) -> EvaluationResult:
-    """Load ``spec`` (:func:`load_for_evaluation`) and evaluate it on ``tasks`` into the mteb
+    """Load ``spec`` (:func:`load_for_evaluation`; ``bm25`` and ``fuse:<spec>+<spec>``:
+    :mod:`optical_bench.search_models`) and evaluate it on ``tasks`` into the mteb
     result cache rooted at ``out`` (:func:`evaluate_model`): ``optical-bench evaluate`` for one
     model. ``experiment_kwargs`` (a study run's options) become the ModelMeta's, so that
     ``mteb.ResultCache(out).load_results(experiment_kwargs=...)`` selects the run."""
+    if is_search_spec(spec):
+        searcher = _load_searcher(str(spec), name, options or EvaluationOptions(), experiment_kwargs)
+        return evaluate_searcher(searcher, tasks, out, options=options)
     loaded = load_for_evaluation(spec, name=name)
     if experiment_kwargs:
         loaded.meta_kwargs["experiment_kwargs"] = dict(experiment_kwargs)

@@ -13,6 +13,9 @@ language pair, ISO 639-3 + script), domains, licence, citation, main score, and 
   loaded with ``datasets`` (``corpus_config``). With ``hub_dir`` (``--hub-dir``) the same
   files are read from a local mirror laid out as ``<hub_dir>/<repo>/<file>`` for the hub
   and ``<hub_dir>/github.com/<github_repo>/<file>`` (a clone) for GitHub.
+- ``afriqa``: AfriQA's question and gold-passage files (GitHub, or the same mirror), read by
+  :mod:`optical_bench.data.afriqa`; a language without gold passages for the requested split
+  is left out of the task's subsets.
 
 Any BEIR folder becomes an ad-hoc task with :func:`beir_task`. Adding a collection
 means adding one card; :func:`get_tasks` selects tasks by name, language or kind and
@@ -21,6 +24,7 @@ suggests close names for a typo, like ``mteb.get_tasks``.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import logging
@@ -32,9 +36,11 @@ from datasets import Dataset
 
 from optical_bench.cards import (
     DEFAULT_TASKS,
+    DOWNLOADED_SOURCES,
     ENV_TASKS,
     KINDS,
     LANGUAGE_CODE,
+    SOURCE_TYPES,
     SUBSET_KEYS,
     TaskCard,
     TaskCardError,
@@ -44,6 +50,7 @@ from optical_bench.cards import (
     load_cards,
 )
 from optical_bench.config import tomllib
+from optical_bench.data.afriqa import load_afriqa_subset, subsets_for_splits
 from optical_bench.data.beir import BeirCollection, read_beir_folder
 from optical_bench.data.hub import load_hub_subset
 from optical_bench.io import check_name, sha256_folder
@@ -193,12 +200,16 @@ def make_task(card: TaskCard, build_root: Path | None = None, hub_dir: Path | No
     elif card.source["type"] == "hub-files":
         revision = card.source.get("revision", "main")
         cls = _task_class(card, revision, lambda subset, split: load_hub_subset(card, subset, split, hub_dir), eval_splits=eval_splits)
+    elif card.source["type"] == "afriqa":
+        card = dataclasses.replace(card, subsets=subsets_for_splits(card, eval_splits or card.eval_splits))
+        loader = lambda subset, split: load_afriqa_subset(card, subset, split, hub_dir)  # noqa: E731
+        cls = _task_class(card, card.source.get("github_revision", "main"), loader, eval_splits=eval_splits)
     elif card.source["type"] == "beir":
         folder = beir_card_folder(card)
         loader = lambda subset, split: read_beir_folder(folder, splits=(split,))  # noqa: E731
         cls = _task_class(card, sha256_folder(folder)[:16], loader, eval_splits=eval_splits)
     else:
-        raise TaskCardError(f"{card.path}: source type {card.source['type']!r} is unknown. Fix: use builtin, hub-files or beir.")
+        raise TaskCardError(f"{card.path}: source type {card.source['type']!r} is unknown. Fix: use {', '.join(SOURCE_TYPES)}.")
     return cls()
 
 
@@ -322,12 +333,13 @@ def get_tasks(
     Args:
         names: task names (default: the offline default tasks); a typo raises a
             ``KeyError`` that suggests the closest names.
-        languages: keep tasks with any of these ISO 639-3 codes (``"nya"`` or ``"nya-Latn"``).
+        languages: keep tasks with any of these ISO 639-3 codes (``"nya"`` or ``"nya-Latn"``), and of
+            a multi-subset task only the subsets (language pairs) that have one of them.
         kinds: keep tasks of these kinds (in-domain, domain-shift, new-languages, oracle, hub).
         build_root: folder of a build (default: build or reuse the default build).
-        hub_dir: local mirror of hub datasets for ``hub-files`` cards.
+        hub_dir: local mirror of hub datasets and GitHub repositories for ``hub-files`` and ``afriqa`` cards.
         eval_splits: override the cards' splits (e.g. ``["dev"]`` for tuning).
-        include_hub: with no names, also return the hub-backed tasks.
+        include_hub: with no names, also return the tasks whose data are downloaded (hub, GitHub).
     """
     cards = load_cards(cards_folder)
     if isinstance(names, str):
@@ -342,7 +354,7 @@ def get_tasks(
     else:
         order = {name: index for index, name in enumerate(DEFAULT_TASKS)}
         selected = sorted(
-            (card for card in cards.values() if include_hub or card.kind != "hub"),
+            (card for card in cards.values() if include_hub or (card.kind != "hub" and card.source["type"] not in DOWNLOADED_SOURCES)),
             key=lambda card: (order.get(card.name, len(order)), card.name),
         )
     if kinds:
@@ -361,10 +373,31 @@ def get_tasks(
                 + ", ".join(f"{code!r}" + (f" (did you mean {', '.join(h)}?)" if h else "") for code, h in hints.items())
                 + f". Use ISO 639-3 codes; the task cards know: {', '.join(sorted(known))}."
             )
-        selected = [card for card in selected if {code.split("-")[0] for code in card.languages} & wanted]
+        selected = [card for card in selected if _card_codes(card) & wanted]
     if not selected:
         raise ValueError("No task matches this selection (names/kinds/languages); `optical-bench tasks` lists them.")
-    return [make_task(card, build_root=build_root, hub_dir=hub_dir, eval_splits=eval_splits) for card in selected]
+    tasks = [make_task(card, build_root=build_root, hub_dir=hub_dir, eval_splits=eval_splits) for card in selected]
+    return [_keep_subsets(task, languages) for task in tasks] if languages else tasks
+
+
+def _subset_codes(name: str, eval_langs: list[str]) -> set[str]:
+    """The language codes of a subset: its ``eval_langs`` and the parts of its name (an oracle's
+    ``hau-eng`` subset is English on both sides, and still the Hausa questions)."""
+    return {code.split("-")[0] for code in eval_langs} | set(name.split("-"))
+
+
+def _card_codes(card: TaskCard) -> set[str]:
+    return {code for name, spec in card.subsets.items() for code in _subset_codes(name, spec["eval_langs"])}
+
+
+def _keep_subsets(task, languages: list[str]):
+    """``task`` evaluated on the subsets that have one of ``languages``, with mteb's own subset filter."""
+    wanted = {code.split("-")[0] for code in languages}
+    subsets = task.metadata.eval_langs if isinstance(task.metadata.eval_langs, dict) else {}
+    keep = [name for name, codes in subsets.items() if _subset_codes(name, codes) & wanted]
+    if keep and len(keep) < len(subsets):
+        task.filter_languages(None, hf_subsets=keep)
+    return task
 
 
 BENCHMARK_NAME = "OpticalBench"

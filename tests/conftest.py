@@ -194,3 +194,17 @@ def lock_held_by_another_process(folder: Path, what: str, seconds: float = 60):
     finally:
         holder.kill()
         holder.wait()
+
+
+def mirror_root(repo: str) -> Path | None:
+    """The shared mirrors folder that holds ``github.com/<repo>`` ($OPTICAL_BENCH_MIRRORS, else
+    <repo>/../shared/mirrors, else /work/shared/mirrors), or None."""
+    candidates = [
+        os.environ.get("OPTICAL_BENCH_MIRRORS"),
+        Path(__file__).resolve().parents[2] / "shared" / "mirrors",
+        "/work/shared/mirrors",
+    ]
+    for candidate in candidates:
+        if candidate and (Path(candidate) / "github.com" / repo).is_dir():
+            return Path(candidate)
+    return None
