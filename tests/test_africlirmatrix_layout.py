@@ -26,7 +26,23 @@ RAW = "https://raw.githubusercontent.com/castorini/africlirmatrix/main/"
 # the 15 languages of the GitHub repository's test/ folder
 GITHUB_CODES = ("afr", "amh", "ary", "arz", "hau", "ibo", "nso", "sna", "som", "swa", "tir", "twi", "wol", "yor", "zul")
 # the card's subsets: language code -> corpus folder name on the hub
-CORPUS_NAMES = {"hau": "hausa", "som": "somali", "swa": "swahili", "yor": "yoruba", "amh": "amharic"}
+CORPUS_NAMES = {
+    "afr": "afrikaans",
+    "amh": "amharic",
+    "ary": "moroccan_arabic",
+    "arz": "egyptian_arabic",
+    "hau": "hausa",
+    "ibo": "igbo",
+    "nso": "northern_sotho",
+    "sna": "shona",
+    "som": "somali",
+    "swa": "swahili",
+    "tir": "tigrinya",
+    "twi": "twi",
+    "wol": "wolof",
+    "yor": "yoruba",
+    "zul": "zulu",
+}
 
 # Hausa: English Wikipedia titles against Hausa articles, graded 4-6 like the real qrels
 HAUSA_TOPICS = {"40304604": "Addis Ababa Light Rail", "3171426": "Sibiloi National Park", "24855587": "Agadez Mosque"}
@@ -146,7 +162,7 @@ def test_card_names_the_real_paths_and_the_papers_measure():
     card = load_card(cards_dir() / f"{TASK}.toml")
     assert card.main_score == "ndcg_at_10" and card.low_resource_side == "document"
     assert card.source["github_repo"] == GITHUB_REPO and card.source["corpus_repo"] == HUB_REPO
-    assert {"eng-hau", "eng-som", "eng-swa", "eng-yor"} <= set(card.subsets)
+    assert set(card.subsets) == {f"eng-{code}" for code in GITHUB_CODES}  # all 15 languages
     for subset in card.subsets.values():
         code, name = subset["vars"]["code"], subset["vars"]["name"]
         assert code in GITHUB_CODES and CORPUS_NAMES[code] == name
@@ -166,7 +182,7 @@ def test_loads_through_get_tasks_from_github_and_the_hub_and_evaluates_with_its_
     assert all(call[0] == HUB_REPO and call[2] == "dataset" and call[3] == "main" for call in served["hub"])
     assert not any("africlirmatrix.py" in call[1] or call[1] == "README.md" for call in served["hub"])  # the script is never read
     _check_hausa(task)
-    for subset in ("eng-som", "eng-swa", "eng-yor", "eng-amh"):
+    for subset in sorted(f"eng-{code}" for code in CORPUS_NAMES if code != "hau"):
         split = task.dataset[subset]["test"]
         assert split["corpus"].num_rows == 2 and split["queries"].num_rows == 2 and sum(map(len, split["relevant_docs"].values())) == 2
 
@@ -279,3 +295,35 @@ def test_an_offline_hub_names_the_corpus_file_and_the_fix(mirror, own_home, monk
     message = str(error.value)
     assert f"https://huggingface.co/datasets/{HUB_REPO}/blob/main/africlirmatrix-v1.0-hausa/corpus.jsonl" in message
     assert "--hub-dir" in message and "OPTICAL_BENCH_ONLINE=1" in message
+
+
+def test_the_real_topics_and_qrels_of_all_15_languages_load(tmp_path):
+    """The mirror's real test/queries and test/qrels of every language, with a synthetic corpus per
+    language that holds every judged document id (the corpora are on the hub only)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from conftest import mirror_root
+
+    root = mirror_root(GITHUB_REPO)
+    if root is None:
+        pytest.skip(f"no mirror of {GITHUB_REPO}: set OPTICAL_BENCH_MIRRORS to the shared mirrors folder")
+    hub = tmp_path / "hub"
+    (hub / "github.com" / "castorini").mkdir(parents=True)
+    (hub / "github.com" / GITHUB_REPO).symlink_to(root / "github.com" / GITHUB_REPO)
+    judged, queries = {}, {}
+    for code, name in CORPUS_NAMES.items():
+        qrels = root / "github.com" / GITHUB_REPO / "test" / "qrels" / f"qrels.africlirmatrix-v1.0.en.{code}.txt"
+        lines = [line.split() for line in qrels.read_text(encoding="utf-8").splitlines() if line.strip()]
+        judged[code], queries[code] = sorted({cells[2] for cells in lines}), {cells[0] for cells in lines}
+        _write_corpus(
+            hub / HUB_REPO / f"africlirmatrix-v1.0-{name}" / "corpus.jsonl",
+            [json.dumps({"id": did, "contents": f"{name} article {did}"}) for did in judged[code]],
+        )
+    task = make_task(load_card(cards_dir() / f"{TASK}.toml"), hub_dir=hub)
+    task.load_data()
+    for code in CORPUS_NAMES:
+        split = task.dataset[f"eng-{code}"]["test"]
+        assert split["corpus"].num_rows == len(judged[code])
+        assert split["queries"].num_rows == len(split["relevant_docs"]) == len(queries[code]) > 0
+        assert {grade for docs in split["relevant_docs"].values() for grade in docs.values()} <= {4, 5, 6}
