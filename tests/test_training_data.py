@@ -66,6 +66,10 @@ def test_mafand_is_a_named_source_with_its_own_dev_and_english_pool(own_home):
     assert small.dataset_id == "masakhane/mafand" and "MAFAND-MT en-hau" in small.bitext.description
     dev = read_beir_folder(small.dev_collection)
     assert len(dev.queries) == 1300 and set(dev.qrels) == {"dev"}
+    from optical_bench.tasks import beir_task
+
+    task = beir_task(small.dev_collection, split="dev")  # evaluable as a known-item news task
+    assert task.metadata.name == "MafandNewsDev_hau" and task.metadata.eval_langs == {"default": ["hau-Latn", "eng-Latn"]}
     pool = set(small.english_texts(small.english_pool.path))
     assert len(pool) > 2000 and not pool & {p.en for p in small.pairs()}
     assert "no monolingual hau text" in small.mlm_texts.description and small.mlm_texts.path is None

@@ -236,6 +236,13 @@ def _mafand(language: str, size: int, hub_dir) -> TrainingData:
     dev_folder = folder / "dev"
     if not (dev_folder / "qrels" / "dev.tsv").exists():
         write_beir_folder(dev_folder, _known_item(dev))
+    if not (dev_folder / "task.toml").exists():  # its name and languages when evaluated as a --beir task
+        atomic_write_text(
+            dev_folder / "task.toml",
+            f'name = "MafandNewsDev_{language}"\neval_langs = ["{language}-Latn", "eng-Latn"]\nlow_resource_side = "query"\n'
+            f'license = "cc-by-nc-4.0"\ndescription = "MAFAND-MT en-{language} dev: news sentences against their English '
+            'translations (known-item)."\n',
+        )
     where = f"MAFAND-MT en-{language} (github.com/{MAFAND['repo']}, {MAFAND['citation']})"
     no_lr = TextSource(None, f"{where} has no monolingual {language} text")
     return TrainingData(
