@@ -106,3 +106,20 @@ def test_fusion_options_are_parsed():
     assert (fusion.strategy, fusion.depth, fusion.weights, fusion.members) == ("dbsf", 200, (0.3, 0.7), ("bm25", "runs/student/model"))
     with pytest.raises(SpecError, match=r"option 'k9=1' is unknown"):
         load_bm25("bm25,k9=1")
+
+
+def test_bm25_on_ibm1_translated_queries_finds_what_plain_bm25_cannot(tiny_beir, tmp_path, capsys):
+    from conftest import ENGLISH, LOW_RESOURCE
+
+    from optical_bench.translate import make_translator
+
+    saved = make_translator("ibm1", bitext=list(zip(LOW_RESOURCE * 4, ENGLISH * 4)), n_iter=10).save(tmp_path / "ibm1.json")
+    out = tmp_path / "out"
+    recall = {}
+    for spec in ("bm25", f"bm25,translator=ibm1:{saved}"):
+        assert main(["evaluate", "--model", spec, "--beir", str(tiny_beir), "--out", str(out), "--quiet"]) == 0
+        loaded = load_bm25(spec)
+        folder = out / "results" / loaded.meta.name.replace("/", "__") / loaded.meta.revision
+        recall[spec] = json.loads((folder / "BEIR_tiny_beir.json").read_text(encoding="utf-8"))["scores"]["test"][0]["recall_at_1"]
+    assert "fingerprint" in json.dumps(load_bm25(f"bm25,translator=ibm1:{saved}").provenance)
+    assert recall["bm25"] < 0.2 < 0.5 < recall[f"bm25,translator=ibm1:{saved}"]
