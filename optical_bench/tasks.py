@@ -28,6 +28,7 @@ import dataclasses
 import difflib
 import hashlib
 import logging
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ from optical_bench.config import tomllib
 from optical_bench.data.afriqa import load_afriqa_subset, subsets_for_splits
 from optical_bench.data.beir import BeirCollection, read_beir_folder
 from optical_bench.data.hub import load_hub_subset
+from optical_bench.data.sources import ENV_HUB_DIR
 from optical_bench.io import check_name, sha256_folder
 from optical_bench.result_files import save_predictions
 
@@ -337,7 +339,8 @@ def get_tasks(
             a multi-subset task only the subsets (language pairs) that have one of them.
         kinds: keep tasks of these kinds (in-domain, domain-shift, new-languages, oracle, hub).
         build_root: folder of a build (default: build or reuse the default build).
-        hub_dir: local mirror of hub datasets and GitHub repositories for ``hub-files`` and ``afriqa`` cards.
+        hub_dir: local mirror of hub datasets and GitHub repositories for ``hub-files`` and ``afriqa`` cards
+            (default: ``$OPTICAL_BENCH_HUB_DIR``, else the hub and GitHub).
         eval_splits: override the cards' splits (e.g. ``["dev"]`` for tuning).
         include_hub: with no names, also return the tasks whose data are downloaded (hub, GitHub).
     """
@@ -376,6 +379,8 @@ def get_tasks(
         selected = [card for card in selected if _card_codes(card) & wanted]
     if not selected:
         raise ValueError("No task matches this selection (names/kinds/languages); `optical-bench tasks` lists them.")
+    if hub_dir is None and os.environ.get(ENV_HUB_DIR):  # the mirror named once for every command (and experiments)
+        hub_dir = Path(os.environ[ENV_HUB_DIR])
     tasks = [make_task(card, build_root=build_root, hub_dir=hub_dir, eval_splits=eval_splits) for card in selected]
     return [_keep_subsets(task, languages) for task in tasks] if languages else tasks
 
