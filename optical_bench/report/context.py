@@ -9,6 +9,7 @@ task's qrels (:func:`default_qrels_loader`), so that each is computed once per r
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,9 @@ def default_qrels_loader(build_root: Path | str | None = None) -> QrelsLoader:
         except Exception as error:
             logger.info("No task cards (%s): no qrels for %s.", error, task_name)
             return None
+        if card is not None and card.source.get("type") in ("hub-files", "afriqa"):
+            cache[key] = _downloaded_qrels(card, dataset_revision)
+            return cache[key]
         if card is None or card.source.get("type") != "builtin":
             return None
         roots = [Path(build_root)] if build_root else sorted(p.parent for p in (home() / "collections").glob("*/build.json"))
@@ -73,6 +77,29 @@ def default_qrels_loader(build_root: Path | str | None = None) -> QrelsLoader:
         return cache[key]
 
     return load
+
+
+def _downloaded_qrels(card, dataset_revision: str | None) -> dict[str, dict[str, Any]] | None:
+    """Qrels of a task whose data is downloaded (AfriQA, AfriCLIRMatrix, CIRAL), read where its files
+    already are: the mirror ``$OPTICAL_BENCH_HUB_DIR`` names, or the cache of earlier downloads
+    (offline, nothing is fetched). Splits that cannot be read are left out."""
+    from optical_bench.data.sources import ENV_HUB_DIR
+    from optical_bench.tasks import make_task
+
+    hub_dir = Path(os.environ[ENV_HUB_DIR]) if os.environ.get(ENV_HUB_DIR) else None
+    qrels: dict[str, dict[str, Any]] = {}
+    for split in dict.fromkeys([*card.eval_splits, "dev", "train"]):
+        try:
+            task = make_task(card, hub_dir=hub_dir, eval_splits=[split])
+            if dataset_revision and task.metadata.revision != dataset_revision:
+                return None
+            task.load_data()
+        except Exception as error:  # a split the files do not hold (the test split of a mirror, say)
+            logger.info("No %s %s qrels here (%s).", card.name, split, error)
+            continue
+        for subset, splits in task.dataset.items():
+            qrels.setdefault(subset, {}).update({name: data["relevant_docs"] for name, data in splits.items()})
+    return qrels or None
 
 
 def as_qrels_loader(qrels: QrelsLoader | Mapping[str, Any] | None, build_root: Path | str | None) -> QrelsLoader:
