@@ -113,3 +113,12 @@ def test_training_on_mafand_records_its_source_and_selects_on_its_dev(tiny_model
     card = (out / "model" / "README.md").read_text(encoding="utf-8")
     assert 'datasets:\n- "masakhane/mafand"' in card and 'language:\n- "ha"\n- "en"' in card
     assert "Manufa wacce" not in card  # no training text in the card
+
+
+def test_a_named_source_can_teach_the_query_translator(own_home, monkeypatch):
+    from optical_bench.translate import make_translator
+
+    monkeypatch.setenv("OPTICAL_BENCH_HUB_DIR", str(_mirrors()))
+    translator = make_translator("ibm1:mafand-zul", n_iter=2, progress=False)
+    assert translator.describe()["training_pairs"] == MAFAND["train_pairs"]["zul"]
+    assert translator.translate_batch(["Umongameli"])[0]  # a word of its news, translated word by word

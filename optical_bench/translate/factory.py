@@ -15,6 +15,16 @@ _IBM1_INIT = {"direction", "target_null", "src_lang", "tgt_lang"}
 _IBM1_FIT = {"n_iter", "progress", "tol"}
 
 
+def _named_bitext(name: str):
+    """The pairs of a named bitext source (``mafand-hau``: all its train pairs), or ``None`` for a path."""
+    from optical_bench.config import TrainConfig
+    from optical_bench.data.sources import named_source, resolve_training_data
+
+    if not named_source(name):
+        return None
+    return resolve_training_data(TrainConfig.from_dict({"bitext": name, "bitext_size": 10**9})).pairs()
+
+
 def make_translator(spec: str, bitext: Iterable[Sequence[str]] | None = None, **kw: Any):
     """Build a translator from a configuration string.
 
@@ -22,7 +32,8 @@ def make_translator(spec: str, bitext: Iterable[Sequence[str]] | None = None, **
       pairs; required).  ``kw``: ``direction``, ``target_null``, ``src_lang``,
       ``tgt_lang`` (constructor) and ``n_iter``, ``progress``, ``tol`` (fit).
     * ``"ibm1:PATH"``: an :class:`IBMModel1` loaded from a file written by ``save``
-      (``bitext`` is ignored).
+      (``bitext`` is ignored); ``"ibm1:mafand-hau"`` (a named bitext source of
+      :mod:`optical_bench.data.sources`): one fitted here on all that source's train pairs.
     * anything else: ``HFSeq2SeqTranslator(spec, **kw)`` -- a hub id or a local
       folder (``bitext`` is ignored: the model is already trained).
 
@@ -44,8 +55,16 @@ def make_translator(spec: str, bitext: Iterable[Sequence[str]] | None = None, **
         return model.fit(bitext, **{k: v for k, v in kw.items() if k in _IBM1_FIT})
     for prefix in _IBM1_SPECS:
         if low.startswith(prefix + ":"):
+            target = name[len(prefix) + 1 :]
+            source = _named_bitext(target)
+            if source is not None:  # "ibm1:mafand-hau": learnt here from that named bitext (all its train pairs)
+                unknown = set(kw) - _IBM1_INIT - _IBM1_FIT
+                if unknown:
+                    raise TypeError(f"unexpected option(s) for 'ibm1': {sorted(unknown)}; allowed: {sorted(_IBM1_INIT | _IBM1_FIT)}")
+                model = IBMModel1(**{k: v for k, v in kw.items() if k in _IBM1_INIT})
+                return model.fit([(p.lr, p.en) for p in source], **{k: v for k, v in kw.items() if k in _IBM1_FIT})
             if kw:
                 raise TypeError(f"a saved IBM Model 1 takes no options, got {sorted(kw)}")
-            return IBMModel1.load(name[len(prefix) + 1 :])
+            return IBMModel1.load(target)
     loading = {key: kw.pop(key) for key in ("revision", "torch_dtype") if key in kw}  # from_pretrained's
     return HFSeq2SeqTranslator(name, **kw, load_kwargs=loading or None)
