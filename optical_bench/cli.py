@@ -242,6 +242,17 @@ def train_config_from_args(args) -> TrainConfig:
     return TrainConfig.from_layers(layers)
 
 
+def _end_process_group() -> None:
+    """Under torchrun, take down the process group the trainer started once every rank is done:
+    gloo's threads left alive at interpreter exit abort the process ("terminate called without
+    an active exception") after the model was saved."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def cmd_train(args) -> int:
     from optical_bench.data.sources import resolve_training_data
     from optical_bench.training import train
@@ -249,7 +260,10 @@ def cmd_train(args) -> int:
     config = train_config_from_args(args)
     config.validate()
     data = resolve_training_data(config, hub_dir=args.hub_dir)
-    folder = train(config, progress=not args.quiet, data=data)
+    try:
+        folder = train(config, progress=not args.quiet, data=data)
+    finally:
+        _end_process_group()
     print(f"model: {folder}")
     if args.evaluate:
         from optical_bench.evaluate import EvaluationOptions, evaluate_one
