@@ -441,8 +441,9 @@ def resolve_options(data: dict, source: str | None = None) -> dict[str, Any]:
                 f"{where}unknown training option {name!r}{_did_you_mean(name, keys)}. The options are the long "
                 f"flags of `optical-bench train --help` with _ for -, or group tables {', '.join(GROUPS)}."
             )
+    types = option_types()
     for name, value in flat.items():
-        _check_type(name, value, option_types()[name], where)
+        _check_type(name, value, types[name], where)
     return flat
 
 

@@ -33,7 +33,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from optical_bench.config import TrainConfig
+from optical_bench.config import TrainConfig, normalize_kind
 from optical_bench.data.beir import BeirCollection, write_beir_folder
 from optical_bench.data.bitext import SentencePair, read_bitext, write_bitext
 from optical_bench.io import atomic_write_text, home
@@ -135,12 +135,12 @@ def _needs_bible_texts(config: TrainConfig) -> bool:
     named sources: its dev books, its English pool, its withheld books)."""
     mlm = config.mlm.texts
     wants_mlm = mlm not in (None, 0) and str(mlm).strip().lower() not in ("", "0", "none", "no")
-    kind = str(config.augmentation.kind or "none").lower()
+    kind = normalize_kind(config.augmentation.kind)
     return bool(
         (config.checkpoints.dev and not config.checkpoints.dev_collection)
         or (config.linear_map != "none" and config.linear_map_english_texts > 0 and not config.linear_map_english_file)
         or (wants_mlm and not config.mlm.corpus)
-        or (kind not in ("none", "no", "off", "") and not (config.augmentation.monolingual and config.augmentation.english))
+        or (kind != "none" and not (config.augmentation.monolingual and config.augmentation.english))
     )
 
 
