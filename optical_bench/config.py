@@ -190,7 +190,7 @@ class MLMOptions:
     TITLE: ClassVar[str] = "monolingual pre-training (MLM)"
 
     texts: int | str = option(0, "monolingual texts to pre-train on: 0 (none), N, or all (the withheld Chichewa books)")
-    corpus: str | None = option(None, "a monolingual text file instead of the built Chichewa text")
+    corpus: str | None = option(None, "a text file or afriqa-<lang>-questions, mafand-<lang>-beyond (none: built Chichewa)")
     steps: int | None = option(None, "MLM steps (none: --mlm-epochs over the texts)")
     epochs: float = option(1.0, "passes over the texts when --mlm-steps is not given")
     batch_size: int = option(16, "MLM batch size")
@@ -219,8 +219,8 @@ class AugmentationOptions:
     size: int | str = option("all", "monolingual texts to translate: N or all")
     rate: float = option(0.5, "code-switch: share of dictionary words replaced")
     min_prob: float = option(0.2, "code-switch: smallest IBM-1 translation probability used")
-    monolingual: str | None = option(None, "back-translation: a Chichewa text file (none: the withheld books)")
-    english: str | None = option(None, "forward translation and code-switch: an English text file (none: the withheld books)")
+    monolingual: str | None = option(None, "back-translation: low-resource texts, a file or afriqa-<lang>-questions (none: withheld books)")
+    english: str | None = option(None, "forward translation, code-switch: English, a file or afriqa-<lang>-questions-en")
 
 
 GROUPS = {

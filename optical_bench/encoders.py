@@ -3,6 +3,7 @@ translate-test queries, multi-process document encoding, and MaxSim late interac
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -50,11 +51,34 @@ def maxsim_scores(queries: np.ndarray, documents: np.ndarray, length: int = MAXS
     q = q.view(q.shape[0], length, -1)
     d = d.view(d.shape[0], length, -1)
     counts = q[:, :, -1].sum(dim=1).clamp(min=1.0)
+    # tokens are packed at the front: positions past the longest query and the longest document
+    # are padding everywhere, and padding adds nothing (see padded_token_embeddings)
+    q = q[:, : max(int(q[:, :, -1].sum(dim=1).max().item()) if len(q) else 0, 1)]
+    d = d[:, : max(int((d[:, :, -1] == 0).sum(dim=1).max().item()) if len(d) else 0, 1)]
+    documents_by_token = d.reshape(-1, d.shape[-1]).T.contiguous()  # [d + 1, documents * tokens]
     scores = torch.empty(q.shape[0], d.shape[0])
-    for start in range(0, q.shape[0], chunk):
-        block = torch.einsum("qie,dje->qdij", q[start : start + chunk], d)
-        scores[start : start + chunk] = block.max(dim=3).values.sum(dim=2) / counts[start : start + chunk, None]
+    rows = max(1, chunk * length // q.shape[1])  # the same memory per block as `chunk` full-length queries
+    for start in range(0, q.shape[0], rows):
+        block = q[start : start + rows]
+        similarities = (block.reshape(-1, block.shape[-1]) @ documents_by_token).view(len(block), q.shape[1], d.shape[0], d.shape[1])
+        scores[start : start + rows] = similarities.max(dim=3).values.sum(dim=1) / counts[start : start + rows, None]
     return scores
+
+
+def token_level_embeddings(model, texts: list[str], is_query: bool, batch_size: int, documents_seen: dict) -> np.ndarray:
+    """Padded token embeddings (:func:`padded_token_embeddings`) of queries or documents. A corpus
+    that several subsets share (AfriQA's languages) is encoded once: ``documents_seen`` keeps the
+    last corpus, keyed by the SHA-256 of its texts."""
+    key = None if is_query else hashlib.sha256("\0".join(texts).encode("utf-8")).hexdigest()
+    if key is not None and key in documents_seen:
+        return documents_seen[key]
+    encode = model.encode_query if is_query else model.encode_document
+    tokens = encode(texts, batch_size=batch_size, output_value="token_embeddings", show_progress_bar=False)
+    padded = padded_token_embeddings([t.cpu() for t in tokens], MAXSIM_LENGTH, is_query)
+    if key is not None:
+        documents_seen.clear()  # the last corpus only: memory stays one corpus
+        documents_seen[key] = padded
+    return padded
 
 
 def make_encoder(
@@ -85,6 +109,7 @@ def make_encoder(
             self.mteb_model_meta = meta
             self.caches: dict[str | None, EmbeddingCache] = {}
             self.stats = {"document_hits": 0, "document_misses": 0, "document_verified": 0}
+            self.document_tokens: dict[str, np.ndarray] = {}
 
         def similarity(self, embeddings1, embeddings2):
             if scoring == "maxsim":
@@ -94,9 +119,7 @@ def make_encoder(
         def _token_level(self, inputs, prompt_type, **kwargs):
             texts = [str(text) for batch in inputs for text in batch["text"]]
             is_query = prompt_type == PromptType.query
-            encode = self.model.encode_query if is_query else self.model.encode_document
-            tokens = encode(texts, batch_size=kwargs.get("batch_size", 64), output_value="token_embeddings", show_progress_bar=False)
-            return padded_token_embeddings([t.cpu() for t in tokens], MAXSIM_LENGTH, is_query)
+            return token_level_embeddings(self.model, texts, is_query, kwargs.get("batch_size", 64), self.document_tokens)
 
         def _cache_for(self, prompt: str | None, options: dict) -> EmbeddingCache:
             key = json.dumps([prompt, sorted(options.items())], default=str)

@@ -28,6 +28,7 @@ model-folder lock, and a process skips a run another one holds, coming back to i
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import json
 import time
 from pathlib import Path
@@ -35,7 +36,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from optical_bench.config import TrainConfig, read_toml, resolve_layers
-from optical_bench.data.sources import resolve_training_data
+from optical_bench.data.sources import named_collection, resolve_training_data
 from optical_bench.evaluate import EvaluationOptions, evaluate_one
 from optical_bench.io import LockHeldError, atomic_write_json, atomic_write_text, check_name, folder_lock, sha256_json
 from optical_bench.models import PROVENANCE_FILE, read_provenance
@@ -70,7 +71,8 @@ def resolve_config(spec: Path | str | None) -> Path:
 
 
 EXPERIMENT_TABLES = ("experiment", "defaults", "runs")
-EXPERIMENT_KEYS = ("name", "tasks", "beir", "eval_splits", "baseline")
+EXPERIMENT_KEYS = ("name", "tasks", "beir", "eval_splits", "baseline", "variants")
+VARIANT_KEYS = ("model", "scoring", "runs")
 
 
 def _refuse_unknown(path: Path, table: dict, known: tuple[str, ...], what: str) -> None:
@@ -105,8 +107,47 @@ def load_experiment(path: Path | str | None) -> dict:
         check_name(name, "run name", f"{path} [[runs]]")
     if "name" in config.get("experiment", {}):
         check_name(config["experiment"]["name"], "experiment name", f"{path} [experiment]")
+    _check_variants(path, config.get("experiment", {}).get("variants", {}))
     config["_path"] = str(path)
     return config
+
+
+def _check_variants(path: Path, variants) -> None:
+    """``[experiment.variants]``: each a table of ``model`` (a spec with ``{model}`` for the run's
+    model), ``scoring`` and ``runs`` (a glob over run names); see :func:`variant_evaluations`."""
+    where = f"{path} [experiment.variants]"
+    if not isinstance(variants, dict):
+        raise ValueError(f"{where} must be a table of tables. Fix: write [experiment.variants.<name>] with model and/or scoring.")
+    for name, variant in variants.items():
+        check_name(name, "variant name", where)
+        if not isinstance(variant, dict):
+            raise ValueError(f'{where} {name!r} must be a table. Fix: {name} = {{ model = "fuse:bm25+{{model}}" }}.')
+        _refuse_unknown(path, variant, VARIANT_KEYS, f"key of [experiment.variants.{name}]")
+        if "model" not in variant and "scoring" not in variant:
+            raise ValueError(f"{where} {name!r} changes nothing. Fix: give it a model spec (with {{model}}) or a scoring.")
+        if "model" in variant and "{model}" not in str(variant["model"]):
+            raise ValueError(
+                f"{where} {name!r}: model {variant['model']!r} does not name {{model}}, the run's model. Fix: e.g. fuse:bm25+{{model}}."
+            )
+        runs = variant.get("runs", "*")
+        if not (isinstance(runs, str) or (isinstance(runs, list) and all(isinstance(r, str) for r in runs))):
+            raise ValueError(f'{where} {name!r}: runs must be a glob or a list of globs over run names. Fix: runs = ["e5-*"].')
+        if variant.get("scoring", "cosine") not in ("cosine", "maxsim"):
+            raise ValueError(f'{where} {name!r}: Unknown scoring {variant["scoring"]!r}. Fix: scoring = "cosine" or "maxsim".')
+
+
+def variant_evaluations(experiment: dict, run_name: str, model_spec: str) -> list[tuple[str, str, str]]:
+    """The extra evaluations of one run: ``(name, spec, scoring)`` for each variant of
+    ``[experiment.variants]`` whose ``runs`` glob (default ``*``) matches the run's name. A variant
+    is the run's model fused with another (``model = "fuse:bm25+{model}"``) or scored another way
+    (``scoring = "maxsim"``); its results are named ``<run>+<variant>``."""
+    evaluations = []
+    for name, variant in experiment.get("experiment", {}).get("variants", {}).items():
+        patterns = variant.get("runs", "*")
+        if any(fnmatch.fnmatchcase(run_name, pattern) for pattern in ([patterns] if isinstance(patterns, str) else patterns)):
+            spec = str(variant.get("model", "{model}")).replace("{model}", model_spec)
+            evaluations.append((f"{run_name}+{name}", spec, variant.get("scoring", "cosine")))
+    return evaluations
 
 
 def _inside(base: Path, relative: str) -> Path:
@@ -133,6 +174,16 @@ def _run_config(experiment: dict, run: dict, out: Path) -> TrainConfig:
     key = sha256_json({k: v for k, v in config.to_dict().items() if k != "out" and v != defaults.get(k)})[:10]
     config.out = str(out / "models" / f"{run['name']}-{key}")
     return config
+
+
+def _beir_entry(experiment: dict, entry: str):
+    """A task of the ``beir`` list: a named collection (``mafand-<lang>-dev``, its ``dev`` split:
+    :func:`optical_bench.data.sources.named_collection`) or a BEIR folder (its ``test`` split),
+    relative to the config's folder."""
+    named = named_collection(entry)
+    if named is not None:
+        return beir_task(named, split="dev")
+    return beir_task(_inside(Path(experiment["_path"]).parent, entry))
 
 
 def _short(model: str | None) -> str | None:
@@ -204,10 +255,10 @@ def is_the_teacher_itself(config) -> bool:
     return config.method == "zero-shot" and unchanged
 
 
-def _train_and_evaluate(config, name: str, tasks, out: Path, progress: bool, wait: bool):
-    """Train (or build) one run unless its folder is finished, then evaluate it; returns the
-    evaluation and the stage times. With ``wait=False`` a run another process holds raises
-    :class:`LockHeldError` at once."""
+def _train_and_evaluate(config, name: str, tasks, out: Path, progress: bool, wait: bool, experiment: dict | None = None):
+    """Train (or build) one run unless its folder is finished, then evaluate it and its variants
+    (:func:`variant_evaluations`); returns the evaluations (the run's first) and the stage times.
+    With ``wait=False`` a run another process holds raises :class:`LockHeldError` at once."""
     started = time.perf_counter()
     # the run's lock claims the whole run, evaluation included (a zero-shot run too, whose
     # evaluation encodes the documents every later run reuses): another runner skips it instead
@@ -227,7 +278,19 @@ def _train_and_evaluate(config, name: str, tasks, out: Path, progress: bool, wai
             result = evaluate_one(
                 str(folder), tasks, out, name=name, experiment_kwargs=study_options(config), options=EvaluationOptions(progress=progress)
             )
-    return result, {"train_s": round(trained - started, 1), "evaluate_s": round(time.perf_counter() - trained, 1)}
+        evaluated = time.perf_counter()
+        model_spec = config.teacher if is_the_teacher_itself(config) else str(Path(config.out) / "model")
+        results = [(name, result)]
+        for variant_name, spec, scoring in variant_evaluations(experiment or {}, name, model_spec):
+            print(f"  {variant_name}: {spec if spec != model_spec else 'the same model'} ({scoring})", flush=True)
+            options = EvaluationOptions(progress=progress, scoring=scoring)
+            results.append(
+                (variant_name, evaluate_one(spec, tasks, out, name=variant_name, experiment_kwargs=study_options(config), options=options))
+            )
+    timing = {"train_s": round(trained - started, 1), "evaluate_s": round(evaluated - trained, 1)}
+    if len(results) > 1:
+        timing["variants_s"] = round(time.perf_counter() - evaluated, 1)
+    return results, timing
 
 
 def summary_table(rows: list[dict], task_order: list[str]) -> str:
@@ -261,10 +324,10 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
     out.mkdir(parents=True, exist_ok=True)
     section = experiment.get("experiment", {})
     task_names = section.get("tasks")
-    beir_folders = [_inside(Path(experiment["_path"]).parent, folder) for folder in section.get("beir", [])]
+    beir_folders = section.get("beir", [])
     splits = section.get("eval_splits")
     tasks = (get_tasks(task_names, eval_splits=splits) if task_names or not beir_folders else []) + [
-        beir_task(folder) for folder in beir_folders
+        _beir_entry(experiment, entry) for entry in beir_folders
     ]
     results_dir = out / "results"
     timings: dict[str, dict[str, float]] = {}
@@ -280,7 +343,7 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
             config = _run_config(experiment, run, out)
             print(f"[{index}/{total}] {run['name']}: {config.method} (teacher {config.teacher})", flush=True)
             try:
-                result, timing = _train_and_evaluate(config, run["name"], tasks, out, progress, wait=not first_pass)
+                results, timing = _train_and_evaluate(config, run["name"], tasks, out, progress, wait=not first_pass, experiment=experiment)
             except LockHeldError:
                 if not first_pass:
                     raise
@@ -288,14 +351,25 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
                 deferred.append((index, run))
                 continue
             timings[run["name"]] = timing
-            for task, splits in result.scores.items():
-                for split, entries in splits.items():
-                    main = sum(entry["main_score"] for entry in entries) / len(entries)
-                    r1 = sum(entry.get("recall_at_1", float("nan")) for entry in entries) / len(entries)
-                    mrr = sum(entry.get("mrr_at_10", float("nan")) for entry in entries) / len(entries)
-                    rows.append({"run": run["name"], "task": task, "split": split, "ndcg_at_10": main, "mrr_at_10": mrr, "recall_at_1": r1})
+            for row_name, result in results:
+                for task, splits in result.scores.items():
+                    for split, entries in splits.items():
+                        main = sum(entry["main_score"] for entry in entries) / len(entries)
+                        r1 = sum(entry.get("recall_at_1", float("nan")) for entry in entries) / len(entries)
+                        mrr = sum(entry.get("mrr_at_10", float("nan")) for entry in entries) / len(entries)
+                        rows.append(
+                            {
+                                "run": row_name,
+                                "of": run["name"],
+                                "task": task,
+                                "split": split,
+                                "ndcg_at_10": main,
+                                "mrr_at_10": mrr,
+                                "recall_at_1": r1,
+                            }
+                        )
     order = {run["name"]: index for index, run in enumerate(experiment["runs"])}
-    rows.sort(key=lambda row: order[row["run"]])
+    rows.sort(key=lambda row: (order[row["of"]], row["run"] != row["of"], row["run"]))
     timings = dict(sorted(timings.items(), key=lambda item: order[item[0]]))
     table = summary_table(rows, [task.metadata.name for task in tasks])
     atomic_write_json(
@@ -315,6 +389,7 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
     _write_report(out, results_dir, experiment.get("experiment", {}).get("baseline"))
     print("time per stage (s):")
     for name, stages in timings.items():
-        print(f"  {name:<28} train/build {stages['train_s']:>7.1f}   evaluate {stages['evaluate_s']:>7.1f}")
+        variants = f"   variants {stages['variants_s']:>7.1f}" if "variants_s" in stages else ""
+        print(f"  {name:<28} train/build {stages['train_s']:>7.1f}   evaluate {stages['evaluate_s']:>7.1f}{variants}")
     print(f"summary: {out / 'summary.md'} (total {time.perf_counter() - total_started:.0f} s)")
     return 0

@@ -329,3 +329,60 @@ def test_train_refuses_to_resume_a_folder_started_with_other_options(tiny_model,
     with pytest.raises(ValueError, match=r"learning_rate 0\.001 -> 0\.002.*another --out"):
         train(again, progress=False)
     assert json.loads((out / "train_config.json").read_text())["learning_rate"] == 1e-3, "the record is left as it was"
+
+
+def test_a_grid_evaluates_each_run_s_variants_under_their_own_names(tiny_experiment, tmp_path):
+    """[experiment.variants]: every run fused with BM25, one run scored by MaxSim too; each
+    variant's results land under <run>+<variant>, beside the run's own, and a rerun redoes nothing."""
+    from optical_bench.experiment import run_experiment
+
+    text = tiny_experiment.read_text(encoding="utf-8")
+    text = text.replace(
+        "[defaults]",
+        '[experiment.variants]\nbm25-fused = { model = "fuse:bm25+{model}" }\nmaxsim = { scoring = "maxsim", runs = ["opt*"] }\n\n[defaults]',
+        1,
+    )
+    config = tmp_path / "variants.toml"
+    config.write_text(text, encoding="utf-8")
+    out = tmp_path / "grid"
+    assert run_experiment(config, out, progress=False) == 0
+    rows = json.loads((out / "summary.json").read_text())["rows"]
+    assert [row["run"] for row in rows] == [
+        "centering",
+        "centering+bm25-fused",
+        "optical",
+        "optical+bm25-fused",
+        "optical+maxsim",
+        "mse",
+        "mse+bm25-fused",
+    ]
+    assert all(0.0 <= row["ndcg_at_10"] <= 1.0 for row in rows)
+    fused = json.loads(next((out / "results" / "optical-bench__optical+bm25-fused").rglob("provenance.json")).read_text())
+    assert fused["members"][0]["name"] == "mteb/baseline-bm25s" and fused["fusion"]["strategy"] == "rrf"
+    maxsim = next((out / "results" / "optical-bench__optical+maxsim").rglob("model_meta.json"))
+    assert json.loads(maxsim.read_text())["similarity_fn_name"] == "MaxSim"
+    files = {path: path.stat().st_mtime for path in (out / "results").rglob("*.json")}
+    assert run_experiment(config, out, progress=False) == 0
+    again = json.loads((out / "summary.json").read_text())["rows"]
+    assert [(row["run"], round(row["ndcg_at_10"], 5)) for row in again] == [(row["run"], round(row["ndcg_at_10"], 5)) for row in rows]
+    assert all(path.stat().st_mtime == mtime for path, mtime in files.items() if path.name.endswith("Retrieval.json"))
+
+
+@pytest.mark.parametrize(
+    ("variants", "message"),
+    [
+        ('fused = { model = "fuse:bm25+e5" }', "does not name \\{model\\}"),
+        ("plain = { runs = 'x*' }", "changes nothing"),
+        ("late = { scoring = 'colbert' }", "Unknown scoring"),
+        ("late = { scoring = 'maxsim', run = 'x' }", "did you mean"),
+        ("late = { scoring = 'maxsim', runs = 3 }", "glob or a list of globs"),
+    ],
+)
+def test_a_bad_variant_is_refused_with_the_file_and_the_fix(tmp_path, variants, message):
+    from optical_bench.experiment import load_experiment
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text(f"[experiment.variants]\n{variants}\n\n[[runs]]\nname = 'x'\nmethod = 'zero-shot'\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=message) as error:
+        load_experiment(bad)
+    assert str(bad) in str(error.value)

@@ -232,6 +232,29 @@ def test_maxsim_scoring_ranks_with_late_interaction(tiny_model, tiny_beir, tmp_p
             qn, dn = torch.nn.functional.normalize(q, dim=-1), torch.nn.functional.normalize(d, dim=-1)
             expected = (qn @ dn.T).max(dim=1).values.mean()
             assert float(scores[i, j]) == pytest.approx(float(expected), abs=1e-5)
+    # in small query chunks too (the chunk bounds memory, not the scores)
+    assert torch.allclose(
+        maxsim_scores(
+            padded_token_embeddings(q_tokens, MAXSIM_LENGTH, True), padded_token_embeddings(d_tokens, MAXSIM_LENGTH, False), chunk=1
+        ),
+        scores,
+    )
+
+
+def test_a_corpus_shared_by_subsets_is_token_encoded_once(tiny_model):
+    from sentence_transformers import SentenceTransformer
+
+    from optical_bench.encoders import token_level_embeddings
+
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    calls = []
+    encode_document = model.encode_document
+    model.encode_document = lambda texts, **kw: calls.append(len(texts)) or encode_document(texts, **kw)
+    seen: dict = {}
+    first = token_level_embeddings(model, ["a passage", "another one"], False, 8, seen)
+    again = token_level_embeddings(model, ["a passage", "another one"], False, 8, seen)
+    other = token_level_embeddings(model, ["a third"], False, 8, seen)
+    assert calls == [2, 1] and again is first and len(other) == 1 and len(seen) == 1
 
 
 def test_truncation_is_counted_and_recorded(tiny_model, tmp_path):

@@ -92,6 +92,48 @@ def test_mafand_from_the_environment_variable_and_its_errors(own_home, monkeypat
         resolve_training_data(TrainConfig.from_dict({"bitext": "mafand-hau"}))
 
 
+def test_named_monolingual_texts_come_from_train_splits_only(own_home):
+    """afriqa-<lang>-questions / -questions-en (AfriQA train questions and their English) and
+    mafand-<lang>-beyond (the news beyond the pairs taken): never a dev or test text."""
+    mirrors = _mirrors()
+    if not (mirrors / "github.com" / "masakhane-io" / "afriqa").is_dir():
+        pytest.skip("no mirror of masakhane-io/afriqa")
+    options = {
+        "bitext": "mafand-hau",
+        "bitext_size": 1000,
+        "mlm_corpus": "afriqa-hau-questions",
+        "augmentation_monolingual": "mafand-hau-beyond",
+        "augmentation_english": "afriqa-hau-questions-en",
+    }
+    data = resolve_training_data(TrainConfig.from_dict(options), hub_dir=mirrors)
+    lines = lambda source: source.path.read_text(encoding="utf-8").splitlines()  # noqa: E731
+    queries = mirrors / "github.com/masakhane-io/afriqa/data/queries/hau"
+    train = [json.loads(line) for line in (queries / "queries.afriqa.hau.en.train.json").read_text(encoding="utf-8").splitlines() if line]
+    dev = [json.loads(line) for line in (queries / "queries.afriqa.hau.en.dev.json").read_text(encoding="utf-8").splitlines() if line]
+    assert set(lines(data.mlm_texts)) == {r["question"].strip() for r in train} and "AfriQA hau train split" in data.mlm_texts.description
+    assert not set(lines(data.mlm_texts)) & {r["question"].strip() for r in dev}
+    assert set(lines(data.augmentation_en)) == {r["translated_question"].strip() for r in train}
+    beyond = set(lines(data.augmentation_lr))
+    assert len(beyond) > 2000 and not beyond & {p.lr for p in data.pairs()}
+    news = resolve_training_data(TrainConfig.from_dict({"bitext": "mafand-hau", "bitext_size": 250}), hub_dir=mirrors)
+    assert len(set(news.english_texts(news.english_pool.path))) > 0
+    assert (
+        set(lines(resolve_training_data(TrainConfig.from_dict({**options, "bitext_size": 250}), hub_dir=mirrors).augmentation_lr)) > beyond
+    )
+    with pytest.raises(ValueError, match="needs that bitext. Fix: set bitext"):
+        resolve_training_data(TrainConfig.from_dict({"bitext": "mafand-zul", "mlm_corpus": "mafand-hau-beyond"}), hub_dir=mirrors)
+    with pytest.raises(ValueError, match="no English-pivot questions in 'xyz'. Fix: use one of bem, hau"):
+        resolve_training_data(TrainConfig.from_dict({**options, "mlm_corpus": "afriqa-xyz-questions"}), hub_dir=mirrors)
+
+
+def test_an_experiment_evaluates_a_named_news_collection(own_home, monkeypatch):
+    from optical_bench.experiment import _beir_entry
+
+    monkeypatch.setenv("OPTICAL_BENCH_HUB_DIR", str(_mirrors()))
+    task = _beir_entry({"_path": str(own_home / "study.toml")}, "mafand-hau-dev")
+    assert task.metadata.name == "MafandNewsDev_hau" and task.metadata.eval_splits == ["dev"]
+
+
 def test_a_mirror_whose_sides_differ_in_length_names_the_file(own_home, tmp_path):
     folder = tmp_path / "hub" / "github.com" / "masakhane-io" / "lafand-mt" / "data" / "text_files" / "en-hau"
     folder.mkdir(parents=True)

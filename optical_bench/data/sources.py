@@ -22,7 +22,20 @@ Named bitext sources:
   pairs taken as the linear map's English pool. Downloaded once into the cache, or read from a
   clone under ``--hub-dir`` / ``$OPTICAL_BENCH_HUB_DIR`` (``<hub_dir>/github.com/masakhane-io/lafand-mt``).
   MAFAND-MT has no monolingual side: MLM and augmentation need ``mlm_corpus`` /
-  ``augmentation_monolingual`` / ``augmentation_english`` files with it.
+  ``augmentation_monolingual`` / ``augmentation_english`` files or named texts with it.
+
+Named monolingual texts (for ``mlm_corpus``, ``augmentation_monolingual``, ``augmentation_english``),
+from train splits only, so that nothing a run reads is ever evaluated:
+
+- ``afriqa-<lang>-questions``: the questions of AfriQA's train split in that language (the
+  ``question`` field of ``data/queries/<lang>/queries.afriqa.<lang>.en.train.json`` of
+  ``masakhane-io/afriqa``), unlabelled: text of the target domain, never paired;
+- ``afriqa-<lang>-questions-en``: the human English translations of the same train questions
+  (``translated_question``): English of the target domain, for forward translation and
+  code-switching;
+- ``mafand-<lang>-beyond``: the ``<lang>`` side of the MAFAND-MT train pairs that the bitext does
+  not take (``bitext = "mafand-<lang>"`` with ``bitext_size`` N: the pairs after the first N of
+  the fixed shuffle): news text of the bitext's domain, never paired.
 """
 
 from __future__ import annotations
@@ -38,7 +51,16 @@ from optical_bench.data.beir import BeirCollection, write_beir_folder
 from optical_bench.data.bitext import SentencePair, read_bitext, write_bitext
 from optical_bench.io import atomic_write_text, home
 
-__all__ = ["ENV_HUB_DIR", "MAFAND", "TextSource", "TrainingData", "named_source", "resolve_training_data"]
+__all__ = [
+    "ENV_HUB_DIR",
+    "MAFAND",
+    "TextSource",
+    "TrainingData",
+    "named_collection",
+    "named_source",
+    "named_texts",
+    "resolve_training_data",
+]
 
 ENV_HUB_DIR = "OPTICAL_BENCH_HUB_DIR"  # a local mirror of GitHub / hub files (what --hub-dir names)
 MAFAND = {
@@ -120,14 +142,85 @@ def resolve_training_data(config: TrainConfig, hub_dir: Path | str | None = None
         languages=source.languages,
         dev_collection=Path(config.checkpoints.dev_collection) if config.checkpoints.dev_collection else source.dev_collection,
         english_pool=_given(config.linear_map_english_file) or source.english_pool,
-        mlm_texts=_given(config.mlm.corpus) or source.mlm_texts,
-        augmentation_lr=_given(config.augmentation.monolingual) or source.augmentation_lr,
-        augmentation_en=_given(config.augmentation.english) or source.augmentation_en,
+        mlm_texts=_given(config.mlm.corpus, config, hub_dir) or source.mlm_texts,
+        augmentation_lr=_given(config.augmentation.monolingual, config, hub_dir) or source.augmentation_lr,
+        augmentation_en=_given(config.augmentation.english, config, hub_dir) or source.augmentation_en,
     )
 
 
-def _given(value: str | None) -> TextSource | None:
-    return TextSource(Path(value), str(value)) if value else None
+def _given(value: str | None, config: TrainConfig | None = None, hub_dir=None) -> TextSource | None:
+    """A text file an option names, or a named text (:func:`named_texts`)."""
+    if not value:
+        return None
+    named = named_texts(str(value), config, hub_dir) if config is not None else None
+    return named or TextSource(Path(value), str(value))
+
+
+_AFRIQA_TEXTS = {"-questions": "question", "-questions-en": "translated_question"}
+
+
+def named_texts(value: str, config: TrainConfig, hub_dir=None) -> TextSource | None:
+    """The texts of a name (``afriqa-<lang>-questions``, ``afriqa-<lang>-questions-en``,
+    ``mafand-<lang>-beyond``; see the module's docstring), written once into the cache; ``None``
+    for anything else (a file path). An unknown language is refused with the known ones."""
+    if value.startswith("afriqa-"):
+        for suffix, field in sorted(_AFRIQA_TEXTS.items(), key=lambda item: -len(item[0])):
+            if value.endswith(suffix):
+                return _afriqa_train_texts(value, value[len("afriqa-") : -len(suffix)], field, hub_dir)
+        return None
+    if value.startswith("mafand-") and value.endswith("-beyond"):
+        language = value[len("mafand-") : -len("-beyond")]
+        if named_source(config.bitext or "") != language:
+            raise ValueError(
+                f'{value}: the news beyond a bitext needs that bitext. Fix: set bitext = "mafand-{language}" in the same run '
+                f"(bitext is {config.bitext!r})."
+            )
+        return _mafand_beyond(language, config.bitext_size, hub_dir)
+    return None
+
+
+def named_collection(name: str, hub_dir=None) -> Path | None:
+    """The BEIR folder of a named evaluation collection, ``mafand-<lang>-dev``: MAFAND-MT's dev
+    split of that language as known-item retrieval (news sentences against their English
+    translations, split ``dev``; the dev collection of a ``mafand-<lang>`` run), for an
+    experiment's ``beir`` list; ``None`` for anything else (a folder path)."""
+    if not (name.startswith("mafand-") and name.endswith("-dev")):
+        return None
+    language = named_source(name[: -len("-dev")])
+    return _mafand(language, TrainConfig().bitext_size, hub_dir or os.environ.get(ENV_HUB_DIR) or None).dev_collection
+
+
+def _afriqa_train_texts(value: str, language: str, field: str, hub_dir) -> TextSource:
+    from optical_bench.cards import load_cards
+    from optical_bench.data.afriqa import _read_lines, afriqa_file
+
+    card = load_cards()["AfriQARetrieval"]
+    known = sorted({subset["vars"]["code"] for subset in card.subsets.values() if subset["vars"].get("pivot") == "en"})
+    if language not in known:
+        raise ValueError(f"{value}: AfriQA has no English-pivot questions in {language!r}. Fix: use one of {', '.join(known)}.")
+    path = afriqa_file(card, "queries", language, "en", "train", Path(hub_dir) if hub_dir else None)
+    texts = list(
+        dict.fromkeys(str(record[field]).strip() for _, record in _read_lines(path, language) if str(record.get(field) or "").strip())
+    )
+    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:12]
+    out = home() / "sources" / f"{value}-{digest}.txt"
+    if not out.exists():
+        atomic_write_text(out, "".join(text + "\n" for text in texts))
+    what = "questions" if field == "question" else "English translations of the questions"
+    return TextSource(out, f"AfriQA {language} train split, {len(texts)} {what} (github.com/masakhane-io/afriqa, CC BY 4.0), unlabelled")
+
+
+def _mafand_beyond(language: str, size: int, hub_dir) -> TextSource:
+    train = _mafand_split(language, "train", hub_dir)
+    order = list(range(len(train)))
+    random.Random(_SHUFFLE_SEED).shuffle(order)
+    taken = {train[i].lr for i in order[: min(size, len(train))]}
+    texts = list(dict.fromkeys(train[i].lr for i in order[min(size, len(train)) :] if train[i].lr not in taken))
+    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:12]
+    out = home() / "sources" / f"mafand-{language}-beyond-{size}-{digest}.txt"
+    if not out.exists():
+        atomic_write_text(out, "".join(text + "\n" for text in texts))
+    return TextSource(out, f"MAFAND-MT en-{language} train split, the {len(texts)} {language} news sentences beyond the {size} pairs taken")
 
 
 def _needs_bible_texts(config: TrainConfig) -> bool:
