@@ -313,7 +313,7 @@ def cmd_report(args) -> int:
 def cmd_seeds(args) -> int:
     from optical_bench.seeds import collect, summarise
 
-    rows = summarise(collect(args.results, args.metric, args.tasks), args.reference, args.samples)
+    rows = summarise(collect(args.results, args.metric, args.tasks, args.subsets), args.reference, args.samples)
     headers = [
         "task",
         "configuration",

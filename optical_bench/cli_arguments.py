@@ -223,4 +223,7 @@ def add_seeds_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", default="recall_at_1", help="metric (default: %(default)s)")
     parser.add_argument("--reference", help="configuration the differences are taken against (default: none)")
     parser.add_argument("--tasks", nargs="*", help="tasks to compare (default: all)")
+    parser.add_argument(
+        "--subsets", nargs="*", help="the queries of these subsets only, e.g. a task's languages: --subsets hau (default: all)"
+    )
     parser.add_argument("--samples", type=int, default=5000, help="bootstrap samples (default: %(default)s)")

@@ -28,18 +28,22 @@ from optical_bench.report.context import default_qrels_loader
 from optical_bench.results import load_runs
 from optical_bench.significance import bootstrap_seeds_queries, per_query_from_predictions
 
-_SEED = re.compile(r"^(?P<config>.+)-s(?P<seed>\d+)$")
+# <configuration>-s<seed>, and an experiment variant's <configuration>-s<seed>+<variant>
+_SEED = re.compile(r"^(?P<config>.+?)-s(?P<seed>\d+)(?P<variant>\+[^+]+)?$")
 
 
-def collect(results_dirs: list[str], metric: str, tasks: list[str] | None = None) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
-    """``{task: {configuration: {seed: {query: score}}}}`` from MTEB results folders."""
+def collect(
+    results_dirs: list[str], metric: str, tasks: list[str] | None = None, subsets: list[str] | None = None
+) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    """``{task: {configuration: {seed: {query: score}}}}`` from MTEB results folders; a variant
+    ``<configuration>-s<seed>+<variant>`` is the configuration ``<configuration>+<variant>``.
+    ``subsets``: the queries of these subsets only (a task's languages, e.g. ``hau``)."""
     runs = load_runs([Path(d) for d in results_dirs])
     qrels_loader = default_qrels_loader()
     table: dict[str, dict[str, dict[str, dict[str, float]]]] = defaultdict(lambda: defaultdict(dict))
     for run in runs:
         name = run.model.split("/")[-1]
-        match = _SEED.match(name)
-        config, seed = (match["config"], match["seed"]) if match else (name, "-")
+        config, seed = configuration_and_seed(name)
         for task, predictions in run.predictions.items():
             if tasks and task not in tasks:
                 continue
@@ -48,9 +52,23 @@ def collect(results_dirs: list[str], metric: str, tasks: list[str] | None = None
             if qrels is None:
                 continue
             split = next(iter(run.tasks[task]["scores"]))
-            by_subset = {subset: splits[split] for subset, splits in qrels.items() if split in splits}
+            by_subset = {subset: splits[split] for subset, splits in qrels.items() if split in splits and _chosen(subset, subsets)}
+            if not by_subset:
+                continue
             table[task][config][seed] = per_query_from_predictions(predictions, by_subset, metric=metric, split=split)
     return table
+
+
+def configuration_and_seed(name: str) -> tuple[str, str]:
+    """``(configuration, seed)`` of a run name: ``e5-optical-hau-s42+bm25-fused`` is seed 42 of
+    ``e5-optical-hau+bm25-fused``; a name without a seed is its own configuration, seed ``-``."""
+    match = _SEED.match(name)
+    return (match["config"] + (match["variant"] or ""), match["seed"]) if match else (name, "-")
+
+
+def _chosen(subset: str, subsets: list[str] | None) -> bool:
+    """Whether a subset is asked for: by its name (``hau-eng``) or its first language (``hau``)."""
+    return not subsets or subset in subsets or subset.split("-")[0] in subsets
 
 
 def summarise(table, reference: str | None = None, samples: int = 5000) -> list[list]:

@@ -408,6 +408,18 @@ def test_seed_summaries_use_the_two_level_bootstrap():
         summarise({"Task": {"better": {"1": {}}, "worse": {"1": {}}}}, reference="worse", samples=10)
 
 
+def test_seed_names_with_a_variant_and_subsets_by_language():
+    from optical_bench.seeds import _chosen
+    from optical_bench.seeds import configuration_and_seed as configuration
+
+    assert configuration("e5-optical-hau-s42") == ("e5-optical-hau", "42")
+    assert configuration("e5-optical-hau-s42+bm25-fused") == ("e5-optical-hau+bm25-fused", "42")
+    assert configuration("e5-zero-shot+bm25-fused") == ("e5-zero-shot+bm25-fused", "-")
+    assert configuration("run-s1-x-s3") == ("run-s1-x", "3")
+    assert _chosen("hau-eng", ["hau"]) and _chosen("hau-eng", ["hau-eng"]) and _chosen("zul-eng", None)
+    assert not _chosen("zul-eng", ["hau"])
+
+
 def test_the_qrels_of_a_built_in_card_cover_its_dev_split():
     from optical_bench.cards import load_cards
 
