@@ -96,6 +96,16 @@ def test_an_over_long_document_is_cut_when_read_and_named(beir, caplog):
     assert "line 5: the text of 'huge' has 500000 characters" in caplog.text
 
 
+def test_an_over_long_hub_document_is_cut_when_read_and_named(caplog):
+    from optical_bench.data.hub import _read_corpus
+
+    records = [("corpus.jsonl", 1, {"id": "a", "text": "short"}), ("corpus.jsonl", 2, {"id": "huge", "text": "mawu " * 30_000})]
+    with caplog.at_level(logging.WARNING):
+        corpus = _read_corpus(records, {"id": "id", "text": "text"})
+    assert corpus["a"]["text"] == "short" and len(corpus["huge"]["text"]) == MAX_TEXT_CHARS
+    assert "corpus.jsonl, line 2: the text of 'huge' has 150000 characters" in caplog.text
+
+
 # --------------------------------------------------------------------------- configs and flags
 
 

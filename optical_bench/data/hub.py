@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from optical_bench.cards import TaskCard, TaskCardError
-from optical_bench.data.beir import BeirCollection
+from optical_bench.data.beir import BeirCollection, _cut
 from optical_bench.io import atomic_write_bytes, home
 
 logger = logging.getLogger(__name__)
@@ -186,7 +186,8 @@ def _read_corpus(numbered_records: Iterable[tuple[str, int, dict]], fields: dict
         did = str(record[id_field])
         if did in corpus:
             raise TaskCardError(f"{where}, line {number}: document id {did!r} was already read. Fix: give each document its own id.")
-        corpus[did] = {"title": str(record.get(title_field, "") or "") if title_field else "", "text": str(record[text_field])}
+        text = _cut(str(record[text_field]), Path(str(where)), number, did)  # as BEIR folders: over 100,000 characters, cut and warned
+        corpus[did] = {"title": str(record.get(title_field, "") or "") if title_field else "", "text": text}
     return corpus
 
 

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Rewrites the tables of this folder from the runs (per-query rankings are in the runs' folders,
+# not committed): the news-distillation grid, the held-out questions and, where given, the
+# real-CLIR baselines (BM25, query translation). Usage, from the repository root:
+#   bash results/news_distillation_real_questions/make_tables.sh runs/news-distillation runs/news-distillation-heldout runs/real-clir
+set -euo pipefail
+grid=${1:-runs/news-distillation}; heldout=${2:-runs/news-distillation-heldout}; baselines=${3:-runs/real-clir}
+here=$(dirname "$0")
+seeds() { optical-bench seeds "$@" --metric ndcg_at_10 --samples 5000 | grep '^|'; }
+# BM25 and BM25 on that language's query translation from the baselines (their e5 rows are the grid's own)
+scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
+lexical() {
+  local folder="$scratch/$1"; mkdir -p "$folder/.predictions"
+  for run in optical-bench__bm25 "optical-bench__bm25-qt-$1"; do
+    ln -sfn "$(realpath "$baselines/results/$run")" "$folder/$run"
+    ln -sfn "$(realpath "$baselines/results/.predictions/$run")" "$folder/.predictions/$run"
+  done
+  echo "$folder"
+}
+{
+  echo "# nDCG@10 on AfriQA dev, all six question languages pooled (2,724 questions)"
+  echo; echo "## Against InfoNCE alone on Hausa news (what OT adds)"; echo
+  seeds "$grid/results" --reference e5-contrastive-hau
+  echo; echo "## Against e5 zero-shot"; echo
+  seeds "$grid/results" --reference e5-zero-shot
+  for lang in hau ibo twi zul; do
+    echo; echo "## $lang questions only, against BM25 on IBM-1 query translation learnt from $lang news"; echo
+    seeds "$grid/results" "$(lexical "$lang")" --reference "bm25-qt-$lang" --subsets "$lang"
+  done
+} > "$here/tables_dev.md"
+if [ -d "$heldout/results" ]; then
+  {
+    echo "# nDCG@10 on questions kept apart: AfriQA train (never read for any choice or training here)"
+    echo; echo "## All languages pooled, against e5 zero-shot"; echo
+    seeds "$heldout/results" --reference e5-zero-shot
+    for lang in hau ibo twi zul; do
+      echo; echo "## $lang questions only, against BM25 on IBM-1 query translation"; echo
+      seeds "$heldout/results" --reference "bm25-qt-$lang" --subsets "$lang"
+    done
+  } > "$here/tables_heldout.md"
+fi
