@@ -144,12 +144,14 @@ def test_a_mirror_whose_sides_differ_in_length_names_the_file(own_home, tmp_path
         resolve_training_data(TrainConfig.from_dict({"bitext": "mafand-hau"}), hub_dir=tmp_path / "hub")
 
 
-def test_training_on_mafand_records_its_source_and_selects_on_its_dev(tiny_model, own_home, tmp_path, capsys):
+def test_training_on_mafand_records_its_source_and_selects_on_its_dev(tiny_model, own_home, tmp_path, capsys, monkeypatch):
     out = tmp_path / "student"
+    monkeypatch.chdir(tmp_path)  # a relative --out: the record's paths are relative to the model folder all the same
     command = ["train", "--method", "mse", "--teacher", str(tiny_model), "--bitext", "mafand-hau", "--bitext-size", "32"]
-    command += ["--max-steps", "2", "--batch-size", "8", "--eval-steps", "1", "--hub-dir", str(_mirrors()), "--out", str(out), "--quiet"]
+    command += ["--max-steps", "2", "--batch-size", "8", "--eval-steps", "1", "--hub-dir", str(_mirrors()), "--out", "student", "--quiet"]
     assert main(command) == 0
     provenance = json.loads((out / "model" / "optical_bench_provenance.json").read_text(encoding="utf-8"))
+    assert provenance["config"]["out"] == ".." and provenance["best_checkpoint"].startswith("../checkpoints/checkpoint-")
     assert "MAFAND-MT en-hau" in provenance["bitext_source"] and provenance["bitext_pairs_used"] == 16
     assert provenance["bitext_dataset"] == "masakhane/mafand" and provenance["config"]["bitext"] == "mafand-hau"
     card = (out / "model" / "README.md").read_text(encoding="utf-8")

@@ -286,7 +286,8 @@ def _record_and_save(
         "train_seconds": round(time.perf_counter() - setup.started, 1),
         "train_loss_first_last": [losses[0], losses[-1]] if losses else None,
         "dev_history": dev_history,
-        "best_checkpoint": trainer.state.best_model_checkpoint,
+        # absolute here, so that the saved record has it relative to the model folder whatever the working folder
+        "best_checkpoint": str(Path(trainer.state.best_model_checkpoint).resolve()) if trainer.state.best_model_checkpoint else None,
         "world_size": world,
         "resumed_from": Path(resume_from).name if resume_from else None,
         "synthetic_pairs_used": sum(1 for p in chosen if str(p.id).startswith(SYNTHETIC_ID_PREFIXES)),
