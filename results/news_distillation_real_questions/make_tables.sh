@@ -7,11 +7,15 @@ set -euo pipefail
 grid=${1:-runs/news-distillation}; heldout=${2:-runs/news-distillation-heldout}; baselines=${3:-runs/real-clir}
 here=$(dirname "$0")
 seeds() { optical-bench seeds "$@" --metric ndcg_at_10 --samples 5000 | grep '^|'; }
-# BM25 and BM25 on that language's query translation from the baselines (their e5 rows are the grid's own)
+# BM25, BM25 on that language's query translation and e5 centring on that language's news from the
+# baselines (their e5 zero-shot and Hausa rows are the grid's own)
 scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
 lexical() {
   local folder="$scratch/$1"; mkdir -p "$folder/.predictions"
-  for run in optical-bench__bm25 "optical-bench__bm25-qt-$1"; do
+  local runs=(optical-bench__bm25 "optical-bench__bm25-qt-$1" "optical-bench__e5-centering-$1")
+  # the language's own news student (seed 42) where the grid has not evaluated its seeds yet
+  if ! compgen -G "$grid/results/optical-bench__e5-optical-$1-s*" >/dev/null; then runs+=("optical-bench__e5-optical-$1"); fi
+  for run in "${runs[@]}"; do
     ln -sfn "$(realpath "$baselines/results/$run")" "$folder/$run"
     ln -sfn "$(realpath "$baselines/results/.predictions/$run")" "$folder/.predictions/$run"
   done
