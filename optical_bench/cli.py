@@ -69,13 +69,34 @@ def _silence_dependency_warnings() -> None:
 
 
 def _quiet_libraries() -> None:
-    """No progress bars from datasets/transformers (ours stay off with --quiet too)."""
+    """No progress bars from datasets/transformers, nor from bm25s (mteb's BM25 calls it without a
+    progress option, so its ``tqdm`` is wrapped to stay off); ours stay off with --quiet too."""
+    import importlib
+
     import datasets
     import transformers
+
+    for name in ("bm25s", "bm25s.tokenization", "bm25s.scoring"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        if hasattr(module, "tqdm") and not getattr(module.tqdm, "quiet", False):
+            module.tqdm = _silent(module.tqdm)
 
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
+
+
+def _silent(progress_bar):
+    """``progress_bar`` (a tqdm class) with ``disable=True`` whatever its caller asks."""
+
+    def silent(*args, **kwargs):
+        return progress_bar(*args, **{**kwargs, "disable": True})
+
+    silent.quiet = True
+    return silent
 
 
 def _table(rows, headers) -> str:
