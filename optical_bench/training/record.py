@@ -42,7 +42,10 @@ def provenance(config: TrainConfig, bitext_source: str, pairs_used: int, extra: 
         "loss_weights": {"ot": ot, "mse": mse, "contrastive": contrastive, "anchor": config.anchor_weight},
         "augmentation": {"kind": "none"},  # replaced by the augmentation actually applied
         "loss_citation": LOSS_CITATION,
-        "config": {**config.to_dict(), "out": str(Path(config.out).resolve()) if config.out else config.out},  # made relative to the model folder when saved
+        "config": {
+            **config.to_dict(),
+            "out": str(Path(config.out).resolve()) if config.out else config.out,
+        },  # made relative to the model folder when saved
     }
     if ot:
         options = config.ot
