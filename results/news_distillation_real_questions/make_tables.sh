@@ -22,7 +22,7 @@ lexical() {
   echo "$folder"
 }
 {
-  echo "# nDCG@10 on AfriQA dev, all six question languages pooled (2,724 questions)"
+  echo "# nDCG@10 on AfriQA dev, all six question languages pooled (1,584 questions)"
   echo; echo "## Against InfoNCE alone on Hausa news (what OT adds)"; echo
   seeds "$grid/results" --reference e5-contrastive-hau
   echo; echo "## Against e5 zero-shot"; echo
