@@ -293,6 +293,20 @@ def _train_and_evaluate(config, name: str, tasks, out: Path, progress: bool, wai
     return results, timing
 
 
+def _summary_rows(row_name: str, run_name: str, result) -> list[dict]:
+    """One summary row per task and split of an evaluation (a run's, or one of its variants'):
+    nDCG@10, MRR@10 and R@1, each the mean over the task's subsets."""
+    rows = []
+    for task, splits in result.scores.items():
+        for split, entries in splits.items():
+            scores = {key: sum(entry.get(key, float("nan")) for entry in entries) / len(entries) for key in _SUMMARY_METRICS}
+            rows.append({"run": row_name, "of": run_name, "task": task, "split": split, "ndcg_at_10": scores.pop("main_score"), **scores})
+    return rows
+
+
+_SUMMARY_METRICS = ("main_score", "mrr_at_10", "recall_at_1")
+
+
 def summary_table(rows: list[dict], task_order: list[str]) -> str:
     """The grid's table: a row per run, a column per task and split, nDCG@10 / MRR@10 / R@1."""
     table_rows: dict[str, dict[str, dict]] = {}
@@ -351,23 +365,7 @@ def run_experiment(config_path, out: Path, progress: bool = True) -> int:
                 deferred.append((index, run))
                 continue
             timings[run["name"]] = timing
-            for row_name, result in results:
-                for task, splits in result.scores.items():
-                    for split, entries in splits.items():
-                        main = sum(entry["main_score"] for entry in entries) / len(entries)
-                        r1 = sum(entry.get("recall_at_1", float("nan")) for entry in entries) / len(entries)
-                        mrr = sum(entry.get("mrr_at_10", float("nan")) for entry in entries) / len(entries)
-                        rows.append(
-                            {
-                                "run": row_name,
-                                "of": run["name"],
-                                "task": task,
-                                "split": split,
-                                "ndcg_at_10": main,
-                                "mrr_at_10": mrr,
-                                "recall_at_1": r1,
-                            }
-                        )
+            rows += [row for row_name, result in results for row in _summary_rows(row_name, run["name"], result)]
     order = {run["name"]: index for index, run in enumerate(experiment["runs"])}
     rows.sort(key=lambda row: (order[row["of"]], row["run"] != row["of"], row["run"]))
     timings = dict(sorted(timings.items(), key=lambda item: order[item[0]]))

@@ -190,6 +190,22 @@ def named_collection(name: str, hub_dir=None) -> Path | None:
     return _mafand(language, TrainConfig().bitext_size, hub_dir or os.environ.get(ENV_HUB_DIR) or None).dev_collection
 
 
+def _shuffled(pairs: list[SentencePair]) -> list[SentencePair]:
+    """A named source's pairs in its fixed order: a prefix of N is its bitext of size N."""
+    order = list(pairs)
+    random.Random(_SHUFFLE_SEED).shuffle(order)
+    return order
+
+
+def _texts_file(name: str, texts: list[str]) -> Path:
+    """``texts`` one per line in the cache, ``<name>-<digest>.txt``: written once, keyed by its content."""
+    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:12]
+    out = home() / "sources" / f"{name}-{digest}.txt"
+    if not out.exists():
+        atomic_write_text(out, "".join(text + "\n" for text in texts))
+    return out
+
+
 def _afriqa_train_texts(value: str, language: str, field: str, hub_dir) -> TextSource:
     from optical_bench.cards import load_cards
     from optical_bench.data.afriqa import _read_lines, afriqa_file
@@ -202,24 +218,16 @@ def _afriqa_train_texts(value: str, language: str, field: str, hub_dir) -> TextS
     texts = list(
         dict.fromkeys(str(record[field]).strip() for _, record in _read_lines(path, language) if str(record.get(field) or "").strip())
     )
-    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:12]
-    out = home() / "sources" / f"{value}-{digest}.txt"
-    if not out.exists():
-        atomic_write_text(out, "".join(text + "\n" for text in texts))
+    out = _texts_file(value, texts)
     what = "questions" if field == "question" else "English translations of the questions"
     return TextSource(out, f"AfriQA {language} train split, {len(texts)} {what} (github.com/masakhane-io/afriqa, CC BY 4.0), unlabelled")
 
 
 def _mafand_beyond(language: str, size: int, hub_dir) -> TextSource:
-    train = _mafand_split(language, "train", hub_dir)
-    order = list(range(len(train)))
-    random.Random(_SHUFFLE_SEED).shuffle(order)
-    taken = {train[i].lr for i in order[: min(size, len(train))]}
-    texts = list(dict.fromkeys(train[i].lr for i in order[min(size, len(train)) :] if train[i].lr not in taken))
-    digest = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:12]
-    out = home() / "sources" / f"mafand-{language}-beyond-{size}-{digest}.txt"
-    if not out.exists():
-        atomic_write_text(out, "".join(text + "\n" for text in texts))
+    order = _shuffled(_mafand_split(language, "train", hub_dir))
+    taken = {pair.lr for pair in order[:size]}
+    texts = list(dict.fromkeys(pair.lr for pair in order[size:] if pair.lr not in taken))
+    out = _texts_file(f"mafand-{language}-beyond-{size}", texts)
     return TextSource(out, f"MAFAND-MT en-{language} train split, the {len(texts)} {language} news sentences beyond the {size} pairs taken")
 
 
@@ -315,16 +323,15 @@ def _mafand(language: str, size: int, hub_dir) -> TrainingData:
     dev = _mafand_split(language, "dev", hub_dir)
     digest = hashlib.sha256("\0".join(f"{p.lr}\t{p.en}" for p in train + dev).encode("utf-8")).hexdigest()[:12]
     folder = home() / "sources" / f"mafand-{language}-{digest}"
-    order = list(range(len(train)))
-    random.Random(_SHUFFLE_SEED).shuffle(order)
-    taken = [train[i] for i in order[: min(size, len(train))]]
+    order = _shuffled(train)
+    taken = order[:size]
     bitext = folder / f"train-{len(taken)}.jsonl"
     if not bitext.exists():
         write_bitext(bitext, [SentencePair(p.lr, p.en, f"train-{p.id}") for p in taken])
     pool = folder / f"english-beyond-{len(taken)}.txt"
     if not pool.exists():
         taken_english = {pair.en for pair in taken}
-        beyond = dict.fromkeys(train[i].en for i in order[len(taken) :] if train[i].en not in taken_english)
+        beyond = dict.fromkeys(pair.en for pair in order[len(taken) :] if pair.en not in taken_english)
         atomic_write_text(pool, "".join(text + "\n" for text in beyond))
     dev_folder = folder / "dev"
     if not (dev_folder / "qrels" / "dev.tsv").exists():

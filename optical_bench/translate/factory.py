@@ -25,6 +25,15 @@ def _named_bitext(name: str):
     return resolve_training_data(TrainConfig.from_dict({"bitext": name, "bitext_size": 10**9})).pairs()
 
 
+def _fit_ibm1(bitext, kw: dict[str, Any]):
+    """IBM Model 1 learnt from ``bitext`` with the constructor and fit options of ``kw``."""
+    unknown = set(kw) - _IBM1_INIT - _IBM1_FIT
+    if unknown:
+        raise TypeError(f"unexpected option(s) for 'ibm1': {sorted(unknown)}; allowed: {sorted(_IBM1_INIT | _IBM1_FIT)}")
+    model = IBMModel1(**{k: v for k, v in kw.items() if k in _IBM1_INIT})
+    return model.fit(bitext, **{k: v for k, v in kw.items() if k in _IBM1_FIT})
+
+
 def make_translator(spec: str, bitext: Iterable[Sequence[str]] | None = None, **kw: Any):
     """Build a translator from a configuration string.
 
@@ -48,21 +57,13 @@ def make_translator(spec: str, bitext: Iterable[Sequence[str]] | None = None, **
     if low in _IBM1_SPECS:
         if bitext is None:
             raise ValueError("translator 'ibm1' is learnt from bitext: pass bitext=[(low_resource, english), ...]")
-        unknown = set(kw) - _IBM1_INIT - _IBM1_FIT
-        if unknown:
-            raise TypeError(f"unexpected option(s) for 'ibm1': {sorted(unknown)}; allowed: {sorted(_IBM1_INIT | _IBM1_FIT)}")
-        model = IBMModel1(**{k: v for k, v in kw.items() if k in _IBM1_INIT})
-        return model.fit(bitext, **{k: v for k, v in kw.items() if k in _IBM1_FIT})
+        return _fit_ibm1(bitext, kw)
     for prefix in _IBM1_SPECS:
         if low.startswith(prefix + ":"):
             target = name[len(prefix) + 1 :]
             source = _named_bitext(target)
             if source is not None:  # "ibm1:mafand-hau": learnt here from that named bitext (all its train pairs)
-                unknown = set(kw) - _IBM1_INIT - _IBM1_FIT
-                if unknown:
-                    raise TypeError(f"unexpected option(s) for 'ibm1': {sorted(unknown)}; allowed: {sorted(_IBM1_INIT | _IBM1_FIT)}")
-                model = IBMModel1(**{k: v for k, v in kw.items() if k in _IBM1_INIT})
-                return model.fit([(p.lr, p.en) for p in source], **{k: v for k, v in kw.items() if k in _IBM1_FIT})
+                return _fit_ibm1([(p.lr, p.en) for p in source], kw)
             if kw:
                 raise TypeError(f"a saved IBM Model 1 takes no options, got {sorted(kw)}")
             return IBMModel1.load(target)
