@@ -330,3 +330,24 @@ def test_csv_gives_pandas_one_tidy_row_per_score(two_models, tmp_path):
                 assert finite.mean() == pytest.approx(run.score(task))
     pivot = scores[scores.metric == "ndcg_at_10"].pivot_table(index="model", columns="task", values="value")
     assert set(pivot.index) == set(runs)
+
+
+def test_qrels_of_a_beir_folder_built_in_the_cache_are_found_by_task_name_and_content_hash(tmp_path, monkeypatch):
+    from optical_bench.data.beir import BeirCollection, write_beir_folder
+    from optical_bench.report import default_qrels_loader
+    from optical_bench.tasks import beir_task
+
+    monkeypatch.setenv("OPTICAL_BENCH_HOME", str(tmp_path / "home"))
+    folder = tmp_path / "home" / "sources" / "news-abc" / "dev"
+    qrels = {"q1": {"d1": 1}, "q2": {"d2": 1}}
+    collection = BeirCollection(
+        corpus={"d1": {"title": "", "text": "one"}, "d2": {"title": "", "text": "two"}}, queries={"q1": "a", "q2": "b"}
+    )
+    collection.qrels = {"dev": qrels}
+    write_beir_folder(folder, collection)
+    (folder / "task.toml").write_text('name = "NewsDev_xyz"\n', encoding="utf-8")
+    revision = beir_task(folder, split="dev").metadata.revision
+
+    assert default_qrels_loader()("NewsDev_xyz", revision) == {"default": {"dev": qrels}}
+    assert default_qrels_loader()("NewsDev_xyz", "0" * 16) is None  # edited since: not the qrels it was scored with
+    assert default_qrels_loader()("OtherTask", revision) is None

@@ -53,7 +53,10 @@ def default_qrels_loader(build_root: Path | str | None = None) -> QrelsLoader:
         if card is not None and card.source.get("type") in ("hub-files", "afriqa"):
             cache[key] = _downloaded_qrels(card, dataset_revision)
             return cache[key]
-        if card is None or card.source.get("type") != "builtin":
+        if card is None:
+            cache[key] = _cached_beir_qrels(task_name, dataset_revision)
+            return cache[key]
+        if card.source.get("type") != "builtin":
             return None
         roots = [Path(build_root)] if build_root else sorted(p.parent for p in (home() / "collections").glob("*/build.json"))
         for root in roots:
@@ -100,6 +103,28 @@ def _downloaded_qrels(card, dataset_revision: str | None) -> dict[str, dict[str,
         for subset, splits in task.dataset.items():
             qrels.setdefault(subset, {}).update({name: data["relevant_docs"] for name, data in splits.items()})
     return qrels or None
+
+
+def _cached_beir_qrels(task_name: str, dataset_revision: str | None) -> dict[str, dict[str, Any]] | None:
+    """Qrels of a BEIR-folder task that optical-bench built in its cache (a named collection such as
+    ``mafand-hau-dev``, task ``MafandNewsDev_hau``): the folder whose ``task.toml`` names the task and
+    whose content hash is the results' ``dataset_revision`` (:func:`optical_bench.tasks.beir_task`),
+    so the qrels are the ones the rankings were scored with. ``None`` when no such folder is there."""
+    from optical_bench.data.beir import read_beir_folder
+    from optical_bench.io import home, sha256_folder
+    from optical_bench.tasks import read_beir_sidecar
+
+    for sidecar in sorted(home().glob("*/*/*/task.toml")):
+        folder = sidecar.parent
+        try:
+            if read_beir_sidecar(folder).get("name") != task_name:
+                continue
+            if dataset_revision and sha256_folder(folder)[:16] != dataset_revision:
+                continue
+            return {"default": read_beir_folder(folder).qrels}
+        except Exception as error:  # a folder being written, or not a BEIR folder: try the next
+            logger.info("Cached folder %s gives no qrels for %s (%s).", folder, task_name, error)
+    return None
 
 
 def as_qrels_loader(qrels: QrelsLoader | Mapping[str, Any] | None, build_root: Path | str | None) -> QrelsLoader:
