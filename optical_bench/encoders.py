@@ -16,25 +16,39 @@ from mteb.types import PromptType
 from optical_bench.embedding_cache import DEFAULT_VERIFY_SAMPLE, EmbeddingCache
 
 MAXSIM_LENGTH = 64
+# the scoring mode in the cache key of MaxSim token rows: what is stored, and how many tokens
+MAXSIM_CACHE_SCORING = f"maxsim-normalised-tokens-{MAXSIM_LENGTH}"
+
+
+def normalised_token_rows(token_embeddings: list, length: int) -> np.ndarray:
+    """The first ``length`` token embeddings of each text, L2-normalised, zero past its last token:
+    ``[n, length * d]`` (what the embedding cache stores for MaxSim documents)."""
+    dim = int(token_embeddings[0].shape[-1]) if len(token_embeddings) else 0
+    out = np.zeros((len(token_embeddings), length, dim), dtype=np.float32)
+    for row, tokens in enumerate(token_embeddings):
+        tokens = torch.nn.functional.normalize(torch.as_tensor(tokens, dtype=torch.float32)[:length], dim=-1).numpy()
+        out[row, : len(tokens)] = tokens
+    return out.reshape(len(token_embeddings), -1)
+
+
+def with_padding_marker(rows: np.ndarray, length: int, is_query: bool) -> np.ndarray:
+    """Rows of :func:`normalised_token_rows` flattened to ``[n, length * (d + 1)]`` for mteb.
+
+    An extra coordinate marks padding, so that an inner product between a query token
+    (extra = 1) and a padded document token (extra = -1e4) is hugely negative and never wins
+    a max, while padded query tokens (all zeros) add 0 to the sum. A position holds a real
+    token where its vector is not zero (a normalised token has norm 1).
+    """
+    tokens = np.asarray(rows, dtype=np.float32).reshape(len(rows), length, -1)
+    real = np.abs(tokens).sum(axis=2) > 0
+    marker = np.where(real, 1.0 if is_query else 0.0, 0.0 if is_query else -1e4).astype(np.float32)
+    return np.concatenate([tokens, marker[:, :, None]], axis=2).reshape(len(rows), -1)
 
 
 def padded_token_embeddings(token_embeddings: list, length: int, is_query: bool) -> np.ndarray:
-    """Flatten variable-length token embeddings to ``[n, length * (d + 1)]`` for mteb.
-
-    Tokens are L2-normalised; an extra coordinate marks padding so that an inner product
-    between a query token (extra = 1) and a padded document token (extra = -1e4) is hugely
-    negative and never wins a max, while padded query tokens (all zeros) add 0 to the sum.
-    """
-
-    dim = int(token_embeddings[0].shape[-1]) if len(token_embeddings) else 0
-    out = np.zeros((len(token_embeddings), length, dim + 1), dtype=np.float32)
-    if not is_query:
-        out[:, :, dim] = -1e4
-    for row, tokens in enumerate(token_embeddings):
-        tokens = torch.nn.functional.normalize(torch.as_tensor(tokens, dtype=torch.float32)[:length], dim=-1).numpy()
-        out[row, : len(tokens), :dim] = tokens
-        out[row, : len(tokens), dim] = 1.0 if is_query else 0.0
-    return out.reshape(len(token_embeddings), -1)
+    """Variable-length token embeddings, L2-normalised and flattened to ``[n, length * (d + 1)]``
+    with a padding marker (:func:`normalised_token_rows`, :func:`with_padding_marker`)."""
+    return with_padding_marker(normalised_token_rows(token_embeddings, length), length, is_query)
 
 
 def maxsim_scores(queries: np.ndarray, documents: np.ndarray, length: int = MAXSIM_LENGTH, chunk: int = 8):
@@ -65,16 +79,25 @@ def maxsim_scores(queries: np.ndarray, documents: np.ndarray, length: int = MAXS
     return scores
 
 
-def token_level_embeddings(model, texts: list[str], is_query: bool, batch_size: int, documents_seen: dict) -> np.ndarray:
-    """Padded token embeddings (:func:`padded_token_embeddings`) of queries or documents. A corpus
-    that several subsets share (AfriQA's languages) is encoded once: ``documents_seen`` keeps the
-    last corpus, keyed by the SHA-256 of its texts."""
+def token_level_embeddings(model, texts: list[str], is_query: bool, batch_size: int, documents_seen: dict, cache=None) -> np.ndarray:
+    """Padded token embeddings (:func:`padded_token_embeddings`) of queries or documents.
+
+    A corpus that several subsets share (AfriQA's languages) is encoded once: ``documents_seen``
+    keeps the last corpus, keyed by the SHA-256 of its texts. With ``cache`` (an
+    :class:`~optical_bench.embedding_cache.EmbeddingCache` of the document route, scoring
+    :data:`MAXSIM_CACHE_SCORING`), documents' token rows are read from disk when an earlier
+    evaluation of the same document route stored them (the students of one teacher share it)."""
     key = None if is_query else hashlib.sha256("\0".join(texts).encode("utf-8")).hexdigest()
     if key is not None and key in documents_seen:
         return documents_seen[key]
     encode = model.encode_query if is_query else model.encode_document
-    tokens = encode(texts, batch_size=batch_size, output_value="token_embeddings", show_progress_bar=False)
-    padded = padded_token_embeddings([t.cpu() for t in tokens], MAXSIM_LENGTH, is_query)
+
+    def token_rows(chunk: list[str]) -> np.ndarray:
+        tokens = encode(chunk, batch_size=batch_size, output_value="token_embeddings", show_progress_bar=False)
+        return normalised_token_rows([t.cpu() for t in tokens], MAXSIM_LENGTH)
+
+    rows = cache.get_or_compute(texts, token_rows) if cache is not None and not is_query else token_rows(texts)
+    padded = with_padding_marker(rows, MAXSIM_LENGTH, is_query)
     if key is not None:
         documents_seen.clear()  # the last corpus only: memory stays one corpus
         documents_seen[key] = padded
@@ -119,7 +142,23 @@ def make_encoder(
         def _token_level(self, inputs, prompt_type, **kwargs):
             texts = [str(text) for batch in inputs for text in batch["text"]]
             is_query = prompt_type == PromptType.query
-            return token_level_embeddings(self.model, texts, is_query, kwargs.get("batch_size", 64), self.document_tokens)
+            cache = None
+            if cache_embeddings and not is_query:
+                options = {"output_value": "token_embeddings"}
+                key = json.dumps([MAXSIM_CACHE_SCORING, sorted(options.items())])
+                if key not in self.caches:
+                    self.caches[key] = EmbeddingCache(
+                        self.model,
+                        prompt=None,
+                        scoring=MAXSIM_CACHE_SCORING,
+                        encode_options=options,
+                        verify_sample=verify_sample,
+                        root=cache_root,
+                    )
+                cache = self.caches[key]
+            embeddings = token_level_embeddings(self.model, texts, is_query, kwargs.get("batch_size", 64), self.document_tokens, cache)
+            self._count_cache_stats()
+            return embeddings
 
         def _cache_for(self, prompt: str | None, options: dict) -> EmbeddingCache:
             key = json.dumps([prompt, sorted(options.items())], default=str)
@@ -167,8 +206,11 @@ def make_encoder(
                 return encode_texts(texts)
             cache = self._cache_for(prompt, options)
             array = cache.get_or_compute(texts, encode_texts)
-            for name in cache.stats:
-                self.stats[name] = sum(c.stats[name] for c in self.caches.values())
+            self._count_cache_stats()
             return array
+
+        def _count_cache_stats(self) -> None:
+            for name in self.stats:
+                self.stats[name] = sum(c.stats.get(name, 0) for c in self.caches.values())
 
     return CachedDocumentEncoder()

@@ -241,6 +241,36 @@ def test_maxsim_scoring_ranks_with_late_interaction(tiny_model, tiny_beir, tmp_p
     )
 
 
+def test_maxsim_document_tokens_are_cached_on_disk_and_give_the_same_scores(tiny_model, tiny_beir, tmp_path, monkeypatch):
+    from sentence_transformers import SentenceTransformer
+
+    monkeypatch.setenv("OPTICAL_BENCH_HOME", str(tmp_path / "home"))
+
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+
+    def scores(out, cache):
+        result = evaluate_model(
+            model,
+            [beir_task(tiny_beir)],
+            tmp_path / out,
+            name="tiny",
+            revision="m1",
+            options=EvaluationOptions(progress=False, cache_embeddings=cache, scoring="maxsim"),
+        )
+        [splits] = result.scores.values()
+        return result.cache_stats, splits["test"][0]
+
+    plain_stats, plain = scores("plain", False)
+    first_stats, first = scores("first", True)
+    again_stats, again = scores("again", True)
+    assert first_stats["document_misses"] == 1 and again_stats["document_hits"] == 1 and again_stats["document_verified"] > 0
+    for metric in ("ndcg_at_10", "map_at_100", "recall_at_1"):
+        assert first[metric] == plain[metric] and again[metric] == plain[metric]
+    # the entry holds normalised token rows (no padding marker), keyed apart from pooled embeddings
+    [record] = [json.loads(p.read_text()) for p in (tmp_path / "home" / "embeddings").rglob("*.json")]
+    assert record["scoring"].startswith("maxsim-normalised-tokens") and record["encode_options"]["output_value"] == "token_embeddings"
+
+
 def test_a_corpus_shared_by_subsets_is_token_encoded_once(tiny_model):
     from sentence_transformers import SentenceTransformer
 
