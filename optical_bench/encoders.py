@@ -142,29 +142,17 @@ def make_encoder(
         def _token_level(self, inputs, prompt_type, **kwargs):
             texts = [str(text) for batch in inputs for text in batch["text"]]
             is_query = prompt_type == PromptType.query
-            cache = None
-            if cache_embeddings and not is_query:
-                options = {"output_value": "token_embeddings"}
-                key = json.dumps([MAXSIM_CACHE_SCORING, sorted(options.items())])
-                if key not in self.caches:
-                    self.caches[key] = EmbeddingCache(
-                        self.model,
-                        prompt=None,
-                        scoring=MAXSIM_CACHE_SCORING,
-                        encode_options=options,
-                        verify_sample=verify_sample,
-                        root=cache_root,
-                    )
-                cache = self.caches[key]
+            maxsim_rows = {"output_value": "token_embeddings"}
+            cache = self._cache_for(None, maxsim_rows, MAXSIM_CACHE_SCORING) if cache_embeddings and not is_query else None
             embeddings = token_level_embeddings(self.model, texts, is_query, kwargs.get("batch_size", 64), self.document_tokens, cache)
             self._count_cache_stats()
             return embeddings
 
-        def _cache_for(self, prompt: str | None, options: dict) -> EmbeddingCache:
-            key = json.dumps([prompt, sorted(options.items())], default=str)
+        def _cache_for(self, prompt: str | None, options: dict, scoring_key: str = scoring) -> EmbeddingCache:
+            key = json.dumps([prompt, sorted(options.items()), scoring_key], default=str)
             if key not in self.caches:
                 self.caches[key] = EmbeddingCache(
-                    self.model, prompt=prompt, scoring=scoring, encode_options=options, verify_sample=verify_sample, root=cache_root
+                    self.model, prompt=prompt, scoring=scoring_key, encode_options=options, verify_sample=verify_sample, root=cache_root
                 )
             return self.caches[key]
 
