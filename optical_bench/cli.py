@@ -332,9 +332,12 @@ def cmd_report(args) -> int:
 
 
 def cmd_seeds(args) -> int:
-    from optical_bench.seeds import collect, summarise
+    from optical_bench.seeds import collect, summarise, summarise_drops
 
-    rows = summarise(collect(args.results, args.metric, args.tasks, args.subsets), args.reference, args.samples)
+    table = collect(args.results, args.metric, args.tasks, args.subsets)
+    rows = summarise(table, args.reference, args.samples)
+    if args.drop:
+        rows += summarise_drops(table, *args.drop, reference=args.reference, samples=args.samples)
     headers = [
         "task",
         "configuration",

@@ -226,4 +226,11 @@ def add_seeds_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--subsets", nargs="*", help="the queries of these subsets only, e.g. a task's languages: --subsets hau (default: all)"
     )
+    parser.add_argument(
+        "--drop",
+        nargs=2,
+        metavar=("IN_TASK", "SHIFTED_TASK"),
+        help="also the domain-shift drop (mean on IN_TASK minus mean on SHIFTED_TASK) of each configuration and its "
+        "difference to the reference's, seeds drawn once for both tasks",
+    )
     parser.add_argument("--samples", type=int, default=5000, help="bootstrap samples (default: %(default)s)")

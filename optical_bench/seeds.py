@@ -13,6 +13,11 @@ comes with "at this size we could have seen X": "not estimable" where fewer than
 (their mean over seeds), floored to one step of the metric (:mod:`optical_bench.power`).
 
     optical-bench seeds RESULTS... --reference contrastive --metric recall_at_1
+
+With ``--drop IN_TASK SHIFTED_TASK`` it also gives each configuration's domain-shift drop (its
+mean on the in-domain task minus its mean on the shifted one, the robustness measure of the RQ1
+and RQ2 studies) and the difference of drops to the reference, from a bootstrap that draws a
+seed once for both tasks (:func:`optical_bench.significance.bootstrap_drop`).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import numpy as np
 from optical_bench.power import detectable_effect
 from optical_bench.report.context import default_qrels_loader
 from optical_bench.results import load_runs
-from optical_bench.significance import bootstrap_seeds_queries, per_query_from_predictions
+from optical_bench.significance import bootstrap_drop, bootstrap_seeds_queries, per_query_from_predictions
 
 # <configuration>-s<seed>, and an experiment variant's <configuration>-s<seed>+<variant>
 _SEED = re.compile(r"^(?P<config>.+?)-s(?P<seed>\d+)(?P<variant>\+[^+]+)?$")
@@ -71,17 +76,27 @@ def _chosen(subset: str, subsets: list[str] | None) -> bool:
     return not subsets or subset in subsets or subset.split("-")[0] in subsets
 
 
+def _matrices(task: str, configs: dict, seeds_of: dict | None = None) -> dict[str, np.ndarray]:
+    """``{configuration: seeds x queries}`` over the queries every run scores (rows: ``seeds_of[configuration]``,
+    else every seed of the configuration, sorted)."""
+    queries = sorted(set.intersection(*(set(scores) for seeds in configs.values() for scores in seeds.values())))
+    if not queries:
+        raise ValueError(
+            f"{task}: no query is scored in every run ({', '.join(sorted(configs))}): their rankings do not meet the "
+            "qrels of the build (another split or build?). Rebuild the collections the runs were scored on "
+            "(`optical-bench build`), or pass the runs of one split."
+        )
+    return {
+        config: np.array([[seeds[s][q] for q in queries] for s in (seeds_of[config] if seeds_of else sorted(seeds))])
+        for config, seeds in configs.items()
+        if not seeds_of or config in seeds_of
+    }
+
+
 def summarise(table, reference: str | None = None, samples: int = 5000) -> list[list]:
     rows = []
     for task, configs in table.items():
-        queries = sorted(set.intersection(*(set(scores) for seeds in configs.values() for scores in seeds.values())))
-        if not queries:
-            raise ValueError(
-                f"{task}: no query is scored in every run ({', '.join(sorted(configs))}): their rankings do not meet the "
-                "qrels of the build (another split or build?). Rebuild the collections the runs were scored on "
-                "(`optical-bench build`), or pass the runs of one split."
-            )
-        matrices = {config: np.array([[seeds[s][q] for q in queries] for s in sorted(seeds)]) for config, seeds in configs.items()}
+        matrices = _matrices(task, configs)
         for config, matrix in sorted(matrices.items()):
             ci = bootstrap_seeds_queries(matrix, n_samples=samples)
             row = [task, config, matrix.shape[0], f"{ci.estimate:.3f} [{ci.low:.3f}, {ci.high:.3f}]"]
@@ -94,4 +109,38 @@ def summarise(table, reference: str | None = None, samples: int = 5000) -> list[
             else:
                 row.extend(["", ""])
             rows.append(row)
+    return rows
+
+
+def summarise_drops(table, in_task: str, shifted_task: str, reference: str | None = None, samples: int = 5000) -> list[list]:
+    """Rows of each configuration's drop from ``in_task`` to ``shifted_task`` (mean [95% CI]) and,
+    beside it, its difference to the reference's drop with the detectable difference, over the
+    seeds a configuration has on both tasks."""
+    for task in (in_task, shifted_task):
+        if task not in table:
+            raise ValueError(f"--drop: no scored runs of {task} here (tasks: {', '.join(sorted(table)) or 'none'}). Fix: name two of them.")
+    seeds_of = {
+        config: sorted(set(table[in_task][config]) & set(table[shifted_task].get(config, {})))
+        for config in table[in_task]
+        if set(table[in_task][config]) & set(table[shifted_task].get(config, {}))
+    }
+    inside, shifted = _matrices(in_task, table[in_task], seeds_of), _matrices(shifted_task, table[shifted_task], seeds_of)
+    rows = []
+    for config in sorted(seeds_of):
+        ci = bootstrap_drop(inside[config], shifted[config], n_samples=samples)
+        row = [f"drop {in_task} -> {shifted_task}", config, len(seeds_of[config]), f"{ci.estimate:.3f} [{ci.low:.3f}, {ci.high:.3f}]"]
+        if reference and reference in seeds_of and config != reference:
+            diff = bootstrap_drop(inside[config], shifted[config], (inside[reference], shifted[reference]), n_samples=samples)
+            mark = " *" if diff.low > 0 or diff.high < 0 else ""
+            row.append(f"{diff.estimate:+.3f} [{diff.low:+.3f}, {diff.high:+.3f}]{mark}")
+            per_query = np.concatenate(
+                [
+                    inside[config].mean(axis=0) - inside[reference].mean(axis=0),
+                    shifted[reference].mean(axis=0) - shifted[config].mean(axis=0),
+                ]
+            )
+            row.append(str(detectable_effect(diff.detectable_effect(), per_query)))
+        else:
+            row.extend(["", ""])
+        rows.append(row)
     return rows

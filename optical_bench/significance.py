@@ -59,6 +59,7 @@ __all__ = [
     "bootstrap_ci",
     "bootstrap_difference_ci",
     "bootstrap_macro_ci",
+    "bootstrap_drop",
     "bootstrap_seeds_queries",
     "holm",
     "load_predictions",
@@ -480,4 +481,52 @@ def bootstrap_seeds_queries(
         samples[done : done + size] = stat
         done += size
     estimate = float(x.mean() - (y.mean() if y is not None else 0.0))
+    return _percentile(estimate, samples, confidence)
+
+
+def bootstrap_drop(
+    in_domain: np.ndarray,
+    shifted: np.ndarray,
+    other: tuple[np.ndarray, np.ndarray] | None = None,
+    n_samples: int = DEFAULT_SAMPLES,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> ConfidenceInterval:
+    r"""Two-level bootstrap of a configuration's domain-shift drop (and of its difference to another's).
+
+    ``in_domain`` (:math:`R \times n`) and ``shifted`` (:math:`R \times m`) hold the per-query
+    scores of the same :math:`R` seeds (rows in the same order) on the in-domain and the shifted
+    task. A seed is one trained model scored on both tasks, so each bootstrap sample draws seeds
+    once for both, and each task's queries apart:
+
+    .. math::
+        \theta^{*} = \frac{1}{R n} \sum_{r, i} u_r\, v_i\, X_{r i} - \frac{1}{R m} \sum_{r, j} u_r\, w_j\, Y_{r j}
+
+    With ``other`` (another configuration's two matrices, on the same queries) the statistic is
+    the difference of the two drops, seeds drawn per configuration and each task's queries drawn
+    jointly for both configurations, as :func:`bootstrap_seeds_queries` does for one task.
+    """
+    x, y = np.atleast_2d(np.asarray(in_domain, dtype=float)), np.atleast_2d(np.asarray(shifted, dtype=float))
+    pairs = [(x, y)] + ([tuple(np.atleast_2d(np.asarray(a, dtype=float)) for a in other)] if other is not None else [])
+    for a, b in pairs:
+        if a.shape[0] != b.shape[0]:
+            raise ValueError(f"The in-domain and shifted scores must come from the same seeds ({a.shape[0]} vs {b.shape[0]} rows).")
+        if a.shape[1] != x.shape[1] or b.shape[1] != y.shape[1]:
+            raise ValueError("Both configurations must be scored on the same queries of each task.")
+    rng = np.random.default_rng(seed)
+    n, m = x.shape[1], y.shape[1]
+    samples = np.empty(n_samples)
+    done = 0
+    while done < n_samples:
+        size = min(_chunk(n + m), n_samples - done)
+        v = rng.multinomial(n, np.full(n, 1.0 / n), size=size)
+        w = rng.multinomial(m, np.full(m, 1.0 / m), size=size)
+        stat = np.zeros(size)
+        for sign, (a, b) in zip((1.0, -1.0), pairs, strict=False):
+            r = a.shape[0]
+            u = rng.multinomial(r, np.full(r, 1.0 / r), size=size)
+            stat += sign * (((u @ a) * v).sum(axis=1) / (r * n) - ((u @ b) * w).sum(axis=1) / (r * m))
+        samples[done : done + size] = stat
+        done += size
+    estimate = float(sum(sign * (a.mean() - b.mean()) for sign, (a, b) in zip((1.0, -1.0), pairs, strict=False)))
     return _percentile(estimate, samples, confidence)

@@ -59,3 +59,42 @@ def test_an_effect_below_one_step_of_the_metric_is_floored():
     effect = detectable_effect(minimal_detectable_effect(flips), flips)
     assert effect.estimable and not effect.floored and effect.value >= 1 / N
     assert math.isnan(detectable_effect(0.0, np.zeros(N)).value)
+
+
+def test_the_drop_bootstrap_draws_a_seed_once_for_both_tasks_and_matches_the_analytic_error():
+    import pytest
+
+    from optical_bench.seeds import summarise_drops
+    from optical_bench.significance import bootstrap_drop
+
+    rng = np.random.default_rng(1)
+    inside, shifted = rng.random((3, 400)), rng.random((3, 300)) * 0.8
+    ci = bootstrap_drop(inside, shifted, n_samples=4000)
+    assert ci.estimate == pytest.approx(inside.mean() - shifted.mean()) and ci.low < ci.estimate < ci.high
+    # a seed that is better on both tasks by the same amount leaves its drop alone: seeds are drawn
+    # once for both tasks, so seed quality shared by the two tasks adds no width
+    quality = np.array([[0.0], [0.2], [-0.2]])
+    assert bootstrap_drop(inside + quality, shifted + quality, n_samples=4000).half_width == pytest.approx(ci.half_width)
+    # one seed: the standard error is the two tasks' query standard errors added in quadrature
+    one = bootstrap_drop(inside[:1], shifted[:1], n_samples=4000)
+    analytic = math.sqrt(inside[0].var() / 400 + shifted[0].var() / 300)
+    assert one.standard_error == pytest.approx(analytic, rel=0.1)
+    # against itself with one seed: exactly no difference
+    same = bootstrap_drop(inside[:1], shifted[:1], (inside[:1], shifted[:1]), n_samples=500)
+    assert (same.estimate, same.low, same.high) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="same seeds"):
+        bootstrap_drop(inside, shifted[:2])
+
+    # through `optical-bench seeds --drop`: configurations keep the seeds they have on both tasks
+    def scores(matrix):
+        return {str(42 + r): {f"q{i}": float(v) for i, v in enumerate(row)} for r, row in enumerate(matrix)}
+
+    table = {
+        "News": {"none": scores(inside), "augmented": scores(inside - 0.05)},
+        "Questions": {"none": scores(shifted), "augmented": {**scores(shifted)}},
+    }
+    rows = summarise_drops(table, "News", "Questions", reference="none", samples=500)
+    by_config = {row[1]: row for row in rows}
+    assert by_config["augmented"][2] == 3 and by_config["augmented"][4].startswith("-0.050") and by_config["augmented"][4].endswith("*")
+    with pytest.raises(ValueError, match="no scored runs of Other"):
+        summarise_drops(table, "News", "Other")
