@@ -20,7 +20,7 @@ rows() { grep -E "^\|(-| task )|$1"; }  # the header and the rows whose configur
   seeds --reference e5-zero-shot
   for lang in hau ibo twi zul; do
     echo; echo "## $lang questions only, against the map alone (fitted on $lang news)"; echo
-    seeds --reference "map-only-$lang" --subsets "$lang" | rows "$lang|zero-shot|bm25"
+    seeds --reference "map-only-$lang" --subsets "$lang" | rows "-$lang|e5-zero-shot|\\| bm25 "
   done
 } > "$here/tables.md"
 echo "wrote $here/tables.md"
