@@ -99,7 +99,6 @@ def main() -> None:
     )
 
     # 2. five students sharing the teacher, with the document cache, versus one
-    folder = _collection(work / "cache", sizes[-1], args.queries)
     students = []
     for index in range(5):
         student = build_distillation_model(args.model)
@@ -107,10 +106,9 @@ def main() -> None:
         mean[index] = 0.01 * (index + 1)
         add_centering(student, mean)
         students.append(student)
-    for scoring in ("cosine", "maxsim"):
-        if scoring == "maxsim":  # scoring every query token against every document token: the smallest size
-            folder = _collection(work / "cache-maxsim", sizes[0], args.queries)
-        size = sizes[-1] if scoring == "cosine" else sizes[0]
+    # MaxSim scores every query token against every document token: its corpus is the smallest size
+    for scoring, size in (("cosine", sizes[-1]), ("maxsim", sizes[0])):
+        folder = _collection(work / f"cache-{scoring}", size, args.queries)
         one = _evaluate(students[0], folder, work / f"out-one-{scoring}", "one", cache=False, scoring=scoring)
         os.environ["OPTICAL_BENCH_HOME"] = str(work / f"fresh-cache-{scoring}")  # an empty document cache
         started = time.perf_counter()

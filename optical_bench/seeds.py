@@ -119,11 +119,8 @@ def summarise_drops(table, in_task: str, shifted_task: str, reference: str | Non
     for task in (in_task, shifted_task):
         if task not in table:
             raise ValueError(f"--drop: no scored runs of {task} here (tasks: {', '.join(sorted(table)) or 'none'}). Fix: name two of them.")
-    seeds_of = {
-        config: sorted(set(table[in_task][config]) & set(table[shifted_task].get(config, {})))
-        for config in table[in_task]
-        if set(table[in_task][config]) & set(table[shifted_task].get(config, {}))
-    }
+    both = {config: sorted(set(seeds) & set(table[shifted_task].get(config, {}))) for config, seeds in table[in_task].items()}
+    seeds_of = {config: seeds for config, seeds in both.items() if seeds}
     inside, shifted = _matrices(in_task, table[in_task], seeds_of), _matrices(shifted_task, table[shifted_task], seeds_of)
     rows = []
     for config in sorted(seeds_of):

@@ -209,7 +209,7 @@ def make_task(card: TaskCard, build_root: Path | None = None, hub_dir: Path | No
     elif card.source["type"] == "beir":
         folder = beir_card_folder(card)
         loader = lambda subset, split: read_beir_folder(folder, splits=(split,))  # noqa: E731
-        cls = _task_class(card, sha256_folder(folder)[:16], loader, eval_splits=eval_splits)
+        cls = _task_class(card, beir_revision(folder), loader, eval_splits=eval_splits)
     else:
         raise TaskCardError(f"{card.path}: source type {card.source['type']!r} is unknown. Fix: use {', '.join(SOURCE_TYPES)}.")
     return cls()
@@ -270,6 +270,12 @@ def read_beir_sidecar(folder: Path | str) -> dict[str, Any]:
     return raw
 
 
+def beir_revision(folder: Path | str) -> str:
+    """The dataset revision of a BEIR-folder task: the content hash of the folder (its results'
+    ``dataset_revision``; :func:`_folder_hash`)."""
+    return _folder_hash(Path(folder))
+
+
 def beir_task(
     folder: Path | str,
     name: str | None = None,
@@ -312,7 +318,7 @@ def beir_task(
         bibtex_citation=sidecar.get("bibtex_citation"),
         redistribute=bool(sidecar.get("redistribute", False)),
     )
-    revision = sha256_folder(folder)[:16]
+    revision = beir_revision(folder)
     cls = _task_class(card, revision, lambda subset, split_: read_beir_folder(folder, splits=(split_,)))
     cls.metadata = _metadata(card, revision)
     task = cls()

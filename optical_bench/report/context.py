@@ -111,15 +111,15 @@ def _cached_beir_qrels(task_name: str, dataset_revision: str | None) -> dict[str
     whose content hash is the results' ``dataset_revision`` (:func:`optical_bench.tasks.beir_task`),
     so the qrels are the ones the rankings were scored with. ``None`` when no such folder is there."""
     from optical_bench.data.beir import read_beir_folder
-    from optical_bench.io import home, sha256_folder
-    from optical_bench.tasks import read_beir_sidecar
+    from optical_bench.io import home
+    from optical_bench.tasks import beir_revision, read_beir_sidecar
 
     for sidecar in sorted(home().glob("*/*/*/task.toml")):
         folder = sidecar.parent
         try:
             if read_beir_sidecar(folder).get("name") != task_name:
                 continue
-            if dataset_revision and sha256_folder(folder)[:16] != dataset_revision:
+            if dataset_revision and beir_revision(folder) != dataset_revision:
                 continue
             return {"default": read_beir_folder(folder).qrels}
         except Exception as error:  # a folder being written, or not a BEIR folder: try the next
