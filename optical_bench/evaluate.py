@@ -139,6 +139,7 @@ class EvaluationResult:
     cache_stats: dict[str, int] = field(default_factory=dict)
     truncation: dict[str, dict] = field(default_factory=dict)
     lengths: dict[str, int | None] = field(default_factory=dict)  # token limits at test time, per side
+    evaluated: list[str] = field(default_factory=list)  # tasks whose results this call computed (the rest were reused)
 
     def summary_rows(self, metrics=("ndcg_at_10", "mrr_at_10", "recall_at_1")) -> list[list]:
         rows = []
@@ -307,8 +308,25 @@ def _prepare(tasks, out: Path, meta, side: Path) -> Path:
     return prediction_folder
 
 
+def _result_stamps(folder: Path, tasks) -> dict[str, tuple[int, int] | None]:
+    """Each task's result file as (inode, modification time), None where there is none yet. Result
+    files are replaced atomically, so a stamp that changed over an evaluation marks a result it
+    computed, and one that stayed marks a result it reused."""
+    stamps = {}
+    for task in tasks:
+        path = folder / f"{task.metadata.name}.json"
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            stamps[task.metadata.name] = None
+        else:
+            stamps[task.metadata.name] = (stat.st_ino, stat.st_mtime_ns)
+    return stamps
+
+
 def _run_mteb(mteb_model, tasks, out: Path, meta, options: EvaluationOptions, side: Path, prediction_folder: Path) -> EvaluationResult:
     """``mteb.evaluate`` of an encoder or a search model, then the BEIR cross-check of its fresh rankings."""
+    before = _result_stamps(side.parent, tasks)
     started = time.perf_counter()
     result = mteb.evaluate(
         mteb_model,
@@ -322,6 +340,8 @@ def _run_mteb(mteb_model, tasks, out: Path, meta, options: EvaluationOptions, si
     evaluation = EvaluationResult(
         model_name=meta.name, revision=meta.revision, out=out, folder=side.parent, seconds=time.perf_counter() - started
     )
+    after = _result_stamps(side.parent, tasks)
+    evaluation.evaluated = [name for name, stamp in after.items() if stamp != before[name]]
     by_name = {task.metadata.name: task for task in tasks}
     for task_result in result.task_results:
         evaluation.scores[task_result.task_name] = {split: list(entries) for split, entries in task_result.scores.items()}
@@ -335,10 +355,18 @@ def _run_mteb(mteb_model, tasks, out: Path, meta, options: EvaluationOptions, si
 
 
 def _write_summary(evaluation: EvaluationResult, tasks, side: Path, provenance: dict | None) -> None:
+    """The side files of an evaluation. When every result was reused from an earlier evaluation
+    (a resumed run), that evaluation's summary (its time, cache use and cross-check) stays as it is."""
+    if provenance:
+        write_side_file(side / "provenance.json", provenance)
+    if not evaluation.evaluated and (side / "summary.json").exists():
+        logger.info("Every result in %s was reused: its summary.json is kept as it was", side.parent)
+        return
     summary = {
         "model": evaluation.model_name,
         "revision": evaluation.revision,
         "seconds": round(evaluation.seconds, 2),
+        "evaluated_tasks": evaluation.evaluated,
         "cache": evaluation.cache_stats,
         "max_seq_length": evaluation.lengths,
         "truncation": evaluation.truncation,
@@ -354,8 +382,6 @@ def _write_summary(evaluation: EvaluationResult, tasks, side: Path, provenance: 
     }
     # side files live in a subfolder: mteb reads every <model>/<revision>/*.json as a task result
     write_side_file(side / "summary.json", summary)
-    if provenance:
-        write_side_file(side / "provenance.json", provenance)
 
 
 def _evaluate_locked(

@@ -194,6 +194,31 @@ def test_a_corrupt_result_file_is_recomputed(tiny_model, tiny_beir, tmp_path):
     assert json.loads(result_file.read_text())["task_name"] == task.metadata.name
 
 
+def test_resuming_a_finished_evaluation_keeps_its_summary(tiny_model, tiny_beir, tmp_path):
+    from sentence_transformers import SentenceTransformer
+
+    from optical_bench.evaluate import EvaluationOptions, evaluate_model
+    from optical_bench.tasks import beir_task
+
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    options = EvaluationOptions(progress=False)
+    first = evaluate_model(model, [beir_task(tiny_beir)], tmp_path, name="tiny", revision="r", options=options)
+    summary_file = next(tmp_path.glob("results/*/r/optical_bench/summary.json"))
+    written = json.loads(summary_file.read_text())
+    assert first.evaluated == written["evaluated_tasks"] == [beir_task(tiny_beir).metadata.name]
+    assert written["seconds"] > 0 and sum(written["cache"].values()) > 0
+
+    again = evaluate_model(model, [beir_task(tiny_beir)], tmp_path, name="tiny", revision="r", options=options)
+    assert again.evaluated == [] and again.summary_rows() == first.summary_rows()
+    assert json.loads(summary_file.read_text()) == written  # not blanked by the resume
+
+    result_file = summary_file.parent.parent / f"{beir_task(tiny_beir).metadata.name}.json"
+    result_file.unlink()  # a lost result is computed again, and the summary then says so
+    third = evaluate_model(model, [beir_task(tiny_beir)], tmp_path, name="tiny", revision="r", options=options)
+    assert third.evaluated == written["evaluated_tasks"]
+    assert json.loads(summary_file.read_text())["cache"]["document_hits"] > 0
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(options=st.dictionaries(st.text(min_size=1, max_size=12), st.one_of(st.integers(), st.text(max_size=5), st.booleans()), max_size=4))
 def test_unknown_or_mistyped_training_options_are_refused_before_work_starts(options):
