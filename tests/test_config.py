@@ -139,6 +139,22 @@ def test_every_shipped_experiment_config_still_loads(name, tmp_path):
         _run_config(experiment, run, tmp_path).validate()
 
 
+@pytest.mark.parametrize(
+    "reuser",
+    ["studies/token_scoring_real_questions", "studies/fusion_weight_real_questions", "studies/news_distillation_heldout_questions"],
+)
+def test_studies_that_reuse_the_news_students_name_them_by_the_same_keys(reuser, tmp_path):
+    """These studies reuse the models of the news study (same --out, or linked): each run they
+    share by name must have the same folder, or they would train it again."""
+    news = load_experiment("studies/news_distillation_real_questions")
+    folders = {run["name"]: _run_config(news, run, tmp_path).out for run in news["runs"]}
+    experiment = load_experiment(reuser)
+    shared = [run for run in experiment["runs"] if run["name"] in folders]
+    assert shared
+    for run in shared:
+        assert _run_config(experiment, run, tmp_path).out == folders[run["name"]], run["name"]
+
+
 def test_a_recipe_in_a_run_gives_the_same_run_key_as_its_options(tmp_path):
     """A run's recipe is spelled out under the experiment's [defaults] (they win over any recipe)."""
     spelled = tmp_path / "spelled.toml"
