@@ -22,6 +22,7 @@ seed once for both tasks (:func:`optical_bench.significance.bootstrap_drop`).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from pathlib import Path
@@ -34,6 +35,8 @@ from optical_bench.results import load_runs
 from optical_bench.significance import bootstrap_drop, bootstrap_seeds_queries, per_query_from_predictions
 
 # <configuration>-s<seed>, and an experiment variant's <configuration>-s<seed>+<variant>
+logger = logging.getLogger(__name__)
+
 _SEED = re.compile(r"^(?P<config>.+?)-s(?P<seed>\d+)(?P<variant>\+[^+]+)?$")
 
 
@@ -46,6 +49,7 @@ def collect(
     runs = load_runs([Path(d) for d in results_dirs])
     qrels_loader = default_qrels_loader()
     table: dict[str, dict[str, dict[str, dict[str, float]]]] = defaultdict(lambda: defaultdict(dict))
+    unscored: dict[str, str | None] = {}  # task -> revision whose qrels are not here
     for run in runs:
         name = run.model.split("/")[-1]
         config, seed = configuration_and_seed(name)
@@ -55,12 +59,23 @@ def collect(
             revision = run.tasks[task].get("dataset_revision")
             qrels = qrels_loader(task, revision)
             if qrels is None:
+                unscored[task] = revision
                 continue
             split = next(iter(run.tasks[task]["scores"]))
             by_subset = {subset: splits[split] for subset, splits in qrels.items() if split in splits and _chosen(subset, subsets)}
             if not by_subset:
                 continue
             table[task][config][seed] = per_query_from_predictions(predictions, by_subset, metric=metric, split=split)
+    if unscored:
+        missing = ", ".join(f"{task} (revision {revision})" for task, revision in sorted(unscored.items()))
+        message = (
+            f"No qrels here for {missing}, so its rankings in {', '.join(map(str, results_dirs))} cannot be scored. "
+            "Fix: for a downloaded task (AfriQA, AfriCLIRMatrix, CIRAL) set OPTICAL_BENCH_HUB_DIR to its mirror or run "
+            "online once; for a built collection, keep the build the runs were scored on (`optical-bench build`)."
+        )
+        if not table:
+            raise ValueError(message)
+        logger.warning("%s Left out of the table.", message)
     return table
 
 

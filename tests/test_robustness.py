@@ -437,3 +437,26 @@ def test_the_detectable_effect_is_2_8_standard_errors():
     ci = bootstrap_ci(x, n_samples=4000)
     # the bootstrap standard error of a mean approaches s / sqrt(n)
     assert ci.standard_error == pytest.approx(x.std(ddof=1) / np.sqrt(400), rel=0.1)
+
+
+def test_seeds_say_why_rankings_without_their_qrels_cannot_be_scored(tiny_model, tiny_beir, tmp_path, monkeypatch):
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+
+    from optical_bench.evaluate import EvaluationOptions, evaluate_model
+    from optical_bench.seeds import collect
+    from optical_bench.tasks import beir_task
+
+    monkeypatch.setenv("OPTICAL_BENCH_HOME", str(tmp_path / "home"))
+    built = shutil.copytree(tiny_beir, tmp_path / "home" / "sources" / "tiny-news" / "test")  # where a build puts it
+    (built / "task.toml").write_text('name = "TinyNews"\n', encoding="utf-8")
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    task = beir_task(built)
+    evaluate_model(model, [task], tmp_path / "out", name="tiny-s1", revision="r", options=EvaluationOptions(progress=False))
+    assert task.metadata.name == "TinyNews"
+    assert collect([str(tmp_path / "out" / "results")], "ndcg_at_10")["TinyNews"]["tiny"]["1"]
+
+    shutil.rmtree(built)  # the collection the rankings were scored on is gone
+    with pytest.raises(ValueError, match=rf"No qrels here for {task.metadata.name} \(revision .*Fix: .*OPTICAL_BENCH_HUB_DIR"):
+        collect([str(tmp_path / "out" / "results")], "ndcg_at_10")
