@@ -32,6 +32,21 @@ lexical() {
     seeds "$grid/results" "$(lexical "$lang")" --reference "bm25-qt-$lang" --subsets "$lang"
   done
 } > "$here/tables_dev.md"
+# BM25's weight in the fusion (studies/fusion_weight_real_questions, same --out as the grid): the
+# Hausa recipe student and e5 zero-shot, alone and fused at BM25 weights 0.1-0.5, per question language
+fusion_rows() { grep -E '^\|(-| task)|\| (e5-optical-hau|e5-zero-shot)(\+bm25-fused(-w[1-4])?)? +\|'; }
+if compgen -G "$grid/results/optical-bench__e5-optical-hau-s42+bm25-fused-w1" >/dev/null; then
+  {
+    echo "# BM25's weight in reciprocal rank fusion, AfriQA dev, nDCG@10"
+    echo; echo "w1-w4: BM25 at weight 0.1-0.4 (the dense model 1 - w); bm25-fused: equal weights."
+    echo; echo "## All questions pooled, against the recipe student alone (Hausa news, three seeds)"; echo
+    seeds "$grid/results" --reference e5-optical-hau | fusion_rows
+    for lang in hau ibo twi zul; do
+      echo; echo "## $lang questions only"; echo
+      seeds "$grid/results" --reference e5-optical-hau --subsets "$lang" | fusion_rows
+    done
+  } > "$here/tables_fusion_weight.md"
+fi
 if [ -d "$heldout/results" ]; then
   {
     echo "# nDCG@10 on questions kept apart: AfriQA train (never read for any choice or training here)"
