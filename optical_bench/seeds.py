@@ -34,9 +34,9 @@ from optical_bench.report.context import default_qrels_loader
 from optical_bench.results import load_runs
 from optical_bench.significance import bootstrap_drop, bootstrap_seeds_queries, per_query_from_predictions
 
-# <configuration>-s<seed>, and an experiment variant's <configuration>-s<seed>+<variant>
 logger = logging.getLogger(__name__)
 
+# <configuration>-s<seed>, and an experiment variant's <configuration>-s<seed>+<variant>
 _SEED = re.compile(r"^(?P<config>.+?)-s(?P<seed>\d+)(?P<variant>\+[^+]+)?$")
 
 

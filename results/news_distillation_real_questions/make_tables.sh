@@ -7,6 +7,8 @@ set -euo pipefail
 grid=${1:-runs/news-distillation}; heldout=${2:-runs/news-distillation-heldout}; baselines=${3:-runs/real-clir}
 here=$(dirname "$0")
 seeds() { optical-bench seeds "$@" --metric ndcg_at_10 --samples 5000 | grep '^|'; }
+# the header and the recipe students' rows (no variants)
+student_rows() { grep -E '^\|(-| task)|\| e5-optical-[a-z-]+ +\|'; }
 # BM25, BM25 on that language's query translation and e5 centring on that language's news from the
 # baselines (their e5 zero-shot and Hausa rows are the grid's own)
 scratch=$(mktemp -d); trap 'rm -rf "$scratch"' EXIT
@@ -33,7 +35,7 @@ lexical() {
   done
   for lang in hau ibo twi zul; do
     echo; echo "## $lang questions only, against the Chichewa Bible student (today's default)"; echo
-    seeds "$grid/results" --reference e5-optical-bible-nya --subsets "$lang" | grep -E '^\|(-| task)|\| e5-optical-[a-z-]+ +\|'
+    seeds "$grid/results" --reference e5-optical-bible-nya --subsets "$lang" | student_rows
   done
 } > "$here/tables_dev.md"
 # BM25's weight in the fusion (studies/fusion_weight_real_questions, same --out as the grid): the
@@ -62,7 +64,7 @@ if [ -d "$heldout/results" ]; then
     done
     for lang in hau ibo twi zul; do
       echo; echo "## $lang questions only, against the Chichewa Bible student (today's default)"; echo
-      seeds "$heldout/results" --reference e5-optical-bible-nya --subsets "$lang" | grep -E '^\|(-| task)|\| e5-optical-[a-z-]+ +\|'
+      seeds "$heldout/results" --reference e5-optical-bible-nya --subsets "$lang" | student_rows
     done
   } > "$here/tables_heldout.md"
 fi
