@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import itertools
 import json
 import time
 from pathlib import Path
@@ -71,7 +72,8 @@ def resolve_config(spec: Path | str | None) -> Path:
 
 
 EXPERIMENT_TABLES = ("experiment", "defaults", "runs")
-EXPERIMENT_KEYS = ("name", "tasks", "beir", "eval_splits", "baseline", "variants")
+EXPERIMENT_KEYS = ("name", "tasks", "beir", "eval_splits", "baseline", "variants", "results")
+GRID_KEYS = ("seeds", "axes")  # a [[runs]] table's declared axes, expanded by :func:`expand_runs`
 VARIANT_KEYS = ("model", "scoring", "runs")
 
 
@@ -100,6 +102,7 @@ def load_experiment(path: Path | str | None) -> dict:
         raise ValueError(f"{path}: no [[runs]]. Fix: add at least one [[runs]] table with a name and a method.")
     if not isinstance(config["runs"], list) or not all(isinstance(run, dict) for run in config["runs"]):
         raise ValueError(f"{path}: `runs` must be [[runs]] tables. Fix: write each run as a [[runs]] table with a name and a method.")
+    config["runs"] = [run for declared in config["runs"] for run in expand_runs(path, declared)]
     names = [run.get("name") for run in config["runs"]]
     if None in names or len(set(names)) != len(names):
         raise ValueError(f"{path}: every [[runs]] needs a unique name (got {names}).")
@@ -110,6 +113,51 @@ def load_experiment(path: Path | str | None) -> dict:
     _check_variants(path, config.get("experiment", {}).get("variants", {}))
     config["_path"] = str(path)
     return config
+
+
+def expand_runs(path: Path, declared: dict) -> list[dict]:
+    """The runs of one ``[[runs]]`` table: itself, or the product of its declared axes.
+
+        ``seeds = [42, 43, 44]`` is the axis ``seed``; ``axes.<option> = [v1, v2]`` sets the option to
+        each value; ``axes.<axis> = { label = value, ... }`` sets the option ``<axis>`` to each value, or,
+        where a value is a table, the options of that table. The name is a template of the axes
+        (``name = "e5-{method}-hau-s{seed}"``: a table axis by its label), so each run keeps the name and
+        the options, hence the run key, it would have if written out. Axes vary left to right, the seed
+        last (fastest). Each run records its axis values under ``_axes`` (``{"seed": 42, ...}``) and its
+    template under ``_grid``; :func:`study_options` records every axis in the run's ``experiment_kwargs``."""
+    if not any(key in declared for key in GRID_KEYS):
+        return [declared]
+    where = f"{path} [[runs]] {declared.get('name')!r}"
+    seeds = declared.get("seeds", [])
+    axes = dict(declared.get("axes", {}))
+    if not isinstance(axes, dict) or not all(isinstance(values, (list, dict)) and values for values in axes.values()):
+        raise ValueError(f'{where}: axes must be a table of lists or tables. Fix: axes.bitext = ["mafand-hau", "mafand-ibo"].')
+    if seeds:
+        if not isinstance(seeds, list) or not all(isinstance(seed, int) for seed in seeds):
+            raise ValueError(f"{where}: seeds must be a list of integers. Fix: seeds = [42, 43, 44].")
+        axes["seed"] = seeds
+    template = str(declared.get("name", ""))
+    for axis in axes:
+        if "{" + axis + "}" not in template:
+            raise ValueError(f"{where}: the name does not name the axis {axis!r}. Fix: put {{{axis}}} in the name, e.g. run-{{{axis}}}.")
+    common = {key: value for key, value in declared.items() if key not in (*GRID_KEYS, "name")}
+    choices = [
+        [(axis, label, value) for label, value in (values.items() if isinstance(values, dict) else ((v, v) for v in values))]
+        for axis, values in axes.items()
+    ]
+    runs = []
+    for combination in itertools.product(*choices):
+        run = dict(common)
+        labels = {}
+        for axis, label, value in combination:
+            run.update(value if isinstance(value, dict) else {axis: value})
+            labels[axis] = label
+        try:
+            name = template.format(**labels)
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(f"{where}: the name template names no axis {error}. Fix: name only {', '.join(axes)} in braces.") from None
+        runs.append({"name": name, **run, "_axes": labels, "_grid": template})
+    return runs
 
 
 def _check_variants(path: Path, variants) -> None:
@@ -160,7 +208,7 @@ def _run_config(experiment: dict, run: dict, out: Path) -> TrainConfig:
     """The run's TrainConfig: the experiment's [defaults] (flat keys, group tables, a recipe),
     then the run's own options; its folder is keyed by the options that differ from the defaults."""
     path = experiment["_path"]
-    own = {k: v for k, v in run.items() if k != "name"}
+    own = {k: v for k, v in run.items() if k != "name" and not k.startswith("_")}
     options = resolve_layers([(f"{path} [defaults]", experiment.get("defaults", {})), (f"{path} [[runs]] {run['name']!r}", own)])
     base = Path(experiment["_path"]).parent
     for key in ("bitext", "dev_collection", "teacher", "student_init"):

@@ -1,0 +1,76 @@
+"""Experiment configs declare their grids (``seeds = [...]``, ``axes.<axis> = ...``); the expanded
+runs keep the run keys the configs had when every run was written out (frozen in
+``tests/data/run_keys.json`` by ``scripts/run_keys.py`` before the configs were rewritten)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from optical_bench.experiment import _run_config, expand_runs, load_experiment, packaged_configs, study_options
+
+ROOT = Path(__file__).resolve().parents[1]
+FROZEN = json.loads((ROOT / "tests" / "data" / "run_keys.json").read_text(encoding="utf-8"))
+
+
+def _run_keys():
+    spec = importlib.util.spec_from_file_location("run_keys", ROOT / "scripts" / "run_keys.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.run_keys()
+
+
+def test_every_shipped_config_keeps_its_run_keys():
+    assert _run_keys() == FROZEN
+
+
+def test_seeds_and_axes_expand_into_named_runs():
+    runs = expand_runs(
+        Path("x.toml"),
+        {"name": "e5-{method}-{bitext}-s{seed}", "seeds": [42, 43], "axes": {"method": {"ot": "optical", "mse": "mse"}, "bitext": ["hau"]}},
+    )
+    assert [run["name"] for run in runs] == ["e5-ot-hau-s42", "e5-ot-hau-s43", "e5-mse-hau-s42", "e5-mse-hau-s43"]
+    assert runs[0] == {
+        "name": "e5-ot-hau-s42",
+        "method": "optical",
+        "bitext": "hau",
+        "seed": 42,
+        "_axes": {"method": "ot", "bitext": "hau", "seed": 42},
+        "_grid": "e5-{method}-{bitext}-s{seed}",
+    }
+
+
+def test_a_table_axis_sets_several_options():
+    runs = expand_runs(Path("x.toml"), {"name": "{setting}", "axes": {"setting": {"e5": {}, "pairing": {"teacher": "t", "recipe": "r"}}}})
+    assert runs[1] == {"name": "pairing", "teacher": "t", "recipe": "r", "_axes": {"setting": "pairing"}, "_grid": "{setting}"}
+
+
+def test_an_axis_the_name_does_not_carry_is_refused():
+    with pytest.raises(ValueError, match=r"does not name the axis 'seed'"):
+        expand_runs(Path("x.toml"), {"name": "e5-optical", "seeds": [42, 43]})
+
+
+@pytest.mark.parametrize("name", packaged_configs())
+def test_every_axis_value_is_recorded_in_experiment_kwargs(name, tmp_path):
+    """Two runs of one declared grid differ in their ``experiment_kwargs`` (the study options every
+    result file carries), so tables and ``seeds`` read the axes there, never from run names."""
+    experiment = load_experiment(name)
+    recorded = {}
+    for run in (run for run in experiment["runs"] if "_grid" in run):
+        options = study_options(_run_config(experiment, run, tmp_path))
+        for axis, value in run.get("_axes", {}).items():
+            if axis == "seed":
+                assert options["seed"] == value, run["name"]
+        key = json.dumps([run["_grid"], options], sort_keys=True)
+        assert key not in recorded, f"{run['name']} and {recorded.get(key)} have the same experiment_kwargs"
+        recorded[key] = run["name"]
+
+
+@pytest.mark.parametrize("name", [n for n in packaged_configs() if n.startswith("studies/")] + ["default", "rq1", "rq2", "comparison"])
+def test_every_config_names_its_results_folder(name):
+    folder = load_experiment(name)["experiment"].get("results")
+    assert folder, f"{name}: no results = ... in [experiment]"
+    assert (ROOT / folder).is_dir(), folder
