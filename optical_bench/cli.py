@@ -36,13 +36,14 @@ from optical_bench import __version__
 from optical_bench.cli_arguments import (
     add_evaluate_arguments,
     add_report_arguments,
+    add_reproduce_arguments,
     add_seeds_arguments,
     add_submit_arguments,
     add_train_arguments,
 )
 from optical_bench.config import TrainConfig, option_groups, read_toml
 from optical_bench.embedding_cache import StaleEmbeddingCacheError
-from optical_bench.io import ENV_NO_WAIT, LockHeldError, ReportedError, describe_os_error
+from optical_bench.io import ENV_NO_WAIT, LockHeldError, ReportedError, atomic_write_text, describe_os_error, home
 
 
 def _offline_defaults() -> None:
@@ -357,6 +358,33 @@ def cmd_seeds(args) -> int:
     return 0
 
 
+def cmd_reproduce(args) -> int:
+    from optical_bench import reproduce as rp
+
+    if args.write_page:
+        atomic_write_text(Path(args.write_page), rp.reproduce_page())
+        print(f"wrote {args.write_page}")
+        return 0
+    if not args.study:
+        print("\n".join(name.removeprefix("studies/") for name in rp.studies()))
+        return 0
+    name = rp.study_config(args.study)
+    if args.write_expected:
+        print(f"wrote {rp.write_expected(name)}")
+        return 0
+    experiment = rp.load_experiment(name)
+    expected = Path(args.expected) if args.expected else None
+    if args.list:
+        print(rp.format_matrix(name, rp.select(rp.read_expected(experiment, expected), args.rows)))
+        return 0
+    out = Path(args.out) if args.out else home() / "reproduce" / name.replace("/", "__")
+    rows = rp.reproduce(name, out, args.rows, expected)
+    print(rp.format_rows(rows))
+    failed = [row for row in rows if not row.ok]
+    print(f"{len(rows) - len(failed)} OK, {len(failed)} FAIL (results in {out})")
+    return 1 if failed and args.check else 0
+
+
 def cmd_submit(args) -> int:
     from optical_bench.submit import build_submission
 
@@ -432,6 +460,12 @@ def build_parser() -> argparse.ArgumentParser:
     seeds = sub.add_parser("seeds", help="multi-seed comparison: mean and difference intervals from a bootstrap over seeds and queries")
     add_seeds_arguments(seeds)
     seeds.set_defaults(func=cmd_seeds)
+
+    reproduce = sub.add_parser(
+        "reproduce", help="rerun a study's rows and compare them with its expected.toml (the committed scores): OK or FAIL per row"
+    )
+    add_reproduce_arguments(reproduce)
+    reproduce.set_defaults(func=cmd_reproduce, quiet=True)
 
     run = sub.add_parser("run", help="run an experiment (default: the embedded default experiment)")
     run.add_argument(

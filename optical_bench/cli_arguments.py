@@ -234,3 +234,14 @@ def add_seeds_arguments(parser: argparse.ArgumentParser) -> None:
         "difference to the reference's, seeds drawn once for both tasks",
     )
     parser.add_argument("--samples", type=int, default=5000, help="bootstrap samples (default: %(default)s)")
+
+
+def add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", nargs="?", help="a study (default, real_clir_baselines, ...); none: list the studies with expected scores")
+    parser.add_argument("--rows", nargs="*", help="globs over the study's run names, e.g. 'bm25*' (default: every row)")
+    parser.add_argument("--check", action="store_true", help="exit 1 when a row is not within its tolerance")
+    parser.add_argument("--list", action="store_true", help="print the rows (command, seconds, expected scores); run nothing")
+    parser.add_argument("--out", help="where runs are trained and evaluated, resuming (default: <cache>/reproduce/<study>)")
+    parser.add_argument("--expected", help="another expected.toml (default: the one in the study's results folder)")
+    parser.add_argument("--write-expected", action="store_true", help="write expected.toml from the study's committed result files")
+    parser.add_argument("--write-page", metavar="FILE", help="write the page of every study's rows (docs/reproduce.md) and stop")

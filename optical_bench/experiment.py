@@ -381,16 +381,21 @@ def summary_table(rows: list[dict], task_order: list[str]) -> str:
     return tabulate(body, headers=headers, tablefmt="github")
 
 
-def run_experiment(config_path, out: Path, progress: bool = True) -> int:
-    experiment = load_experiment(config_path)
-    out.mkdir(parents=True, exist_ok=True)
+def experiment_tasks(experiment: dict) -> list:
+    """The mteb tasks of an experiment: its ``tasks`` (with its ``eval_splits``) and its ``beir`` entries."""
     section = experiment.get("experiment", {})
     task_names = section.get("tasks")
     beir_folders = section.get("beir", [])
     splits = section.get("eval_splits")
-    tasks = (get_tasks(task_names, eval_splits=splits) if task_names or not beir_folders else []) + [
+    return (get_tasks(task_names, eval_splits=splits) if task_names or not beir_folders else []) + [
         _beir_entry(experiment, entry) for entry in beir_folders
     ]
+
+
+def run_experiment(config_path, out: Path, progress: bool = True) -> int:
+    experiment = load_experiment(config_path)
+    out.mkdir(parents=True, exist_ok=True)
+    tasks = experiment_tasks(experiment)
     results_dir = out / "results"
     timings: dict[str, dict[str, float]] = {}
     rows = []

@@ -1,7 +1,10 @@
 r"""Multi-seed comparisons: configurations trained with several seeds, scored per query.
 
-Runs named ``<configuration>-s<seed>`` (as in ``optical_bench/configs/studies/method_comparison_test.toml``) are
-grouped by configuration. For each task and metric the per-query scores (pytrec_eval,
+Runs are grouped by configuration: a run's seed is the ``seed`` its results record in
+``experiment_kwargs`` (every run of ``optical-bench run`` records it, e.g. the ``seeds = [42, 43, 44]``
+grids of ``optical_bench/configs/studies/``), and its configuration is its name less that seed's
+``-s<seed>``. Results that record no seed (a plain ``optical-bench evaluate``) fall back to the name:
+``<configuration>-s<seed>``. For each task and metric the per-query scores (pytrec_eval,
 from mteb's rankings) form an ``R x n`` matrix (seeds x queries); the mean gets a 95%
 interval from a two-level bootstrap over seeds and queries
 (:func:`optical_bench.significance.bootstrap_seeds_queries`), and so does each
@@ -36,7 +39,7 @@ from optical_bench.significance import bootstrap_drop, bootstrap_seeds_queries, 
 
 logger = logging.getLogger(__name__)
 
-# <configuration>-s<seed>, and an experiment variant's <configuration>-s<seed>+<variant>
+# results without a recorded seed: <configuration>-s<seed>, and a variant's <configuration>-s<seed>+<variant>
 _SEED = re.compile(r"^(?P<config>.+?)-s(?P<seed>\d+)(?P<variant>\+[^+]+)?$")
 
 
@@ -52,7 +55,7 @@ def collect(
     unscored: dict[str, str | None] = {}  # task -> revision whose qrels are not here
     for run in runs:
         name = run.model.split("/")[-1]
-        config, seed = configuration_and_seed(name)
+        config, seed = configuration_and_seed(name, run.experiment_kwargs)
         for task, predictions in run.predictions.items():
             if tasks and task not in tasks:
                 continue
@@ -79,11 +82,17 @@ def collect(
     return table
 
 
-def configuration_and_seed(name: str) -> tuple[str, str]:
-    """``(configuration, seed)`` of a run name: ``e5-optical-hau-s42+bm25-fused`` is seed 42 of
-    ``e5-optical-hau+bm25-fused``; a name without a seed is its own configuration, seed ``-``."""
-    match = _SEED.match(name)
-    return (match["config"] + (match["variant"] or ""), match["seed"]) if match else (name, "-")
+def configuration_and_seed(name: str, experiment_kwargs: dict | None = None) -> tuple[str, str]:
+    """``(configuration, seed)`` of a run: the seed its ``experiment_kwargs`` record, the configuration
+    its name less ``-s<seed>`` (``e5-optical-hau-s42+bm25-fused`` with seed 42 is seed 42 of
+    ``e5-optical-hau+bm25-fused``; a name that does not carry its seed is its own configuration).
+    Without a recorded seed, the name is read: ``-s<digits>`` before any ``+<variant>``, else seed ``-``."""
+    seed = (experiment_kwargs or {}).get("seed")
+    if seed is None:
+        match = _SEED.match(name)
+        return (match["config"] + (match["variant"] or ""), match["seed"]) if match else (name, "-")
+    match = re.match(rf"^(?P<config>.+?)-s{int(seed)}(?P<variant>\+[^+]+)?$", name)
+    return (match["config"] + (match["variant"] or "") if match else name), str(seed)
 
 
 def _chosen(subset: str, subsets: list[str] | None) -> bool:

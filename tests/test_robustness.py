@@ -420,6 +420,17 @@ def test_seed_names_with_a_variant_and_subsets_by_language():
     assert not _chosen("zul-eng", ["hau"])
 
 
+def test_seeds_read_the_seed_a_run_records_not_its_name():
+    from optical_bench.seeds import configuration_and_seed as configuration
+
+    assert configuration("e5-optical-hau-s43", {"seed": 43}) == ("e5-optical-hau", "43")
+    assert configuration("e5-optical-hau-s43+bm25-fused", {"seed": 43}) == ("e5-optical-hau+bm25-fused", "43")
+    # the recorded seed wins over digits in the name; a name without its seed is its own configuration
+    assert configuration("bitext250-s1", {"seed": 42}) == ("bitext250-s1", "42")
+    assert configuration("e5-zero-shot", {"seed": 42}) == ("e5-zero-shot", "42")
+    assert configuration("optical+contrastive-s44", {"seed": 44}) == ("optical+contrastive", "44")
+
+
 def test_the_qrels_of_a_built_in_card_cover_its_dev_split():
     from optical_bench.cards import load_cards
 

@@ -1,0 +1,284 @@
+"""Reproductions: rerun a study's rows and check them against the scores its results folder states.
+
+A study is an experiment config (``default``, ``studies/real_clir_baselines``, or the bare study
+name) whose ``[experiment]`` names its results folder (``results = "results/<study>"``). That folder
+holds ``expected.toml``: per run, the command that reruns it, the seconds it took on 2 CPU cores
+where a run recorded them, and one entry per task x split x metric with the committed value and a
+tolerance::
+
+    [runs."bm25"]
+    command = "optical-bench reproduce real_clir_baselines --rows 'bm25'"
+    seconds = 12.4
+    [runs."bm25".expected]
+    "AfriQARetrieval/dev/ndcg_at_10" = { value = 0.48712, tolerance = 0.0001 }
+
+The values are read from the committed MTEB result files (:func:`expected_from_results`, written by
+``optical-bench reproduce STUDY --write-expected``), never typed. :func:`reproduce` trains or builds
+(resuming) and evaluates what the selected rows need, from the study's declared grid, and returns a
+row per expected entry with what it got; ``--check`` turns a FAIL into a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from optical_bench.config import read_toml
+from optical_bench.experiment import (
+    _run_config,
+    _train_and_evaluate,
+    configs_dir,
+    experiment_tasks,
+    load_experiment,
+    study_options,
+    variant_evaluations,
+)
+from optical_bench.io import atomic_write_text
+from optical_bench.results import load_runs
+
+EXPECTED_FILE = "expected.toml"
+METRICS = ("ndcg_at_10", "mrr_at_10", "recall_at_1")
+DETERMINISTIC_TOLERANCE = 1e-4
+
+
+def repository_root() -> Path:
+    """The checkout the package runs from (results folders are not in the wheel)."""
+    return Path(__file__).resolve().parents[1]
+
+
+def study_config(study: str) -> str:
+    """A shipped config's name for a study: ``default``, ``studies/real_clir_baselines`` or ``real_clir_baselines``."""
+    for name in (study, f"studies/{study}"):
+        if (configs_dir() / f"{name}.toml").exists():
+            return name
+    if Path(study).exists():
+        return study
+    raise FileNotFoundError(f"{study}: no such study. Fix: name a shipped config (optical-bench reproduce --list-studies).")
+
+
+def studies() -> list[str]:
+    """The shipped configs that name a results folder holding an ``expected.toml``."""
+    from optical_bench.experiment import packaged_configs
+
+    found = []
+    for name in packaged_configs():
+        folder = load_experiment(name)["experiment"].get("results")
+        if folder and (repository_root() / folder / EXPECTED_FILE).exists():
+            found.append(name)
+    return found
+
+
+def results_folder(experiment: dict) -> Path:
+    folder = experiment.get("experiment", {}).get("results")
+    if not folder:
+        raise ValueError(f'{experiment["_path"]}: [experiment] names no results folder. Fix: results = "results/<study>".')
+    return repository_root() / folder
+
+
+def expected_path(experiment: dict) -> Path:
+    return results_folder(experiment) / EXPECTED_FILE
+
+
+def _command(name: str, run: str) -> str:
+    short = name.removeprefix("studies/")
+    return f"optical-bench reproduce {short} --rows '{run}'"
+
+
+def _evaluations(experiment: dict) -> dict[str, dict]:
+    """``{evaluation name: its run}``: each run, and each of its variants (``<run>+<variant>``)."""
+    found = {}
+    for run in experiment["runs"]:
+        found[run["name"]] = run
+        for variant, _spec, _scoring in variant_evaluations(experiment, run["name"], "{model}"):
+            found[variant] = run
+    return found
+
+
+def _committed_seconds(folder: Path) -> dict[str, float]:
+    """Seconds per run (train or build, then evaluate) from a committed ``summary.md``'s timings."""
+    import json
+
+    seconds = {}
+    for summary in sorted(folder.glob("*summary.md")):
+        match = re.search(r"Timings \(s\): `(\{.*\})`", summary.read_text(encoding="utf-8"))
+        if match:
+            for run, stages in json.loads(match.group(1)).items():
+                seconds[run] = round(sum(stages.values()), 1)
+    return seconds
+
+
+def expected_from_results(name: str, results: Path | None = None) -> dict[str, dict]:
+    """``{run: {"command", "seconds"?, "expected": {"task/split/metric": {"value", "tolerance"}}}}``
+    from the committed MTEB result files of a study: the runs of its grid whose recorded
+    ``experiment_kwargs`` are the run's study options today (a result of other options is left out)."""
+    experiment = load_experiment(name)
+    folder = results_folder(experiment)
+    evaluations = _evaluations(experiment)
+    seconds = _committed_seconds(folder)
+    scratch = Path("/nonexistent")
+    found: dict[str, dict] = {}
+    for result in sorted(load_runs([results or folder / "results"]), key=lambda r: r.short_name):
+        run = evaluations.get(result.short_name)
+        if run is None or result.experiment_kwargs != study_options(_run_config(experiment, run, scratch)):
+            continue
+        entry = found.setdefault(result.short_name, {"command": _command(name, run["name"]), "expected": {}})
+        if result.short_name in seconds:
+            entry["seconds"] = seconds[result.short_name]
+        for task, data in sorted(result.tasks.items()):
+            for split in sorted(data.get("scores", {})):
+                for metric in METRICS:
+                    value = result.score(task, metric, split)
+                    if not math.isnan(value):
+                        entry["expected"][f"{task}/{split}/{metric}"] = {"value": round(value, 6), "tolerance": DETERMINISTIC_TOLERANCE}
+    order = list(evaluations)
+    return dict(sorted(found.items(), key=lambda item: order.index(item[0])))
+
+
+def format_expected(name: str, rows: dict[str, dict]) -> str:
+    lines = [
+        f"# Expected scores of {name}: the committed MTEB result files in results/, one entry per",
+        "# run x task x split x metric (the mean over the task's subsets), with the largest difference a",
+        f"# rerun may show. Written by `optical-bench reproduce {name.removeprefix('studies/')} --write-expected`;",
+        f"# checked by `optical-bench reproduce {name.removeprefix('studies/')} --check`.",
+    ]
+    for run, entry in rows.items():
+        lines += ["", f'[runs."{run}"]', f'command = "{entry["command"]}"']
+        if "seconds" in entry:
+            lines.append(f"seconds = {entry['seconds']}")
+        lines.append(f'[runs."{run}".expected]')
+        lines += [f'"{key}" = {{ value = {e["value"]}, tolerance = {e["tolerance"]} }}' for key, e in entry["expected"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def write_expected(name: str) -> Path:
+    experiment = load_experiment(name)
+    rows = expected_from_results(name)
+    if not rows:
+        raise ValueError(f"{name}: no committed result of its runs in {results_folder(experiment)}/results.")
+    path = expected_path(experiment)
+    atomic_write_text(path, format_expected(name, rows))
+    return path
+
+
+def read_expected(experiment: dict, path: Path | None = None) -> dict[str, dict]:
+    path = path or expected_path(experiment)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no expected scores. Fix: optical-bench reproduce STUDY --write-expected.")
+    return read_toml(path).get("runs", {})
+
+
+def select(expected: dict[str, dict], patterns: list[str] | None) -> dict[str, dict]:
+    """The runs whose name matches one of the globs (all without any)."""
+    chosen = {run: entry for run, entry in expected.items() if not patterns or any(fnmatch.fnmatchcase(run, p) for p in patterns)}
+    if not chosen:
+        raise ValueError(f"no row matches {patterns}. Fix: one of {', '.join(expected)}.")
+    return chosen
+
+
+@dataclass
+class Row:
+    run: str
+    key: str
+    expected: float
+    tolerance: float
+    got: float | None = None
+    seconds: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.got is not None and not math.isnan(self.got) and abs(self.got - self.expected) <= self.tolerance + 1e-12
+
+
+def _scores(result) -> dict[str, float]:
+    """``{"task/split/metric": mean over subsets}`` of an mteb evaluation."""
+    scores = {}
+    for task, splits in result.scores.items():
+        for split, entries in splits.items():
+            for metric in METRICS:
+                values = [entry.get(metric, math.nan) for entry in entries]
+                scores[f"{task}/{split}/{metric}"] = sum(values) / len(values) if values else math.nan
+    return scores
+
+
+def reproduce(name: str, out: Path, patterns: list[str] | None = None, expected_file: Path | None = None, echo=print) -> list[Row]:
+    """Train or build (resuming in ``out``) and evaluate the runs the selected rows need; a row per
+    expected entry, with what this run got and the seconds its run took."""
+    experiment = load_experiment(name)
+    chosen = select(read_expected(experiment, expected_file), patterns)
+    evaluations = _evaluations(experiment)
+    missing = [run for run in chosen if run not in evaluations]
+    if missing:
+        raise ValueError(f"{name}: expected.toml names runs the config does not declare: {', '.join(missing)}.")
+    tasks = experiment_tasks(experiment)
+    got: dict[str, tuple[dict[str, float], float]] = {}
+    for run in dict.fromkeys(evaluations[r]["name"] for r in chosen):
+        config = _run_config(experiment, evaluations[run], out)
+        echo(f"{run}: {config.method} (teacher {config.teacher})")
+        started = time.perf_counter()
+        results, _timing = _train_and_evaluate(config, run, tasks, out, progress=False, wait=True, experiment=experiment)
+        seconds = round(time.perf_counter() - started, 1)
+        for evaluation, result in results:
+            got[evaluation] = (_scores(result), seconds)
+    rows = []
+    for run, entry in chosen.items():
+        scores, seconds = got.get(run, ({}, None))
+        for key, value in entry.get("expected", {}).items():
+            rows.append(Row(run, key, value["value"], value["tolerance"], scores.get(key), seconds))
+    return rows
+
+
+def format_rows(rows: list[Row]) -> str:
+    from tabulate import tabulate
+
+    body = [
+        [
+            f"{row.run}/{row.key}",
+            f"{row.expected:.4f}",
+            "-" if row.got is None else f"{row.got:.4f}",
+            "OK" if row.ok else "FAIL",
+            "" if row.seconds is None else f"{row.seconds:.1f}",
+        ]
+        for row in rows
+    ]
+    return tabulate(body, headers=["row", "expected", "got", "check", "seconds"], tablefmt="github")
+
+
+def format_matrix(name: str, expected: dict[str, dict]) -> str:
+    """The rows of a study: run, command, seconds on 2 cores, and the expected scores by task and split."""
+    from tabulate import tabulate
+
+    body = []
+    for run, entry in expected.items():
+        by_column: dict[str, dict[str, float]] = {}
+        for key, value in entry.get("expected", {}).items():
+            task, split, metric = key.rsplit("/", 2)
+            by_column.setdefault(f"{task} ({split})", {})[metric] = value["value"]
+        cells = "; ".join(
+            f"{column}: " + " / ".join(f"{m[metric]:.3f}" for metric in METRICS if metric in m) for column, m in by_column.items()
+        )
+        seconds = entry.get("seconds")
+        body.append([run, cells, "" if seconds is None else f"{seconds:.0f}", f"`{entry['command']}`"])
+    headers = ["row", "expected nDCG@10 / MRR@10 / R@1", "seconds (2 cores)", "command"]
+    return tabulate(body, headers=headers, tablefmt="github")
+
+
+def reproduce_page() -> str:
+    """``docs/reproduce.md``: every study's rows with their commands and expected scores."""
+    parts = [
+        "# Reproductions",
+        "",
+        "Generated by `optical-bench reproduce --write-page docs/reproduce.md` from each study's `expected.toml`",
+        "(values from the committed MTEB result files). `optical-bench reproduce STUDY --rows GLOB --check` reruns rows",
+        "(training or building what they need, resuming) and prints expected, got, OK or FAIL and the seconds each run",
+        "took; it exits 1 when a row fails. Seconds are those of the committed run on 2 CPU cores, where it recorded them.",
+    ]
+    for name in studies():
+        experiment = load_experiment(name)
+        folder = experiment["experiment"]["results"]
+        parts += ["", f"## {name.removeprefix('studies/')}", "", f"Config `{name}`, results [`{folder}`](../{folder}).", ""]
+        parts.append(format_matrix(name, read_expected(experiment)))
+    return "\n".join(parts) + "\n"
