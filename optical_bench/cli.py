@@ -382,6 +382,8 @@ def cmd_reproduce(args) -> int:
     print(rp.format_rows(rows))
     failed = [row for row in rows if not row.ok]
     print(f"{len(rows) - len(failed)} OK, {len(failed)} FAIL (results in {out})")
+    if args.record_seconds:
+        print(f"seconds recorded in {rp.record_seconds(experiment, rows, expected)}")
     return 1 if failed and args.check else 0
 
 

@@ -244,26 +244,43 @@ def format_rows(rows: list[Row]) -> str:
         ]
         for row in rows
     ]
-    return tabulate(body, headers=["row", "expected", "got", "check", "seconds"], tablefmt="github")
+    return tabulate(body, headers=["row", "expected", "got", "check", "seconds"], tablefmt="github", disable_numparse=True)
 
 
 def format_matrix(name: str, expected: dict[str, dict]) -> str:
-    """The rows of a study: run, command, seconds on 2 cores, and the expected scores by task and split."""
+    """The rows of a study, a line per run x task x split: the expected scores, the seconds the run
+    took on 2 cores (where recorded) and the command that reruns it."""
     from tabulate import tabulate
 
     body = []
     for run, entry in expected.items():
-        by_column: dict[str, dict[str, float]] = {}
+        by_column: dict[tuple[str, str], dict[str, float]] = {}
         for key, value in entry.get("expected", {}).items():
             task, split, metric = key.rsplit("/", 2)
-            by_column.setdefault(f"{task} ({split})", {})[metric] = value["value"]
-        cells = "; ".join(
-            f"{column}: " + " / ".join(f"{m[metric]:.3f}" for metric in METRICS if metric in m) for column, m in by_column.items()
-        )
+            by_column.setdefault((task, split), {})[metric] = value["value"]
         seconds = entry.get("seconds")
-        body.append([run, cells, "" if seconds is None else f"{seconds:.0f}", f"`{entry['command']}`"])
-    headers = ["row", "expected nDCG@10 / MRR@10 / R@1", "seconds (2 cores)", "command"]
-    return tabulate(body, headers=headers, tablefmt="github")
+        for index, ((task, split), metrics) in enumerate(by_column.items()):
+            first = index == 0
+            body.append(
+                [run if first else "", task, split]
+                + [f"{metrics[m]:.3f}" if m in metrics else "" for m in METRICS]
+                + ["" if seconds is None or not first else f"{seconds:.0f}", f"`{entry['command']}`" if first else ""]
+            )
+    headers = ["run", "task", "split", "nDCG@10", "MRR@10", "R@1", "seconds (2 cores)", "command"]
+    return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def record_seconds(experiment: dict, rows: list[Row], path: Path | None = None) -> Path:
+    """Write the seconds each rerun took into ``expected.toml`` (measure on a fresh ``--out``: a
+    resumed run takes the seconds of reading its results)."""
+    path = path or expected_path(experiment)
+    expected = read_expected(experiment, path)
+    for row in rows:
+        if row.seconds is not None and row.run in expected:
+            expected[row.run]["seconds"] = row.seconds
+    name = Path(experiment["_path"]).relative_to(configs_dir()).with_suffix("").as_posix()
+    atomic_write_text(path, format_expected(name, expected))
+    return path
 
 
 def reproduce_page() -> str:

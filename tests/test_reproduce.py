@@ -1,0 +1,83 @@
+"""``optical-bench reproduce``: a study's rows rerun and checked against its ``expected.toml``;
+a changed expected value makes ``--check`` print FAIL and exit non-zero."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import mirror_root
+
+from optical_bench.cli import main
+from optical_bench.config import read_toml
+from optical_bench.experiment import load_experiment, run_experiment
+from optical_bench.reproduce import read_expected, studies, study_config, write_expected
+
+
+def _bm25_study(tmp_path: Path, tiny_beir: Path) -> Path:
+    config = tmp_path / "tiny.toml"
+    config.write_text(
+        f'[experiment]\nname = "tiny"\nresults = "{tmp_path / "study"}"\nbeir = ["{tiny_beir}"]\n\n'
+        '[[runs]]\nname = "bm25"\nmethod = "zero-shot"\nteacher = "bm25"\n',
+        encoding="utf-8",
+    )
+    return config
+
+
+def test_check_passes_on_a_rerun_and_fails_on_a_changed_expected_value(tiny_beir, tmp_path, capsys):
+    config = _bm25_study(tmp_path, tiny_beir)
+    run_experiment(config, tmp_path / "study", progress=False)  # the "committed" results
+    expected = write_expected(str(config))
+    entries = read_toml(expected)["runs"]["bm25"]["expected"]
+    assert {key.rsplit("/", 1)[1] for key in entries} == {"ndcg_at_10", "mrr_at_10", "recall_at_1"}
+    capsys.readouterr()
+
+    assert main(["reproduce", str(config), "--check", "--out", str(tmp_path / "rerun")]) == 0
+    printed = capsys.readouterr().out
+    assert "FAIL |" not in printed and re.search(r"bm25/\S+/ndcg_at_10 .* OK ", printed)
+    assert "3 OK, 0 FAIL" in printed
+
+    changed = tmp_path / "changed.toml"
+    text = expected.read_text(encoding="utf-8")
+    changed.write_text(
+        re.sub(r"(ndcg_at_10\" = \{ value = )([0-9.]+)", lambda m: f"{m[1]}{float(m[2]) - 0.01:.6f}", text), encoding="utf-8"
+    )
+    assert main(["reproduce", str(config), "--check", "--expected", str(changed), "--out", str(tmp_path / "rerun")]) == 1
+    printed = capsys.readouterr().out
+    assert re.search(r"bm25/\S+/ndcg_at_10 .* FAIL ", printed) and "2 OK, 1 FAIL" in printed
+    # without --check the rows are printed, and the exit status stays 0
+    assert main(["reproduce", str(config), "--expected", str(changed), "--out", str(tmp_path / "rerun")]) == 0
+
+
+def test_list_prints_the_rows_and_runs_nothing(capsys):
+    assert main(["reproduce", "real_clir_baselines", "--list", "--rows", "bm25*"]) == 0
+    printed = capsys.readouterr().out
+    assert "bm25-qt-hau" in printed and "e5-zero-shot" not in printed
+    assert "optical-bench reproduce real_clir_baselines --rows 'bm25'" in printed
+
+
+def test_every_study_with_expected_scores_names_runs_its_config_declares():
+    assert {"default", "studies/real_clir_baselines"} <= set(studies())
+    for name in studies():
+        experiment = load_experiment(name)
+        names = {run["name"] for run in experiment["runs"]}
+        for run in read_expected(experiment):
+            assert run.split("+")[0] in names, (name, run)
+
+
+def test_the_reproduce_page_is_generated_from_the_expected_scores():
+    from optical_bench.reproduce import reproduce_page
+
+    page = Path(__file__).resolve().parents[1] / "docs" / "reproduce.md"
+    assert page.read_text(encoding="utf-8") == reproduce_page(), "Fix: optical-bench reproduce --write-page docs/reproduce.md"
+
+
+def test_bm25_on_afriqa_dev_from_the_mirror_reproduces(tmp_path, monkeypatch, capsys):
+    mirrors = mirror_root("masakhane-io/afriqa")
+    if mirrors is None:
+        pytest.skip("no AfriQA mirror: set OPTICAL_BENCH_MIRRORS to the shared mirrors folder")
+    monkeypatch.setenv("OPTICAL_BENCH_HUB_DIR", str(mirrors))
+    assert study_config("real_clir_baselines") == "studies/real_clir_baselines"
+    assert main(["reproduce", "real_clir_baselines", "--rows", "bm25", "--check", "--out", str(tmp_path)]) == 0
+    assert "3 OK, 0 FAIL" in capsys.readouterr().out
