@@ -244,10 +244,10 @@ def _short(model: str | None) -> str | None:
 def study_options(config: TrainConfig) -> dict:
     """A run's options along the studies' axes, as the ModelMeta's ``experiment_kwargs``: the
     method, the teacher and student, the bitext size, the augmentation kind (RQ2), the MLM dose
-    (RQ1: texts and epochs, 0 without MLM) and the seed. Pass the same dict (or a list of them)
+    (RQ1: texts and epochs, 0 without MLM; its corpus where not the built Chichewa) and the seed. Pass the same dict (or a list of them)
     to ``mteb.ResultCache(out).load_results(experiment_kwargs=...)`` to select runs."""
     mlm = str(config.mlm.texts) not in ("0", "")
-    return {
+    options = {
         "method": config.method,
         "teacher": _short(config.teacher),
         "student": _short(config.student_init or config.teacher),
@@ -257,6 +257,13 @@ def study_options(config: TrainConfig) -> dict:
         "mlm_epochs": config.mlm.epochs if mlm else 0,
         "seed": config.seed,
     }
+    # recorded since declared grids, where they differ from the defaults: the pairs drawn from a
+    # named bitext (its name stands in bitext_size) and the MLM texts where not the built Chichewa
+    if config.bitext and config.bitext_size != TrainConfig().bitext_size:
+        options["bitext_pairs"] = config.bitext_size
+    if mlm and config.mlm.corpus:
+        options["mlm_corpus"] = _short(config.mlm.corpus)
+    return options
 
 
 def _write_report(out: Path, results_dir: Path, baseline: str | None) -> None:

@@ -41,7 +41,7 @@ from optical_bench.io import atomic_write_text
 from optical_bench.results import load_runs
 
 EXPECTED_FILE = "expected.toml"
-METRICS = ("ndcg_at_10", "mrr_at_10", "recall_at_1")
+METRICS = ("ndcg_at_10", "mrr_at_10", "recall_at_1", "recall_at_100")
 DETERMINISTIC_TOLERANCE = 1e-4
 
 
@@ -111,6 +111,15 @@ def _committed_seconds(folder: Path) -> dict[str, float]:
     return seconds
 
 
+RECORDED_SINCE = ("bitext_pairs", "mlm_corpus")  # study options that older result files do not record
+
+
+def same_options(recorded: dict, today: dict) -> bool:
+    """Whether a result file's ``experiment_kwargs`` are a run's study options today (an option
+    recorded only since, :data:`RECORDED_SINCE`, may be missing from older files)."""
+    return recorded == {key: value for key, value in today.items() if key in recorded or key not in RECORDED_SINCE}
+
+
 def expected_from_results(name: str, results: Path | None = None) -> dict[str, dict]:
     """``{run: {"command", "seconds"?, "expected": {"task/split/metric": {"value", "tolerance"}}}}``
     from the committed MTEB result files of a study: the runs of its grid whose recorded
@@ -123,7 +132,7 @@ def expected_from_results(name: str, results: Path | None = None) -> dict[str, d
     found: dict[str, dict] = {}
     for result in sorted(load_runs([results or folder / "results"]), key=lambda r: r.short_name):
         run = evaluations.get(result.short_name)
-        if run is None or result.experiment_kwargs != study_options(_run_config(experiment, run, scratch)):
+        if run is None or not same_options(result.experiment_kwargs, study_options(_run_config(experiment, run, scratch))):
             continue
         entry = found.setdefault(result.short_name, {"command": _command(name, run["name"]), "expected": {}})
         if result.short_name in seconds:
@@ -266,7 +275,7 @@ def format_matrix(name: str, expected: dict[str, dict]) -> str:
                 + [f"{metrics[m]:.3f}" if m in metrics else "" for m in METRICS]
                 + ["" if seconds is None or not first else f"{seconds:.0f}", f"`{entry['command']}`" if first else ""]
             )
-    headers = ["run", "task", "split", "nDCG@10", "MRR@10", "R@1", "seconds (2 cores)", "command"]
+    headers = ["run", "task", "split", "nDCG@10", "MRR@10", "R@1", "R@100", "seconds (2 cores)", "command"]
     return tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
 
 

@@ -30,13 +30,13 @@ def test_check_passes_on_a_rerun_and_fails_on_a_changed_expected_value(tiny_beir
     run_experiment(config, tmp_path / "study", progress=False)  # the "committed" results
     expected = write_expected(str(config))
     entries = read_toml(expected)["runs"]["bm25"]["expected"]
-    assert {key.rsplit("/", 1)[1] for key in entries} == {"ndcg_at_10", "mrr_at_10", "recall_at_1"}
+    assert {key.rsplit("/", 1)[1] for key in entries} == {"ndcg_at_10", "mrr_at_10", "recall_at_1", "recall_at_100"}
     capsys.readouterr()
 
     assert main(["reproduce", str(config), "--check", "--out", str(tmp_path / "rerun")]) == 0
     printed = capsys.readouterr().out
     assert "FAIL |" not in printed and re.search(r"bm25/\S+/ndcg_at_10 .* OK ", printed)
-    assert "3 OK, 0 FAIL" in printed
+    assert "4 OK, 0 FAIL" in printed
 
     changed = tmp_path / "changed.toml"
     text = expected.read_text(encoding="utf-8")
@@ -45,7 +45,7 @@ def test_check_passes_on_a_rerun_and_fails_on_a_changed_expected_value(tiny_beir
     )
     assert main(["reproduce", str(config), "--check", "--expected", str(changed), "--out", str(tmp_path / "rerun")]) == 1
     printed = capsys.readouterr().out
-    assert re.search(r"bm25/\S+/ndcg_at_10 .* FAIL ", printed) and "2 OK, 1 FAIL" in printed
+    assert re.search(r"bm25/\S+/ndcg_at_10 .* FAIL ", printed) and "3 OK, 1 FAIL" in printed
     # without --check the rows are printed, and the exit status stays 0
     assert main(["reproduce", str(config), "--expected", str(changed), "--out", str(tmp_path / "rerun")]) == 0
 
@@ -80,4 +80,4 @@ def test_bm25_on_afriqa_dev_from_the_mirror_reproduces(tmp_path, monkeypatch, ca
     monkeypatch.setenv("OPTICAL_BENCH_HUB_DIR", str(mirrors))
     assert study_config("real_clir_baselines") == "studies/real_clir_baselines"
     assert main(["reproduce", "real_clir_baselines", "--rows", "bm25", "--check", "--out", str(tmp_path)]) == 0
-    assert "3 OK, 0 FAIL" in capsys.readouterr().out
+    assert "4 OK, 0 FAIL" in capsys.readouterr().out
