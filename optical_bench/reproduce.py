@@ -169,6 +169,10 @@ def write_expected(name: str) -> Path:
     if not rows:
         raise ValueError(f"{name}: no committed result of its runs in {results_folder(experiment)}/results.")
     path = expected_path(experiment)
+    if path.exists():  # keep the seconds a rerun recorded (--record-seconds) where no summary gives them
+        for run, entry in read_expected(experiment, path).items():
+            if run in rows and "seconds" in entry:
+                rows[run].setdefault("seconds", entry["seconds"])
     atomic_write_text(path, format_expected(name, rows))
     return path
 
