@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import itertools
 import json
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ from tabulate import tabulate
 from optical_bench.config import TrainConfig, read_toml, resolve_layers
 from optical_bench.data.sources import named_collection, resolve_training_data
 from optical_bench.evaluate import EvaluationOptions, evaluate_one
+from optical_bench.grids import expand_runs, select_stage, stage_names
 from optical_bench.io import LockHeldError, atomic_write_json, atomic_write_text, check_name, folder_lock, sha256_json
 from optical_bench.models import PROVENANCE_FILE, read_provenance
 from optical_bench.report import ReportOptions, write_report
@@ -56,24 +56,42 @@ def default_config_path() -> Path:
 
 
 def packaged_configs() -> list[str]:
-    """Names of the shipped configs, as ``optical-bench run NAME`` takes them (``rq1``, ``studies/...``)."""
-    return sorted(p.relative_to(configs_dir()).with_suffix("").as_posix() for p in configs_dir().rglob("*.toml"))
+    """Names of the shipped configs, as ``optical-bench run NAME`` takes them (``rq1``, ``studies/...``;
+    a file with ``[stages]`` by each stage, ``studies/method_comparison_dev``)."""
+    names = []
+    for path in configs_dir().rglob("*.toml"):
+        name = path.relative_to(configs_dir()).with_suffix("").as_posix()
+        names += [f"{name}_{stage}" for stage in stage_names(path)] or [name]
+    return sorted(names)
 
 
 def resolve_config(spec: Path | str | None) -> Path:
     """A config path, or the name of a shipped config (``default``, ``rq1``, ``studies/ablation_dev``)."""
+    return resolve_config_and_stage(spec)[0]
+
+
+def resolve_config_and_stage(spec: Path | str | None) -> tuple[Path, str | None]:
+    """A config path and the stage its name picks: ``studies/method_comparison_dev`` is the stage
+    ``dev`` of ``studies/method_comparison.toml`` (:func:`optical_bench.grids.select_stage`)."""
     if not spec:
-        return default_config_path()
+        return default_config_path(), None
     path = Path(spec)
     if path.exists() or path.suffix == ".toml":
-        return path
+        return path, None
     packaged = configs_dir() / f"{spec}.toml"
-    return packaged if packaged.exists() else path
+    if packaged.exists():
+        return packaged, None
+    parts = str(spec).split("_")
+    for cut in range(len(parts) - 1, 0, -1):  # studies/paper_pairing_method_dev: the stage method_dev
+        staged = configs_dir() / f"{'_'.join(parts[:cut])}.toml"
+        stage = "_".join(parts[cut:])
+        if staged.exists() and stage in stage_names(staged):
+            return staged, stage
+    return path, None
 
 
-EXPERIMENT_TABLES = ("experiment", "defaults", "runs")
+EXPERIMENT_TABLES = ("experiment", "defaults", "runs", "stages")
 EXPERIMENT_KEYS = ("name", "tasks", "beir", "eval_splits", "baseline", "variants", "results")
-GRID_KEYS = ("seeds", "axes")  # a [[runs]] table's declared axes, expanded by :func:`expand_runs`
 VARIANT_KEYS = ("model", "scoring", "runs")
 
 
@@ -90,13 +108,15 @@ def _refuse_unknown(path: Path, table: dict, known: tuple[str, ...], what: str) 
 
 
 def load_experiment(path: Path | str | None) -> dict:
-    path = resolve_config(path)
+    spec = path
+    path, stage = resolve_config_and_stage(path)
     if not path.exists():
         raise FileNotFoundError(
             f"{path}: no such experiment config. Fix: pass a TOML file, or the name of a shipped one ({', '.join(packaged_configs())})."
         )
     config = read_toml(path)
     _refuse_unknown(path, config, EXPERIMENT_TABLES, "table")
+    config = select_stage(path, config, stage)
     _refuse_unknown(path, config.get("experiment", {}), EXPERIMENT_KEYS, "key of [experiment]")
     if not config.get("runs"):
         raise ValueError(f"{path}: no [[runs]]. Fix: add at least one [[runs]] table with a name and a method.")
@@ -112,52 +132,8 @@ def load_experiment(path: Path | str | None) -> dict:
         check_name(config["experiment"]["name"], "experiment name", f"{path} [experiment]")
     _check_variants(path, config.get("experiment", {}).get("variants", {}))
     config["_path"] = str(path)
+    config["_name"] = str(spec) if spec else "default"
     return config
-
-
-def expand_runs(path: Path, declared: dict) -> list[dict]:
-    """The runs of one ``[[runs]]`` table: itself, or the product of its declared axes.
-
-        ``seeds = [42, 43, 44]`` is the axis ``seed``; ``axes.<option> = [v1, v2]`` sets the option to
-        each value; ``axes.<axis> = { label = value, ... }`` sets the option ``<axis>`` to each value, or,
-        where a value is a table, the options of that table. The name is a template of the axes
-        (``name = "e5-{method}-hau-s{seed}"``: a table axis by its label), so each run keeps the name and
-        the options, hence the run key, it would have if written out. Axes vary left to right, the seed
-        last (fastest). Each run records its axis values under ``_axes`` (``{"seed": 42, ...}``) and its
-    template under ``_grid``; :func:`study_options` records every axis in the run's ``experiment_kwargs``."""
-    if not any(key in declared for key in GRID_KEYS):
-        return [declared]
-    where = f"{path} [[runs]] {declared.get('name')!r}"
-    seeds = declared.get("seeds", [])
-    axes = dict(declared.get("axes", {}))
-    if not isinstance(axes, dict) or not all(isinstance(values, (list, dict)) and values for values in axes.values()):
-        raise ValueError(f'{where}: axes must be a table of lists or tables. Fix: axes.bitext = ["mafand-hau", "mafand-ibo"].')
-    if seeds:
-        if not isinstance(seeds, list) or not all(isinstance(seed, int) for seed in seeds):
-            raise ValueError(f"{where}: seeds must be a list of integers. Fix: seeds = [42, 43, 44].")
-        axes["seed"] = seeds
-    template = str(declared.get("name", ""))
-    for axis in axes:
-        if "{" + axis + "}" not in template:
-            raise ValueError(f"{where}: the name does not name the axis {axis!r}. Fix: put {{{axis}}} in the name, e.g. run-{{{axis}}}.")
-    common = {key: value for key, value in declared.items() if key not in (*GRID_KEYS, "name")}
-    choices = [
-        [(axis, label, value) for label, value in (values.items() if isinstance(values, dict) else ((v, v) for v in values))]
-        for axis, values in axes.items()
-    ]
-    runs = []
-    for combination in itertools.product(*choices):
-        run = dict(common)
-        labels = {}
-        for axis, label, value in combination:
-            run.update(value if isinstance(value, dict) else {axis: value})
-            labels[axis] = label
-        try:
-            name = template.format(**labels)
-        except (KeyError, IndexError, ValueError) as error:
-            raise ValueError(f"{where}: the name template names no axis {error}. Fix: name only {', '.join(axes)} in braces.") from None
-        runs.append({"name": name, **run, "_axes": labels, "_grid": template})
-    return runs
 
 
 def _check_variants(path: Path, variants) -> None:

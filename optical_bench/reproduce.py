@@ -291,8 +291,7 @@ def record_seconds(experiment: dict, rows: list[Row], path: Path | None = None) 
     for row in rows:
         if row.seconds is not None and row.run in expected:
             expected[row.run]["seconds"] = row.seconds
-    name = Path(experiment["_path"]).relative_to(configs_dir()).with_suffix("").as_posix()
-    atomic_write_text(path, format_expected(name, expected))
+    atomic_write_text(path, format_expected(study_config(experiment["_name"]), expected))
     return path
 
 

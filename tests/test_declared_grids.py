@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from optical_bench.experiment import _run_config, expand_runs, load_experiment, packaged_configs, study_options
+from optical_bench.experiment import _run_config, load_experiment, packaged_configs, study_options
+from optical_bench.grids import expand_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 FROZEN = json.loads((ROOT / "tests" / "data" / "run_keys.json").read_text(encoding="utf-8"))
@@ -20,11 +21,18 @@ def _run_keys():
     spec = importlib.util.spec_from_file_location("run_keys", ROOT / "scripts" / "run_keys.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.run_keys()
+    return module
 
 
 def test_every_shipped_config_keeps_its_run_keys():
-    assert _run_keys() == FROZEN
+    assert _run_keys().run_keys() == FROZEN
+
+
+def test_every_shipped_config_keeps_its_tasks_splits_and_variants():
+    """``tests/data/experiment_settings.json``: the ``[experiment]`` tables of the configs as they were
+    written out before they declared grids and stages (less the ``results`` field added since)."""
+    frozen = json.loads((ROOT / "tests" / "data" / "experiment_settings.json").read_text(encoding="utf-8"))
+    assert _run_keys().experiment_settings() == frozen
 
 
 def test_seeds_and_axes_expand_into_named_runs():
@@ -75,3 +83,26 @@ def test_every_config_names_its_results_folder(name):
     assert folder, f"{name}: no results = ... in [experiment]"
     # the GPU-scale grids have not been run here: their folders are named, not yet made
     assert (ROOT / folder).is_dir() or name.endswith("_gpu"), folder
+
+
+def test_stages_of_one_file_share_its_header_and_keep_their_own_runs(tmp_path):
+    from optical_bench.grids import select_stage
+
+    config = {
+        "experiment": {"tasks": ["A", "B"]},
+        "defaults": {"max_steps": 60},
+        "stages": {"dev": {"experiment": {"name": "x-dev", "tasks": ["A"]}}, "test": {"defaults": {"learning_rate": 2e-4}}},
+        "runs": [{"name": "zero-shot"}, {"name": "tuned", "stages": ["dev"]}, {"name": "final", "stages": ["test"]}],
+    }
+    dev = select_stage(tmp_path / "x.toml", dict(config), "dev")
+    assert dev["experiment"] == {"tasks": ["A"], "name": "x-dev"} and dev["defaults"] == {"max_steps": 60}
+    assert [run["name"] for run in dev["runs"]] == ["zero-shot", "tuned"] and "stages" not in dev["runs"][1]
+    test = select_stage(tmp_path / "x.toml", dict(config), "test")
+    assert test["defaults"] == {"max_steps": 60, "learning_rate": 2e-4} and [run["name"] for run in test["runs"]] == ["zero-shot", "final"]
+    with pytest.raises(ValueError, match=r"name one of them \(x_dev, x_test\)"):
+        select_stage(tmp_path / "x.toml", dict(config), None)
+
+
+def test_a_stage_is_named_like_the_config_it_replaces():
+    assert "studies/paper_pairing_method_dev" in packaged_configs() and "studies/paper_pairing" not in packaged_configs()
+    assert load_experiment("studies/paper_pairing_method_dev")["experiment"]["name"] == "paper-pairing-method-dev"

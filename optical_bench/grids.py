@@ -1,0 +1,97 @@
+"""Declared grids: the ``[[runs]]`` of an experiment config as axes, and the stages of one file.
+
+A ``[[runs]]`` table declares axes instead of repeating itself (:func:`expand_runs`); a file with
+``[stages.<stage>]`` holds several configs that share their header and defaults, such as a tuning
+study on dev and its final grid on test (:func:`select_stage`): ``studies/method_comparison_dev`` is
+the stage ``dev`` of ``studies/method_comparison.toml``.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from optical_bench.config import read_toml
+
+GRID_KEYS = ("seeds", "axes")  # a [[runs]] table's declared axes, expanded by :func:`expand_runs`
+STAGE_KEYS = ("experiment", "defaults")
+
+
+def expand_runs(path: Path, declared: dict) -> list[dict]:
+    """The runs of one ``[[runs]]`` table: itself, or the product of its declared axes.
+
+    ``seeds = [42, 43, 44]`` is the axis ``seed``; ``axes.<option> = [v1, v2]`` sets the option to
+    each value; ``axes.<axis> = { label = value, ... }`` sets the option ``<axis>`` to each value, or,
+    where a value is a table, the options of that table. The name is a template of the axes
+    (``name = "e5-{method}-hau-s{seed}"``: a table axis by its label), so each run keeps the name and
+    the options, hence the run key, it would have if written out. Axes vary left to right, the seed
+    last (fastest). Each run records its axis values under ``_axes`` (``{"seed": 42, ...}``) and its
+    template under ``_grid``; ``experiment.study_options`` records every axis in the run's
+    ``experiment_kwargs``."""
+    if not any(key in declared for key in GRID_KEYS):
+        return [declared]
+    where = f"{path} [[runs]] {declared.get('name')!r}"
+    seeds = declared.get("seeds", [])
+    axes = dict(declared.get("axes", {}))
+    if not isinstance(axes, dict) or not all(isinstance(values, (list, dict)) and values for values in axes.values()):
+        raise ValueError(f'{where}: axes must be a table of lists or tables. Fix: axes.bitext = ["mafand-hau", "mafand-ibo"].')
+    if seeds:
+        if not isinstance(seeds, list) or not all(isinstance(seed, int) for seed in seeds):
+            raise ValueError(f"{where}: seeds must be a list of integers. Fix: seeds = [42, 43, 44].")
+        axes["seed"] = seeds
+    template = str(declared.get("name", ""))
+    for axis in axes:
+        if "{" + axis + "}" not in template:
+            raise ValueError(f"{where}: the name does not name the axis {axis!r}. Fix: put {{{axis}}} in the name, e.g. run-{{{axis}}}.")
+    common = {key: value for key, value in declared.items() if key not in (*GRID_KEYS, "name")}
+    choices = [
+        [(axis, label, value) for label, value in (values.items() if isinstance(values, dict) else ((v, v) for v in values))]
+        for axis, values in axes.items()
+    ]
+    runs = []
+    for combination in itertools.product(*choices):
+        run = dict(common)
+        labels = {}
+        for axis, label, value in combination:
+            run.update(value if isinstance(value, dict) else {axis: value})
+            labels[axis] = label
+        try:
+            name = template.format(**labels)
+        except (KeyError, IndexError, ValueError) as error:
+            raise ValueError(f"{where}: the name template names no axis {error}. Fix: name only {', '.join(axes)} in braces.") from None
+        runs.append({"name": name, **run, "_axes": labels, "_grid": template})
+    return runs
+
+
+def stage_names(path: Path) -> list[str]:
+    """The stages a config file declares (``[stages.dev]``, ``[stages.test]``); none for most."""
+    try:
+        return list(read_toml(path).get("stages", {}))
+    except ValueError:
+        return []
+
+
+def select_stage(path: Path, config: dict, stage: str | None) -> dict:
+    """One stage of a file with ``[stages]``: its ``experiment`` and ``defaults`` tables laid over the
+    file's, and the runs whose ``stages`` name it (a run without ``stages`` is in every stage)."""
+    stages = config.pop("stages", None)
+    if not stages:
+        if stage is not None:
+            raise ValueError(f"{path}: no [stages] to choose {stage!r} from.")
+        return config
+    if stage not in stages:
+        names = ", ".join(f"{path.stem}_{name}" for name in stages)
+        raise ValueError(f"{path}: a file of stages. Fix: name one of them ({names}).")
+    chosen = stages[stage]
+    for key in chosen:
+        if key not in STAGE_KEYS:
+            raise ValueError(f"{path} [stages.{stage}]: unknown table {key!r}. Fix: use {', '.join(STAGE_KEYS)}.")
+    selected = {**config}
+    for key in STAGE_KEYS:
+        selected[key] = {**config.get(key, {}), **chosen.get(key, {})}
+    selected["runs"] = [
+        {key: value for key, value in run.items() if key != "stages"}
+        for run in config.get("runs", [])
+        if not isinstance(run, dict) or stage in run.get("stages", [stage])
+    ]
+    return selected
