@@ -38,7 +38,7 @@ from tabulate import tabulate
 from optical_bench.config import TrainConfig, read_toml, resolve_layers
 from optical_bench.data.sources import named_collection, resolve_training_data
 from optical_bench.evaluate import EvaluationOptions, evaluate_one
-from optical_bench.grids import expand_runs, select_stage, stage_names
+from optical_bench.grids import expand_runs, listed_names, select_stage, stage_names
 from optical_bench.io import LockHeldError, atomic_write_json, atomic_write_text, check_name, folder_lock, sha256_json
 from optical_bench.models import PROVENANCE_FILE, read_provenance
 from optical_bench.report import ReportOptions, write_report
@@ -61,7 +61,7 @@ def packaged_configs() -> list[str]:
     names = []
     for path in configs_dir().rglob("*.toml"):
         name = path.relative_to(configs_dir()).with_suffix("").as_posix()
-        names += [f"{name}_{stage}" for stage in stage_names(path)] or [name]
+        names += listed_names(path, name)
     return sorted(names)
 
 

@@ -71,27 +71,51 @@ def stage_names(path: Path) -> list[str]:
         return []
 
 
+def listed_names(path: Path, name: str) -> list[str]:
+    """The config names a file gives: its own, and ``<name>_<stage>`` for each stage."""
+    try:
+        config = read_toml(path)
+    except ValueError:
+        return [name]
+    stages = list(config.get("stages", {}))
+    return ([name] if not stages or has_base(config) else []) + [f"{name}_{stage}" for stage in stages]
+
+
 def select_stage(path: Path, config: dict, stage: str | None) -> dict:
     """One stage of a file with ``[stages]``: its ``experiment`` and ``defaults`` tables laid over the
-    file's, and the runs whose ``stages`` name it (a run without ``stages`` is in every stage)."""
+    file's, and the runs whose ``stages`` name it, with the runs without ``stages`` unless the stage
+    says ``shared_runs = false``. Without a stage, a file whose ``[experiment]`` has a name is the
+    config of its runs without ``stages`` (a study and, as stages, its GPU scale or a later arm)."""
     stages = config.pop("stages", None)
     if not stages:
         if stage is not None:
             raise ValueError(f"{path}: no [stages] to choose {stage!r} from.")
         return config
+    runs = [run for run in config.get("runs", []) if isinstance(run, dict)]
+    if stage is None:
+        if not has_base(config):
+            names = ", ".join(f"{path.stem}_{name}" for name in stages)
+            raise ValueError(f"{path}: a file of stages. Fix: name one of them ({names}).")
+        return {**config, "runs": [run for run in runs if "stages" not in run]}
     if stage not in stages:
-        names = ", ".join(f"{path.stem}_{name}" for name in stages)
-        raise ValueError(f"{path}: a file of stages. Fix: name one of them ({names}).")
+        raise ValueError(f"{path}: no stage {stage!r}. Fix: use one of {', '.join(stages)}.")
     chosen = stages[stage]
     for key in chosen:
-        if key not in STAGE_KEYS:
-            raise ValueError(f"{path} [stages.{stage}]: unknown table {key!r}. Fix: use {', '.join(STAGE_KEYS)}.")
+        if key not in (*STAGE_KEYS, "shared_runs"):
+            raise ValueError(f"{path} [stages.{stage}]: unknown key {key!r}. Fix: use {', '.join(STAGE_KEYS)} or shared_runs.")
     selected = {**config}
     for key in STAGE_KEYS:
         selected[key] = {**config.get(key, {}), **chosen.get(key, {})}
+    shared = chosen.get("shared_runs", True)
     selected["runs"] = [
         {key: value for key, value in run.items() if key != "stages"}
-        for run in config.get("runs", [])
-        if not isinstance(run, dict) or stage in run.get("stages", [stage])
+        for run in runs
+        if stage in run.get("stages", [stage] if shared else [])
     ]
     return selected
+
+
+def has_base(config: dict) -> bool:
+    """Whether a file of stages is also a config of its own (its ``[experiment]`` names it): then
+    its runs without ``stages`` are that config's."""
+    return "name" in config.get("experiment", {})
