@@ -31,9 +31,9 @@ from optical_bench.config import read_toml
 from optical_bench.experiment import (
     _run_config,
     _train_and_evaluate,
-    configs_dir,
     experiment_tasks,
     load_experiment,
+    packaged_configs,
     study_options,
     variant_evaluations,
 )
@@ -53,17 +53,15 @@ def repository_root() -> Path:
 def study_config(study: str) -> str:
     """A shipped config's name for a study: ``default``, ``studies/real_clir_baselines`` or ``real_clir_baselines``."""
     for name in (study, f"studies/{study}"):
-        if (configs_dir() / f"{name}.toml").exists():
+        if name in packaged_configs():  # a file, or a stage of one (studies/method_comparison_test)
             return name
     if Path(study).exists():
         return study
-    raise FileNotFoundError(f"{study}: no such study. Fix: name a shipped config (optical-bench reproduce --list-studies).")
+    raise FileNotFoundError(f"{study}: no such study. Fix: name a shipped config ({', '.join(packaged_configs())}).")
 
 
 def studies() -> list[str]:
     """The shipped configs that name a results folder holding an ``expected.toml``."""
-    from optical_bench.experiment import packaged_configs
-
     found = []
     for name in packaged_configs():
         folder = load_experiment(name)["experiment"].get("results")
