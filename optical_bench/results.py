@@ -221,10 +221,19 @@ def _read_meta(folder: Path) -> dict[str, Any]:
     if not (folder / "model_meta.json").exists():
         return {}
     try:
-        return _read_json(folder / "model_meta.json")
+        meta = _read_json(folder / "model_meta.json")
     except (OSError, ValueError) as error:
         logger.warning("%s: unreadable model_meta.json (%s); using the folder names.", folder, error)
         return {}
+    if not isinstance(meta, dict):
+        logger.warning(
+            "%s: model_meta.json holds a JSON %s, not an object (mteb's ModelMeta); using the folder names. "
+            "Fix: evaluate again to rewrite it.",
+            folder,
+            type(meta).__name__,
+        )
+        return {}
+    return meta
 
 
 def _read_task_files(run: RunResults) -> None:

@@ -25,12 +25,14 @@ only where the card's licence allows (the Chichewa Bible: never). Nothing is sen
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optical_bench.io import atomic_write_bytes, atomic_write_text
+from optical_bench.io import atomic_write_bytes, atomic_write_text, check_name, replace_folder
 from optical_bench.results import RunResults, load_runs
 from optical_bench.robustness.summary import strip_robustness_entries
 
@@ -182,11 +184,10 @@ def _copy_task_files(run: RunResults, dest: Path, strip_robustness: bool, submis
 
 
 def _copy_run(run: RunResults, dest: Path, strip_robustness: bool, submission: Submission, meta_json: dict) -> None:
-    """Copy what mteb reads of one revision folder to ``dest``, note what stays behind, check the copies."""
+    """Copy what mteb reads of one revision folder to ``dest`` (a new folder inside the staging
+    folder), note what stays behind, check the copies."""
     from mteb.results import TaskResult
 
-    if dest.exists():
-        shutil.rmtree(dest)
     dest.mkdir(parents=True)
     _copy_task_files(run, dest, strip_robustness, submission)
     payload = (json.dumps(meta_json, indent=4, default=str) + "\n").encode("utf-8")
@@ -425,26 +426,79 @@ def build_submission(
                 f"{run.path}: no scores on the evaluation split the leaderboard reads, {'; '.join(missing)}. Fix: evaluate "
                 f"those tasks on that split (optical-bench evaluate --model MODEL --tasks TASK --split SPLIT), or leave them out."
             )
-    for run, (meta_json, known) in zip(runs, identities):
-        meta = _model_meta(run, meta_json)
-        dest = out / "results" / _model_name_as_path(meta.name or run.model) / str(meta.revision or run.revision)
-        if meta.experiment_kwargs:
-            dest = dest / "experiments" / str(meta.experiment_name)
-        _copy_run(run, dest, strip_robustness, submission, meta_json)
-        submission.folders.append(dest)
-        names.append(meta.name)
-        submission.tasks_unknown_to_mteb[meta.name] = _tasks_unknown_to_mteb(sorted(run.task_files))
-        if known:
-            submission.registered[meta.name] = f"revision {meta.revision}, released {meta.release_date}"
-        else:
-            submission.model_meta_code[meta.name] = model_meta_template(meta_json, run.provenance)
-    _check_with_result_cache(out, names, submission)
-    org = dataset_org or (name.split("/")[0] if name else "<your-org>")
-    _upstream_tasks(out, submission, org, export_datasets)
+    metas = [_model_meta(run, meta_json) for run, (meta_json, _) in zip(runs, identities)]
+    places = [_bundle_place(run, meta) for run, meta in zip(runs, metas)]  # every name checked before anything is written
+    if dataset_org is not None:
+        check_name(dataset_org, "dataset organisation", "--dataset-org")
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".submit-staging-", dir=out))
+    try:
+        for run, (meta_json, known), meta, place in zip(runs, identities, metas, places):
+            dest = staging / place
+            _copy_run(run, dest, strip_robustness, submission, meta_json)
+            submission.folders.append(dest)
+            names.append(meta.name)
+            submission.tasks_unknown_to_mteb[meta.name] = _tasks_unknown_to_mteb(sorted(run.task_files))
+            if known:
+                submission.registered[meta.name] = f"revision {meta.revision}, released {meta.release_date}"
+            else:
+                submission.model_meta_code[meta.name] = model_meta_template(meta_json, run.provenance)
+        _check_with_result_cache(staging, names, submission)
+        org = dataset_org or (name.split("/")[0] if name else "<your-org>")
+        _upstream_tasks(staging, submission, org, export_datasets)
+        _publish(staging, out, submission)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
     submission.steps = _steps(submission)
     if verbose:
         print(submission.instructions())
     return submission
+
+
+def _bundle_place(run: RunResults, meta) -> Path:
+    """``results/<org>__<model>/<revision>[/experiments/<name>]``, relative to ``--out``.
+
+    The name, revision and experiment name come from the run's ``model_meta.json``, a file
+    anyone can edit: each goes through :func:`optical_bench.io.check_name` (one path
+    component, no ``/``, no ``..``) before it joins a path, so a bundle never lands outside
+    ``--out``."""
+    where = run.path / "model_meta.json"
+    place = Path("results") / check_name(_model_name_as_path(meta.name or run.model), "model name", where)
+    place = place / check_name(str(meta.revision or run.revision), "revision", where)
+    if meta.experiment_kwargs:
+        place = place / "experiments" / check_name(str(meta.experiment_name), "experiment name", where)
+    return place
+
+
+def _publish(staging: Path, out: Path, submission: Submission) -> None:
+    """Move the finished bundle from ``staging`` into ``out``, one folder (or file) at a time,
+    each replacing its old copy only now that the new one is complete and checked; then point
+    the submission's paths at ``out``."""
+
+    def moved(path: Path) -> Path:
+        return out / path.relative_to(staging)
+
+    # deepest first: a study run's folder (<revision>/experiments/<name>) before its revision's own
+    for folder in sorted(submission.folders + list(submission.datasets.values()), key=lambda f: -len(f.parts)):
+        target = moved(folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        experiments = folder / "experiments"
+        if experiments.is_dir() and not any(experiments.iterdir()):
+            experiments.rmdir()  # its study runs are already in place
+        if (target / "experiments").is_dir() and not experiments.exists():
+            os.replace(target / "experiments", experiments)  # a revision's study runs stay with it
+        replace_folder(folder, target)
+    for definition in submission.task_definitions.values():
+        target = moved(definition)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(definition, target)
+    submission.folders = [moved(folder) for folder in submission.folders]
+    submission.files = [moved(file) for file in submission.files]
+    submission.datasets = {task: moved(folder) for task, folder in submission.datasets.items()}
+    submission.task_definitions = {task: moved(path) for task, path in submission.task_definitions.items()}
 
 
 def _steps(submission: Submission) -> list[str]:
