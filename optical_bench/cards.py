@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from optical_bench.config import tomllib
-from optical_bench.io import check_name
+from optical_bench.io import check_name, check_relative_path
 
 logger = logging.getLogger(__name__)
 
@@ -154,6 +154,12 @@ def load_card(path: Path | str) -> TaskCard:
         raise _card_error(
             path, "source.path", f"{where!r} is not a folder", 'write path = "<BEIR folder>" (relative to the card) under [source]'
         )
+    for key in ("repo", "github_repo", "corpus_repo", "revision", "github_revision"):
+        if key in raw["source"]:
+            check_relative_path(raw["source"][key], f"source.{key}", path)  # a part of paths in the cache and the mirror
+    for subset, spec in raw["subsets"].items():
+        for name, value in (spec.get("vars") or {}).items():
+            check_relative_path(str(value), f"subsets.{subset}.vars.{name}", path)  # formatted into file paths
     for key in _AFRIQA_KEYS if source_type == "afriqa" else ():
         if key not in raw["source"]:
             raise _card_error(path, f"source.{key}", "missing", "see optical_bench/task_cards/AfriQARetrieval.toml")

@@ -119,6 +119,25 @@ def check_name(name: Any, what: str, source: str | os.PathLike) -> str:
     return name
 
 
+def check_relative_path(value: Any, what: str, source: str | os.PathLike) -> str:
+    """``value`` if it is a relative path whose every part is a safe name (:func:`check_name`:
+    no ``..``, no leading ``/``, no empty part), else :class:`UnsafeNameError` naming ``source``.
+
+    Repository names (``owner/name``), revisions and file paths read from task cards join the
+    cache folder or a mirror (``<home>/github/<repo>/<revision>/<file>``): each part must stay
+    one folder name, so that nothing is read or written outside them."""
+    parts = value.split("/") if isinstance(value, str) else [value]
+    try:
+        for part in parts:
+            check_name(part, what, source)
+    except UnsafeNameError:
+        raise UnsafeNameError(
+            f"{source}: the {what} {value!r} is not a safe relative path. Fix: use names of letters, digits, '_', '.', '+' "
+            "or '-' separated by '/' (no '..', no leading '/', no part starting with a dot)."
+        ) from None
+    return value
+
+
 def set_aside(path: str | os.PathLike, why: str) -> Path | None:
     """Rename an incomplete or stale file ``path`` to ``<name>.<why>-<time>`` beside it (no longer
     ``*.json``, so neither mteb nor optical-bench reads it again) and return the new path."""

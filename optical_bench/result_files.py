@@ -132,9 +132,19 @@ def _stale_reason(task, result: Any, recorded: Mapping[str, str]) -> str | None:
     revision = task.metadata.revision
     if result.get("dataset_revision") not in (None, revision):
         return f"data revision {result.get('dataset_revision')} (the data now hash to {revision})"
+    scored = {
+        f"{entry.get('hf_subset', 'default')}/{split}"
+        for split, entries in (result.get("scores") or {}).items()
+        for entry in (entries if isinstance(entries, list) else [])
+        if isinstance(entry, dict)
+    }
     for key, fingerprint in task_fingerprints(task).items():
         if key in recorded and recorded[key] != fingerprint:
             return f"other data in {key} (fingerprint {recorded[key][:12]}, now {fingerprint[:12]})"
+        if key in scored and key not in recorded and not getattr(task, "revision_is_content_hash", True):
+            # a downloaded task's revision names a branch, not its content: without the fingerprint
+            # recorded beside the score (results of an earlier release, a copied folder) nothing says which data it saw
+            return f"data of revision {revision!r}, a branch whose files may have changed, with no record of {key}'s data"
     return None
 
 

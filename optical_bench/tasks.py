@@ -122,7 +122,19 @@ def _metadata(card: TaskCard, revision: str, eval_splits: list[str] | None = Non
     )
 
 
-def _task_class(card: TaskCard, revision: str, loader, extra: dict[str, Any] | None = None, eval_splits: list[str] | None = None):
+def _task_class(
+    card: TaskCard,
+    revision: str,
+    loader,
+    extra: dict[str, Any] | None = None,
+    eval_splits: list[str] | None = None,
+    content_revision: bool = False,
+):
+    """The mteb task class of ``card``. ``content_revision``: ``revision`` is a hash of the data
+    itself (built collections, BEIR folders), so a result with that revision was computed on these
+    data; a downloaded task's revision names a branch (``main``) whose files may change, and its old
+    results are reused only where their data fingerprints were recorded
+    (:func:`optical_bench.result_files.set_aside_stale_results`)."""
     from mteb.abstasks.retrieval import AbsTaskRetrieval
 
     def load_data(self, num_proc=None, *, timer=None, **kwargs):
@@ -146,6 +158,7 @@ def _task_class(card: TaskCard, revision: str, loader, extra: dict[str, Any] | N
         "card": card,
         "kind": card.kind,
         "low_resource_side": card.low_resource_side,
+        "revision_is_content_hash": content_revision,
         "__module__": __name__,
         **(extra or {}),
     }
@@ -198,7 +211,7 @@ def make_task(card: TaskCard, build_root: Path | None = None, hub_dir: Path | No
 
             build_root = built_collections_root()
         revision = _builtin_revision(card, build_root)
-        cls = _task_class(card, revision, _builtin_loader(card, build_root), eval_splits=eval_splits)
+        cls = _task_class(card, revision, _builtin_loader(card, build_root), eval_splits=eval_splits, content_revision=True)
     elif card.source["type"] == "hub-files":
         revision = card.source.get("revision", "main")
         cls = _task_class(card, revision, lambda subset, split: load_hub_subset(card, subset, split, hub_dir), eval_splits=eval_splits)
@@ -209,7 +222,7 @@ def make_task(card: TaskCard, build_root: Path | None = None, hub_dir: Path | No
     elif card.source["type"] == "beir":
         folder = beir_card_folder(card)
         loader = lambda subset, split: read_beir_folder(folder, splits=(split,))  # noqa: E731
-        cls = _task_class(card, beir_revision(folder), loader, eval_splits=eval_splits)
+        cls = _task_class(card, beir_revision(folder), loader, eval_splits=eval_splits, content_revision=True)
     else:
         raise TaskCardError(f"{card.path}: source type {card.source['type']!r} is unknown. Fix: use {', '.join(SOURCE_TYPES)}.")
     return cls()
@@ -319,7 +332,7 @@ def beir_task(
         redistribute=bool(sidecar.get("redistribute", False)),
     )
     revision = beir_revision(folder)
-    cls = _task_class(card, revision, lambda subset, split_: read_beir_folder(folder, splits=(split_,)))
+    cls = _task_class(card, revision, lambda subset, split_: read_beir_folder(folder, splits=(split_,)), content_revision=True)
     cls.metadata = _metadata(card, revision)
     task = cls()
     return task

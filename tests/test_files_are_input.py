@@ -95,3 +95,101 @@ def test_a_model_meta_that_is_a_json_list_is_one_warning_not_a_traceback(tmp_pat
     [run] = load_runs(results)
     assert run.model == "optical-bench/student" and run.meta == {}
     assert "holds a JSON list, not an object" in caplog.text
+
+
+# --------------------------------------------------------------------------- task cards join paths
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("github_revision", "../../../outside"), ("github_repo", "../../x/y"), ("github_revision", "/tmp/abs"), ("github_repo", "a/../b")],
+)
+def test_a_task_card_cannot_name_paths_outside_the_cache_or_the_mirror(tmp_path, key, value):
+    import re
+
+    from test_afriqa_tasks import _card
+
+    from optical_bench.cards import load_card
+
+    path = _card(tmp_path)
+    text = path.read_text(encoding="utf-8")
+    text = re.sub(rf'^{key} = ".*"$', f"{key} = {json.dumps(value)}", text, flags=re.M)
+    if key not in text:
+        text = text.replace("[source]\n", f"[source]\n{key} = {json.dumps(value)}\n")
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(UnsafeNameError, match=rf"AfriQARetrieval.toml: the source.{key} .* is not a safe relative path"):
+        load_card(path)
+
+
+def test_a_card_s_vars_cannot_climb_out_of_the_mirror(tmp_path):
+    from test_afriqa_tasks import _card
+
+    from optical_bench.cards import load_card
+
+    path = _card(tmp_path)
+    path.write_text(path.read_text(encoding="utf-8").replace('code = "hau"', 'code = "../../../hau"'), encoding="utf-8")
+    with pytest.raises(UnsafeNameError, match=r"subsets.hau-eng.vars.code '../../../hau' is not a safe relative path"):
+        load_card(path)
+
+
+def test_the_file_readers_refuse_names_that_leave_the_cache_even_without_a_card(tmp_path, monkeypatch):
+    from optical_bench.data.hub import _github_file, _hub_file
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for call in (
+        lambda: _github_file("owner/repo", "data/x.json", "../../../escape", None),
+        lambda: _github_file("../escape", "data/x.json", "main", None),
+        lambda: _hub_file("owner/repo", "../../x.json", "main", tmp_path),
+    ):
+        with pytest.raises(UnsafeNameError):
+            call()
+
+
+# --------------------------------------------------------------------------- downloaded tasks and old scores
+
+
+def _afriqa_result(task, score: float) -> dict:
+    return {
+        "dataset_revision": task.metadata.revision,
+        "task_name": task.metadata.name,
+        "mteb_version": "2.26.24",
+        "scores": {"dev": [{"hf_subset": "hau-eng", "main_score": score, "ndcg_at_10": score, "languages": ["hau-Latn"]}]},
+        "evaluation_time": 1.0,
+    }
+
+
+def test_a_downloaded_task_s_old_score_without_its_data_record_is_recomputed(tmp_path):
+    from test_afriqa_tasks import _card, _tiny
+
+    from optical_bench.cards import load_card
+    from optical_bench.result_files import FINGERPRINTS_FILE, set_aside_stale_results
+    from optical_bench.tasks import make_task
+
+    task = make_task(load_card(_card(tmp_path)), hub_dir=_tiny(tmp_path), eval_splits=["dev"])
+    task.load_data()
+    assert task.metadata.revision == "main" and task.revision_is_content_hash is False
+    folder = tmp_path / "out" / "model" / "rev"
+    folder.mkdir(parents=True)
+    (folder / "AfriQARetrieval.json").write_text(json.dumps(_afriqa_result(task, 0.4113)))  # an earlier release's file, no record
+    moved = set_aside_stale_results(folder, tmp_path / "predictions", [task])
+    assert [path.name.split(".stale-")[0] for path in moved] == ["AfriQARetrieval.json"]
+    assert not (folder / "AfriQARetrieval.json").exists()
+    # computed now, its data recorded: kept on the next run
+    (folder / "AfriQARetrieval.json").write_text(json.dumps(_afriqa_result(task, 0.5)))
+    assert "hau-eng/dev" in json.loads((folder / FINGERPRINTS_FILE).read_text())["AfriQARetrieval"]
+    assert set_aside_stale_results(folder, tmp_path / "predictions", [task]) == []
+
+
+def test_a_built_task_s_revision_is_its_content_so_its_old_scores_stay(tmp_path, tiny_beir):
+    from optical_bench.result_files import set_aside_stale_results
+    from optical_bench.tasks import beir_task
+
+    task = beir_task(tiny_beir, name="TinyBeir")
+    task.load_data()
+    assert task.revision_is_content_hash is True
+    folder = tmp_path / "out"
+    folder.mkdir()
+    result = _afriqa_result(task, 0.3)
+    result["scores"] = {"test": [{"hf_subset": "default", "main_score": 0.3, "ndcg_at_10": 0.3, "languages": ["eng-Latn"]}]}
+    (folder / "TinyBeir.json").write_text(json.dumps(result))
+    assert set_aside_stale_results(folder, tmp_path / "predictions", [task]) == []

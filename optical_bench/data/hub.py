@@ -24,7 +24,7 @@ from pathlib import Path
 
 from optical_bench.cards import TaskCard, TaskCardError
 from optical_bench.data.beir import BeirCollection, _cut
-from optical_bench.io import atomic_write_bytes, home
+from optical_bench.io import UnsafeNameError, atomic_write_bytes, check_relative_path, home
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +61,9 @@ def _read_topics(path: Path) -> dict[str, str]:
 
 def _hub_file(repo: str, filename: str, revision: str, hub_dir: Path | None) -> Path:
     """One file of the Hugging Face dataset repository ``repo``: ``<hub_dir>/<repo>/<filename>``
-    in a local mirror, else downloaded (and cached) by ``hf_hub_download``."""
+    in a local mirror, else downloaded (and cached) by ``hf_hub_download``. The names come from a
+    task card: each must stay inside the mirror (:func:`optical_bench.io.check_relative_path`)."""
+    _check_source_names(repo, filename, revision)
     if hub_dir is not None:
         path = Path(hub_dir) / repo / filename
         if not path.exists():
@@ -87,6 +89,17 @@ def _hub_file(repo: str, filename: str, revision: str, hub_dir: Path | None) -> 
         ) from error
 
 
+def _check_source_names(repo: str, filename: str, revision: str) -> None:
+    """The repository (``owner/name``), file path and revision of a card's [source] are parts of
+    paths in the cache folder and the mirror: refuse any that would leave them."""
+    where = "the task card's [source]"
+    if not isinstance(repo, str) or repo.count("/") != 1:
+        raise UnsafeNameError(f"{where}: the repository {repo!r} is not owner/name. Fix: write the repository as owner/name.")
+    check_relative_path(repo, "repository", where)
+    check_relative_path(filename, "file path", where)
+    check_relative_path(revision, "revision", where)
+
+
 GITHUB_RAW = "https://raw.githubusercontent.com"
 _TRUE = ("1", "on", "yes", "true")
 
@@ -102,6 +115,7 @@ def _github_file(repo: str, filename: str, revision: str, hub_dir: Path | None) 
     ``optical-bench`` sets unless ``OPTICAL_BENCH_ONLINE=1``). Either way the caller reads a
     local file, with the same readers.
     """
+    _check_source_names(repo, filename, revision)
     clone_fix = f"git clone https://github.com/{repo} <hub_dir>/github.com/{repo}"
     if hub_dir is not None:
         path = Path(hub_dir) / "github.com" / repo / filename
