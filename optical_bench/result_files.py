@@ -35,6 +35,7 @@ from typing import Any
 from mteb.cache import ResultCache
 
 from optical_bench.io import atomic_write_json, is_read_only_error, set_aside
+from optical_bench.results import QRELS_FINGERPRINTS_FILE, qrels_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +151,9 @@ def _stale_reason(task, result: Any, recorded: Mapping[str, str]) -> str | None:
 
 def set_aside_stale_results(folder: Path, prediction_folder: Path, tasks: Iterable) -> list[Path]:
     """Before an evaluation: set aside every file of ``folder`` (a model revision's results) and
-    ``prediction_folder`` that must not be reused, then record the data fingerprints of ``tasks``.
+    ``prediction_folder`` that must not be reused, then record the data fingerprints of ``tasks``
+    (and, in ``optical_bench/qrels_fingerprints.json``, their qrels' own, which ``seeds`` and
+    ``report`` check before they score the rankings again).
 
     A ``*.json`` that does not parse is set aside as ``incomplete``; a task's result computed on
     other data (:func:`_stale_reason`) as ``stale``, with its rankings; rankings that do not parse
@@ -169,6 +172,8 @@ def set_aside_stale_results(folder: Path, prediction_folder: Path, tasks: Iterab
             move(path, "incomplete", "does not parse (an interrupted write)")
     records = read_json(folder / FINGERPRINTS_FILE)
     records = records if isinstance(records, dict) else {}
+    qrels_records = read_json(folder / QRELS_FINGERPRINTS_FILE)
+    qrels_records = qrels_records if isinstance(qrels_records, dict) else {}
     for task in tasks:
         name = task.metadata.name
         result_path, rankings_path = folder / f"{name}.json", prediction_folder / f"{name}{PREDICTIONS_SUFFIX}"
@@ -182,7 +187,16 @@ def set_aside_stale_results(folder: Path, prediction_folder: Path, tasks: Iterab
                 move(rankings_path, "stale", f"rankings computed on {reason}")
                 records.pop(name, None)
         records[name] = {**records.get(name, {}), **task_fingerprints(task)}
+        qrels_records[name] = {
+            **(qrels_records.get(name) if isinstance(qrels_records.get(name), dict) else {}),
+            **{
+                f"{subset}/{split}": qrels_fingerprint(data["relevant_docs"])
+                for subset, splits in (task.dataset or {}).items()
+                for split, data in splits.items()
+            },
+        }
     write_side_file(folder / FINGERPRINTS_FILE, records)
+    write_side_file(folder / QRELS_FINGERPRINTS_FILE, qrels_records)
     return moved
 
 

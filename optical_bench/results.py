@@ -47,6 +47,19 @@ RUN_PROVENANCE_FILE = f"{SIDE_FOLDER}/provenance.json"
 NOT_TASK_FILES = frozenset({"model_meta.json", Path(ROBUSTNESS_FILE).name, Path(RUN_PROVENANCE_FILE).name})
 PREDICTIONS_SUFFIX = "_predictions.json"
 EXPERIMENTS_FOLDER = "experiments"  # mteb's folder of a revision's study runs (ModelMeta experiment_kwargs)
+# {task: {"subset/split": sha256 of the qrels}}: the judgements the rankings beside it were scored with
+QRELS_FINGERPRINTS_FILE = f"{SIDE_FOLDER}/qrels_fingerprints.json"
+
+
+def qrels_fingerprint(qrels: Mapping[str, Mapping[str, Any]]) -> str:
+    """SHA-256 of judgements ``{qid: {docid: relevance}}``: every (qid, docid, relevance), sorted."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for qid in sorted(qrels, key=str):
+        for did, relevance in sorted(qrels[qid].items(), key=lambda item: str(item[0])):
+            digest.update(f"{qid}\0{did}\0{float(relevance):g}\n".encode())
+    return digest.hexdigest()
 
 
 def finite_mean(values: Iterable[float]) -> float:
@@ -139,6 +152,20 @@ class RunResults:
     def results_by_task(self, metric: str = "main_score") -> dict[str, dict[str, float]]:
         return {task: self.scores(task, metric) for task in self.tasks}
 
+    def qrels_changed(self, task: str, subset: str, split: str, qrels: Mapping[str, Mapping[str, Any]]) -> str | None:
+        """Why ``qrels`` are not the judgements this run's rankings of ``task`` were scored with
+        (their fingerprint, recorded at evaluation, differs), or ``None`` (the same, or no record:
+        results of an earlier release)."""
+        recorded = _read_json_or_none(self.path / QRELS_FINGERPRINTS_FILE)
+        expected = ((recorded or {}).get(task) or {}).get(f"{subset}/{split}") if isinstance(recorded, dict) else None
+        if not expected or expected == qrels_fingerprint(qrels):
+            return None
+        return (
+            f"{self.path}: the qrels of {task} {subset}/{split} here are not the ones its rankings were scored with "
+            f"(fingerprint {expected[:12]}, now {qrels_fingerprint(qrels)[:12]}). Fix: evaluate the model again on these "
+            "qrels, or restore the collection it was scored on"
+        )
+
     def main_metric(self, task: str) -> str | None:
         """The metric behind ``main_score``: the card's, else the key with the same value."""
         card_metric = _card_main_scores().get(task)
@@ -215,6 +242,13 @@ def _predictions_folder(result_folder: Path) -> list[Path]:
         candidates.append(ancestor / ".predictions" / result_folder.relative_to(ancestor))
     candidates += [result_folder / ".predictions", result_folder]
     return [c for c in candidates if c.is_dir()]
+
+
+def _read_json_or_none(path: Path) -> Any:
+    try:
+        return _read_json(path)
+    except (OSError, ValueError):
+        return None
 
 
 def _read_meta(folder: Path) -> dict[str, Any]:

@@ -50,6 +50,7 @@ def collect(
     qrels_loader = default_qrels_loader()
     table: dict[str, dict[str, dict[str, dict[str, float]]]] = defaultdict(lambda: defaultdict(dict))
     unscored: dict[str, str | None] = {}  # task -> revision whose qrels are not here
+    stale: list[str] = []  # runs whose rankings were scored with other qrels than the ones here
     for run in runs:
         name = run.model.split("/")[-1]
         config, seed = configuration_and_seed(name)
@@ -65,7 +66,15 @@ def collect(
             by_subset = {subset: splits[split] for subset, splits in qrels.items() if split in splits and _chosen(subset, subsets)}
             if not by_subset:
                 continue
+            changed = [reason for subset, judged in by_subset.items() if (reason := run.qrels_changed(task, subset, split, judged))]
+            if changed:
+                stale.append(changed[0])
+                continue
             table[task][config][seed] = per_query_from_predictions(predictions, by_subset, metric=metric, split=split)
+    for reason in stale:
+        logger.warning("%s. Left out of the table.", reason)
+    if stale and not table:
+        raise ValueError(f"{stale[0]}.")
     if unscored:
         missing = ", ".join(f"{task} (revision {revision})" for task, revision in sorted(unscored.items()))
         message = (

@@ -193,3 +193,38 @@ def test_a_built_task_s_revision_is_its_content_so_its_old_scores_stay(tmp_path,
     result["scores"] = {"test": [{"hf_subset": "default", "main_score": 0.3, "ndcg_at_10": 0.3, "languages": ["eng-Latn"]}]}
     (folder / "TinyBeir.json").write_text(json.dumps(result))
     assert set_aside_stale_results(folder, tmp_path / "predictions", [task]) == []
+
+
+# --------------------------------------------------------------------------- rankings and the qrels they were scored with
+
+
+def test_seeds_and_report_refuse_to_score_rankings_against_edited_qrels(tiny_model, tiny_beir, tmp_path, monkeypatch, caplog):
+    from sentence_transformers import SentenceTransformer
+
+    from optical_bench import seeds
+    from optical_bench.data.beir import read_beir_folder
+    from optical_bench.evaluate import EvaluationOptions, evaluate_model
+    from optical_bench.report.context import ReportContext
+    from optical_bench.tasks import beir_task
+
+    task = beir_task(tiny_beir, name="TinyNews")
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    evaluate_model(model, [task], tmp_path / "out", name="tiny-s1", revision="r", options=EvaluationOptions(progress=False))
+    results = tmp_path / "out" / "results"
+    qrels = read_beir_folder(tiny_beir).qrels["test"]
+    edited = {qid: {("d0" if qid == "q5" else did): rel for did, rel in docs.items()} for qid, docs in qrels.items()}
+
+    def loader_of(judgements):
+        return lambda name, revision=None: {"default": {"test": judgements}} if name == "TinyNews" else None
+
+    same = ReportContext.from_dirs([results], qrels=loader_of(qrels))
+    assert len(same.per_query(0, "TinyNews", "ndcg_at_10")["default"]) == len(qrels)
+    changed = ReportContext.from_dirs([results], qrels=loader_of(edited))
+    assert changed.per_query(0, "TinyNews", "ndcg_at_10") is None
+    assert "are not the ones its rankings were scored with" in caplog.text
+
+    monkeypatch.setattr(seeds, "default_qrels_loader", lambda: loader_of(qrels))
+    assert seeds.collect([str(results)], "ndcg_at_10")["TinyNews"]["tiny"]["1"]
+    monkeypatch.setattr(seeds, "default_qrels_loader", lambda: loader_of(edited))
+    with pytest.raises(ValueError, match=r"qrels of TinyNews default/test here are not the ones its rankings were scored with.*Fix"):
+        seeds.collect([str(results)], "ndcg_at_10")

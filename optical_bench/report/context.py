@@ -208,6 +208,10 @@ class ReportContext:
                 ranking = (predictions.get(subset) or {}).get(split)
                 if not subset_qrels or ranking is None:
                     return None
+                changed = run.qrels_changed(task, subset, split, subset_qrels)
+                if changed:
+                    logger.warning("%s; no per-query scores (marks, intervals) for %s on it.", changed, self.labels[index])
+                    return None
                 out[subset] = per_query_scores(subset_qrels, ranking, metric)
             self._per_query[key] = out
         except Exception as error:
