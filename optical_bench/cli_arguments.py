@@ -24,6 +24,17 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def bootstrap_samples(text: str) -> int:
+    """An argparse type: a number of bootstrap or randomization samples, 100 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 100:
+        raise argparse.ArgumentTypeError(f"{value} samples give no usable interval: give 100 or more (1000-10000 is usual)")
+    return value
+
+
 def device_name(text: str) -> str:
     """An argparse type: a torch device that this machine has (``cpu``, ``cuda:1``, ``mps``)."""
     import torch
@@ -118,7 +129,7 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         "--ci", action="store_true", help="add ± half-widths of 95%% bootstrap intervals (needs rankings and qrels; default: off)"
     )
     parser.add_argument("--test", default="randomization", choices=["randomization", "t-test"], help="paired test (default: %(default)s)")
-    parser.add_argument("--samples", type=int, default=10_000, help="randomization/bootstrap samples (default: %(default)s)")
+    parser.add_argument("--samples", type=bootstrap_samples, default=10_000, help="randomization/bootstrap samples (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the randomization and bootstrap (default: %(default)s)")
     parser.add_argument("--build-root", help="build folder holding the qrels (default: any existing build in the cache)")
     parser.add_argument(
@@ -233,4 +244,4 @@ def add_seeds_arguments(parser: argparse.ArgumentParser) -> None:
         help="also the domain-shift drop (mean on IN_TASK minus mean on SHIFTED_TASK) of each configuration and its "
         "difference to the reference's, seeds drawn once for both tasks",
     )
-    parser.add_argument("--samples", type=int, default=5000, help="bootstrap samples (default: %(default)s)")
+    parser.add_argument("--samples", type=bootstrap_samples, default=5000, help="bootstrap samples (default: %(default)s)")

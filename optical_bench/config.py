@@ -325,6 +325,10 @@ class TrainConfig:
                 f"--linear-map-english-texts adds English sentences to the map's fit: use it with --linear-map english or both "
                 f"(not {self.linear_map})."
             )
+        if not isinstance(self.bitext_size, int) or self.bitext_size < 1:
+            raise ValueError(
+                f"--bitext-size {self.bitext_size!r} must be a whole number of pairs, at least 1. Fix: e.g. --bitext-size 1000."
+            )
         if self.max_steps < 1 and self.method in TRAINED_METHODS:
             raise ValueError("--max-steps must be at least 1.")
         if self.batch_size < 2 and self.method in ("contrastive", "optical+contrastive"):

@@ -26,6 +26,7 @@ fusion's options and its members' names and revisions), recorded in the side fil
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -36,6 +37,13 @@ FUSE_SPEC = "fuse"
 STRATEGIES = ("rrf", "dbsf", "rsf")
 BM25_NUMBERS = {"k1": float, "b": float, "delta": float, "freq_threshold": float}
 BM25_METHODS = ("robertson", "lucene", "atire", "bm25l", "bm25+")
+# the range of each number: (lowest, highest, what the fix says); every value must be finite
+BM25_RANGES = {
+    "k1": (0.0, 100.0, "k1 between 0 and 100 (Lucene's default 1.2-1.5)"),
+    "b": (0.0, 1.0, "b between 0 and 1 (0.75 by default)"),
+    "delta": (0.0, 100.0, "delta between 0 and 100 (BM25L/BM25+ only; 0.5 by default)"),
+    "freq_threshold": (0.0, 1e9, "freq_threshold of 0 or more"),
+}
 
 __all__ = ["BM25_SPEC", "FUSE_SPEC", "FusionSpec", "SearchModel", "is_search_spec", "load_bm25", "load_fusion", "parse_fusion_spec"]
 
@@ -75,15 +83,23 @@ def _bm25_options(spec: str) -> tuple[dict[str, Any], str | None]:
     """BM25Search keyword arguments and the translator spec of ``bm25[,key=value...]``."""
     options: dict[str, Any] = {}
     translator = None
+    seen: set[str] = set()
     for part in spec.split(",")[1:] if "," in spec else []:
         key, _, value = part.partition("=")
+        if key in seen:
+            raise SpecError(f"{spec!r}: {key} is given twice. Fix: give each option once.")
+        seen.add(key)
         if key == "translator" and value:
             translator = value
         elif key in BM25_NUMBERS and value:
             try:
-                options[key] = BM25_NUMBERS[key](value)
+                number = BM25_NUMBERS[key](value)
             except ValueError:
                 raise SpecError(f"{spec!r}: {key}={value!r} is not a number. Fix: write e.g. bm25,k1=0.9,b=0.4.") from None
+            low, high, fix = BM25_RANGES[key]
+            if not math.isfinite(number) or not low <= number <= high:
+                raise SpecError(f"{spec!r}: {key}={value} is out of range. Fix: {fix}.")
+            options[key] = number
         elif key == "method" and value in BM25_METHODS:
             options[key] = value
         else:
@@ -161,17 +177,27 @@ class FusionSpec:
 
 def _fusion_option(spec: str, part: str, values: dict[str, Any]) -> None:
     key, _, value = part.partition("=")
+    slot = {"k": "rrf_k", "depth": "depth", "weights": "weights"}.get(key, "strategy" if part in STRATEGIES else None)
+    if slot in values:
+        what = "a fusion strategy" if slot == "strategy" else key
+        raise SpecError(f"{spec!r}: {what} is given twice. Fix: give each option once (one of {', '.join(STRATEGIES)}).")
     try:
         if part in STRATEGIES:
             values["strategy"] = part
-        elif key == "k":
-            values["rrf_k"] = int(value)
-        elif key == "depth":
-            values["depth"] = int(value)
+        elif key in ("k", "depth"):
+            number = int(value)
+            if number < 1:
+                fix = "k=60 (RRF's constant: 1 or more)" if key == "k" else "depth=100 (documents each member returns: 1 or more)"
+                raise SpecError(f"{spec!r}: {key}={value} is out of range. Fix: {fix}.")
+            values[slot] = number
         elif key == "weights":
             weights = tuple(float(w) for w in value.split("/"))
             if len(weights) != 2:
                 raise ValueError
+            if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+                raise SpecError(
+                    f"{spec!r}: weights={value} must be two finite numbers of 0 or more, not both 0. Fix: e.g. weights=0.3/0.7."
+                )
             values["weights"] = weights
         else:
             raise SpecError(
@@ -195,6 +221,8 @@ def parse_fusion_spec(spec: str) -> FusionSpec:
     values: dict[str, Any] = {}
     for part in head.split(",")[1:]:
         _fusion_option(spec, part, values)
+    if "rrf_k" in values and values.get("strategy", "rrf") != "rrf":
+        raise SpecError(f"{spec!r}: k is RRF's constant and means nothing under {values['strategy']}. Fix: drop k=.")
     if any(is_search_spec(member) and member.startswith(FUSE_SPEC) for member in members):
         raise SpecError(f"{spec!r}: a member is itself a fusion. Fix: fuse two plain specs.")
     return FusionSpec(members=members, **values)  # type: ignore[arg-type]

@@ -75,6 +75,19 @@ def collect(
         logger.warning("%s. Left out of the table.", reason)
     if stale and not table:
         raise ValueError(f"{stale[0]}.")
+    if not table and not unscored:
+        where = ", ".join(map(str, results_dirs))
+        if not runs:
+            raise ValueError(f"{where}: no MTEB results (<org>__<model>/<revision>/<Task>.json). Fix: pass the --out of a study.")
+        if not any(run.predictions for run in runs):
+            raise ValueError(f"{where}: no rankings (.predictions) beside the results, so no query can be scored. Fix: evaluate again.")
+        asked = " ".join(
+            option
+            for option in (f"--tasks {' '.join(tasks)}" if tasks else "", f"--subsets {' '.join(subsets)}" if subsets else "")
+            if option
+        )
+        known = sorted({f"{task}: {', '.join(sorted(run.subset_entries(task)))}" for run in runs for task in run.predictions})
+        raise ValueError(f"{where}: no scored runs for {asked or 'these folders'}. Fix: choose from {'; '.join(known)}.")
     if unscored:
         missing = ", ".join(f"{task} (revision {revision})" for task, revision in sorted(unscored.items()))
         message = (
@@ -118,6 +131,9 @@ def _matrices(task: str, configs: dict, seeds_of: dict | None = None) -> dict[st
 
 
 def summarise(table, reference: str | None = None, samples: int = 5000) -> list[list]:
+    configurations = sorted({config for configs in table.values() for config in configs})
+    if reference and reference not in configurations:
+        raise ValueError(f"--reference {reference!r} is not a configuration here. Fix: choose one of {', '.join(configurations)}.")
     rows = []
     for task, configs in table.items():
         matrices = _matrices(task, configs)

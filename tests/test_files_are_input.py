@@ -228,3 +228,82 @@ def test_seeds_and_report_refuse_to_score_rankings_against_edited_qrels(tiny_mod
     monkeypatch.setattr(seeds, "default_qrels_loader", lambda: loader_of(edited))
     with pytest.raises(ValueError, match=r"qrels of TinyNews default/test here are not the ones its rankings were scored with.*Fix"):
         seeds.collect([str(results)], "ndcg_at_10")
+
+
+# --------------------------------------------------------------------------- numbers in range, options once
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("bm25,k1=-1", "k1=-1 is out of range"),
+        ("bm25,k1=nan", "k1=nan is out of range"),
+        ("bm25,k1=inf", "k1=inf is out of range"),
+        ("bm25,b=5", "b=5 is out of range.*between 0 and 1"),
+        ("bm25,k1=1,k1=2", "k1 is given twice"),
+    ],
+)
+def test_bm25_numbers_out_of_range_or_repeated_are_refused(spec, message):
+    from optical_bench.search_models import SpecError, _bm25_options
+
+    with pytest.raises(SpecError, match=message):
+        _bm25_options(spec)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("fuse,weights=-1/2:bm25+bm25,b=0.5", "weights=-1/2 must be two finite numbers of 0 or more"),
+        ("fuse,weights=0/0:bm25+bm25,b=0.5", "not both 0"),
+        ("fuse,weights=nan/1:bm25+bm25,b=0.5", "finite"),
+        ("fuse,rrf,dbsf:bm25+bm25,b=0.5", "a fusion strategy is given twice"),
+        ("fuse,dbsf,k=20:bm25+bm25,b=0.5", "k is RRF's constant and means nothing under dbsf"),
+        ("fuse,k=-1:bm25+bm25,b=0.5", r"k=-1 is out of range. Fix: k=60"),
+        ("fuse,depth=0:bm25+bm25,b=0.5", r"depth=0 is out of range. Fix: depth=100"),
+    ],
+)
+def test_fusion_options_out_of_range_repeated_or_meaningless_are_refused(spec, message):
+    from optical_bench.search_models import SpecError, parse_fusion_spec
+
+    with pytest.raises(SpecError, match=message):
+        parse_fusion_spec(spec)
+    assert parse_fusion_spec("fuse,k=20,weights=0.3/0.7,depth=200:bm25+multilingual-e5-small-q4").rrf_k == 20
+
+
+@pytest.mark.parametrize("size", [0, -5])
+def test_a_bitext_size_below_one_is_refused_before_work_starts(size):
+    from optical_bench.config import TrainConfig
+
+    with pytest.raises(ValueError, match=rf"--bitext-size {size} must be a whole number of pairs, at least 1"):
+        TrainConfig.from_dict({"bitext_size": size}).validate()
+
+
+@pytest.mark.parametrize("samples", ["0", "-5", "10"])
+def test_too_few_bootstrap_samples_are_one_line(samples, tmp_path, capsys):
+    for command in (["seeds", str(tmp_path)], ["report", str(tmp_path), "--ci"]):
+        with pytest.raises(SystemExit) as exit_:
+            main([*command, "--samples", samples])
+        assert exit_.value.code == 2 and "give 100 or more" in capsys.readouterr().err
+
+
+def test_seeds_refuses_an_empty_folder_and_an_unknown_reference_or_subset(tiny_model, tiny_beir, tmp_path, monkeypatch, capsys):
+    from sentence_transformers import SentenceTransformer
+
+    from optical_bench import seeds
+    from optical_bench.data.beir import read_beir_folder
+    from optical_bench.evaluate import EvaluationOptions, evaluate_model
+    from optical_bench.tasks import beir_task
+
+    (tmp_path / "empty").mkdir()
+    assert main(["seeds", str(tmp_path / "empty")]) == 2
+    assert "no MTEB results" in capsys.readouterr().err
+    task = beir_task(tiny_beir, name="TinyNews")
+    model = SentenceTransformer(str(tiny_model), device="cpu")
+    evaluate_model(model, [task], tmp_path / "out", name="tiny-s1", revision="r", options=EvaluationOptions(progress=False))
+    qrels = read_beir_folder(tiny_beir).qrels["test"]
+    monkeypatch.setattr(seeds, "default_qrels_loader", lambda: lambda name, revision=None: {"default": {"test": qrels}})
+    results = str(tmp_path / "out" / "results")
+    assert main(["seeds", results, "--reference", "nosuch"]) == 2
+    assert "--reference 'nosuch' is not a configuration here. Fix: choose one of tiny" in capsys.readouterr().err
+    assert main(["seeds", results, "--subsets", "nosuch"]) == 2
+    assert "no scored runs for --subsets nosuch. Fix: choose from TinyNews: default" in capsys.readouterr().err

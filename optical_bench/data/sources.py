@@ -41,6 +41,7 @@ from train splits only, so that nothing a run reads is ever evaluated:
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import random
 from dataclasses import dataclass
@@ -72,6 +73,8 @@ MAFAND = {
     "train_pairs": {"hau": 3098, "ibo": 6998, "swa": 30782, "yor": 6644, "zul": 3500, "twi": 3337, "nya": 0, "kin": 0},
 }
 _SHUFFLE_SEED = 0  # the order of a named source's pairs: fixed, so smaller sizes are prefixes of larger ones
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -187,7 +190,7 @@ def named_collection(name: str, hub_dir=None) -> Path | None:
     if not (name.startswith("mafand-") and name.endswith("-dev")):
         return None
     language = named_source(name[: -len("-dev")])
-    return _mafand(language, TrainConfig().bitext_size, hub_dir or os.environ.get(ENV_HUB_DIR) or None).dev_collection
+    return _mafand(language, ALL_PAIRS, hub_dir or os.environ.get(ENV_HUB_DIR) or None).dev_collection
 
 
 def _shuffled(pairs: list[SentencePair]) -> list[SentencePair]:
@@ -315,6 +318,9 @@ def _mafand_split(language: str, split: str, hub_dir) -> list[SentencePair]:
     return read_bitext(files)
 
 
+ALL_PAIRS = 10**9  # the bitext size that takes every pair of a named source (a translator's training data)
+
+
 def _mafand(language: str, size: int, hub_dir) -> TrainingData:
     """MAFAND-MT en-<language>: ``size`` train pairs (a prefix of a fixed shuffle), its dev split
     as a known-item BEIR folder, the rest of its train English as the English pool; derived files
@@ -323,6 +329,10 @@ def _mafand(language: str, size: int, hub_dir) -> TrainingData:
     dev = _mafand_split(language, "dev", hub_dir)
     digest = hashlib.sha256("\0".join(f"{p.lr}\t{p.en}" for p in train + dev).encode("utf-8")).hexdigest()[:12]
     folder = home() / "sources" / f"mafand-{language}-{digest}"
+    if size < 1:
+        raise ValueError(f"--bitext-size {size}: at least 1 pair. Fix: give a size from 1 to {len(train)}.")
+    if len(train) < size < ALL_PAIRS:
+        logger.warning("--bitext-size %d: MAFAND-MT en-%s has %d train pairs; all %d are used.", size, language, len(train), len(train))
     order = _shuffled(train)
     taken = order[:size]
     bitext = folder / f"train-{len(taken)}.jsonl"
