@@ -140,7 +140,7 @@ def cmd_build(args) -> int:
     from optical_bench.data.collections import build_collections
 
     started = time.perf_counter()
-    result = build_collections(out=Path(args.out) if args.out else None, force=args.force)
+    result = build_collections(out=Path(args.out) if args.out else None, force=args.force, verify=True)
     sizes = result.info["sizes"]
     rows = [
         ["bible-test", sizes["bible-test"]["queries"], sizes["bible-test"]["documents"]],
@@ -173,7 +173,7 @@ def cmd_tasks(args) -> int:
 
 
 def _select_tasks(args):
-    from optical_bench.tasks import beir_task, get_tasks
+    from optical_bench.tasks import beir_task, check_unique_task_names, get_tasks
 
     tasks = []
     if args.tasks or not args.beir:
@@ -188,7 +188,7 @@ def _select_tasks(args):
         tasks.append(
             beir_task(folder, split=args.split or "test", languages=args.beir_langs, low_resource_side=args.beir_low_resource_side)
         )
-    return tasks
+    return check_unique_task_names(tasks)
 
 
 def _print_truncation(result) -> None:

@@ -167,6 +167,10 @@ def set_aside_stale_results(folder: Path, prediction_folder: Path, tasks: Iterab
             logger.warning("%s: %s; set aside as %s and recomputed.", path, reason, target.name)
             moved.append(target)
 
+    for place in (folder, prediction_folder):  # temp files of a write that was killed (we hold the folder's lock)
+        for temp in sorted(place.glob(".*.json.*.tmp")) if place.is_dir() else []:
+            temp.unlink(missing_ok=True)
+            logger.info("%s: the temp file of an interrupted write; removed.", temp)
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         if read_json(path) is None:
             move(path, "incomplete", "does not parse (an interrupted write)")

@@ -173,6 +173,12 @@ def _builtin_loader(card: TaskCard, build_root: Path):
                 f'{card.path}: subset {subset!r} has no {split!r} collection. Fix: add `{split} = "<folder>"` to [subsets.{subset}].'
             )
         folder = build_root / folder_name
+        missing = [name for name in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv") if not (folder / name).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{folder / missing[0]}: a file of the built collection {folder_name} is gone. Fix: `optical-bench build` "
+                "(it builds again what changed)."
+            )
         return read_beir_folder(folder, splits=(split,))
 
     return loader
@@ -283,6 +289,22 @@ def read_beir_sidecar(folder: Path | str) -> dict[str, Any]:
     return raw
 
 
+def check_unique_task_names(tasks) -> list:
+    """``tasks`` if no two share a name (two ``--beir`` folders both named ``tiny``, say: mteb would
+    write one result file for both); else a ValueError naming the sources and the fix."""
+    seen: dict[str, Any] = {}
+    for task in tasks:
+        name = task.metadata.name
+        if name in seen:
+            first, second = (getattr(getattr(t, "card", None), "path", None) or name for t in (seen[name], task))
+            raise ValueError(
+                f"Two tasks are named {name!r} ({first} and {second}): their results would overwrite each other. "
+                f'Fix: give one folder a task.toml with name = "OtherName" (see docs/evaluate.md), or evaluate them apart.'
+            )
+        seen[name] = task
+    return list(tasks)
+
+
 def beir_revision(folder: Path | str) -> str:
     """The dataset revision of a BEIR-folder task: the content hash of the folder (its results'
     ``dataset_revision``; :func:`_folder_hash`)."""
@@ -312,7 +334,14 @@ def beir_task(
         check_name(name, "task name", folder)
     elif "name" in sidecar:
         name = check_name(sidecar["name"], "task name", folder / BEIR_SIDECAR)
-    name = name or "BEIR_" + re.sub(r"[^A-Za-z0-9]+", "_", folder.resolve().name).strip("_")
+    if name is None:
+        stem = re.sub(r"[^A-Za-z0-9]+", "_", folder.resolve().name).strip("_")
+        if not stem:
+            raise ValueError(
+                f"{folder}: the folder name {folder.resolve().name!r} gives no task name in letters and digits. Fix: write "
+                f'name = "MyTask" into {folder / BEIR_SIDECAR} (or rename the folder).'
+            )
+        name = "BEIR_" + stem
     card = TaskCard(
         name=name,
         kind="beir",

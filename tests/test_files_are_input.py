@@ -307,3 +307,88 @@ def test_seeds_refuses_an_empty_folder_and_an_unknown_reference_or_subset(tiny_m
     assert "--reference 'nosuch' is not a configuration here. Fix: choose one of tiny" in capsys.readouterr().err
     assert main(["seeds", results, "--subsets", "nosuch"]) == 2
     assert "no scored runs for --subsets nosuch. Fix: choose from TinyNews: default" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- names that would hide each other
+
+
+def _experiment(tmp_path, runs: list[str], variants: str) -> str:
+    text = '[experiment]\nname = "x"\ntasks = ["OpticalUDHRRetrieval"]\n' + variants
+    text += "".join(f'\n[[runs]]\nname = "{name}"\nmethod = "zero-shot"\n' for name in runs)
+    path = tmp_path / "grid.toml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize(
+    ("runs", "variants", "message"),
+    [
+        (["z", "z+v"], '[experiment.variants.v]\nscoring = "maxsim"\n', "named 'z\\+v', the name of another run"),
+        (["a+b"], '[experiment.variants.fused]\nmodel = "fuse:bm25+{model}"\n', "run 'a\\+b' holds '\\+', so a fusion cannot"),
+        (["z"], '[experiment.variants.fused]\nmodel = "fuse,rrf,dbsf:bm25+{model}"\n', "'fused': .*strategy is given twice"),
+        (["r" * 100], "[experiment.variants." + "v" * 60 + ']\nscoring = "maxsim"\n', "run name with its variant .* not a safe name"),
+    ],
+)
+def test_variants_that_would_collide_fail_or_be_too_long_are_refused_before_training(tmp_path, runs, variants, message):
+    from optical_bench.experiment import load_experiment
+
+    with pytest.raises(ValueError, match=message):
+        load_experiment(_experiment(tmp_path, runs, variants))
+
+
+def test_two_beir_folders_of_one_name_or_a_name_without_letters_are_refused(tiny_beir, tmp_path, capsys):
+    import shutil
+
+    other = shutil.copytree(tiny_beir, tmp_path / "b" / tiny_beir.name)
+    assert main(["evaluate", "--model", "bm25", "--beir", str(tiny_beir), str(other), "--out", str(tmp_path / "o")]) == 2
+    assert "Two tasks are named 'BEIR_tiny_beir'" in capsys.readouterr().err
+    greek = shutil.copytree(tiny_beir, tmp_path / "συλλογή")
+    assert main(["evaluate", "--model", "bm25", "--beir", str(greek), "--out", str(tmp_path / "o")]) == 2
+    assert "gives no task name in letters and digits. Fix: write name = " in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- bad lines in downloaded files
+
+
+def test_an_afriqa_context_that_is_a_list_names_the_file_and_line(tmp_path):
+    from test_afriqa_tasks import _card, _tiny
+
+    from optical_bench.cards import TaskCardError, load_card
+    from optical_bench.tasks import make_task
+
+    hub = _tiny(tmp_path, [{"id": "0", "context": ["Kano."]}, {"id": "1", "context": "Abuja."}])
+    task = make_task(load_card(_card(tmp_path)), hub_dir=hub, eval_splits=["dev"])
+    with pytest.raises(TaskCardError, match=r"gold_span_passages.afriqa.hau.en.dev.json, line 1: context is a JSON list"):
+        task.load_data()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"q1 0 d1 high\n", r"line 1: relevance 'high' is not a whole number"),
+        (b"q1 0 d1 1\nq1 0 d1 2\n", r"line 2: q1 d1 is judged again with grade 2 \(before: 1\)"),
+        (b"q1 0 d1 1\nq\xff 0 d1 1\n", r"line 2: not UTF-8"),
+    ],
+)
+def test_bad_trec_qrels_lines_name_the_file_and_the_line(tmp_path, content, message):
+    from optical_bench.cards import TaskCardError
+    from optical_bench.data.hub import _read_trec_qrels
+
+    path = tmp_path / "qrels.txt"
+    path.write_bytes(content)
+    with pytest.raises(TaskCardError, match=rf"qrels.txt, {message}"):
+        _read_trec_qrels(path)
+
+
+def test_a_killed_write_s_temp_file_is_removed_by_the_next_evaluation(tmp_path):
+    from optical_bench.result_files import set_aside_stale_results
+
+    folder, predictions = tmp_path / "rev", tmp_path / "predictions"
+    predictions.mkdir(parents=True)
+    folder.mkdir()
+    temp = predictions / ".Task_predictions.json.abc123.tmp"
+    temp.write_bytes(b"x" * 100)
+    kept = predictions / "notes.tmp"
+    kept.write_text("mine")
+    set_aside_stale_results(folder, predictions, [])
+    assert not temp.exists() and kept.exists()

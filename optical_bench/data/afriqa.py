@@ -104,6 +104,12 @@ def _gold_passages(card: TaskCard, code: str, pivot: str, split: str, hub_dir: P
     (``context`` not null); ``report``: say how many are left out."""
     path = afriqa_file(card, "gold_passages", code, pivot, split, hub_dir)
     records = _read_lines(path, code)
+    for number, record in records:
+        if record.get("context") is not None and not isinstance(record["context"], str):
+            raise TaskCardError(
+                f"{path}, line {number}: context is a JSON {type(record['context']).__name__}, not a passage text or null. "
+                "Fix: re-download the file (AfriQA's gold passages are one text per question, or null)."
+            )
     kept = [(number, record) for number, record in records if isinstance(record.get("context"), str) and record["context"].strip()]
     if report and len(kept) < len(records):
         logger.info(

@@ -29,9 +29,20 @@ from optical_bench.io import UnsafeNameError, atomic_write_bytes, check_relative
 logger = logging.getLogger(__name__)
 
 
+def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a UTF-8 text file; bytes that are not UTF-8 are an error naming the line."""
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            yield number, raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise TaskCardError(
+                f"{path}, line {number}: not UTF-8 (byte {error.start + 1} of the line). Fix: re-download the file, or save it as UTF-8."
+            ) from None
+
+
 def _read_trec_qrels(path: Path) -> dict[str, dict[str, int]]:
     qrels: dict[str, dict[str, int]] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in _text_lines(path):
         cells = line.split()
         if not cells:
             continue
@@ -43,13 +54,24 @@ def _read_trec_qrels(path: Path) -> dict[str, dict[str, int]]:
             raise TaskCardError(f"{path}, line {number}: {len(cells)} fields. Fix: write TREC qrels `qid Q0 docid relevance`.")
         if qid == "query-id":
             continue
-        qrels.setdefault(qid, {})[did] = int(rel)
+        try:
+            grade = int(rel)
+        except ValueError:
+            raise TaskCardError(
+                f"{path}, line {number}: relevance {rel!r} is not a whole number. Fix: write a grade such as 0, 1 or 2."
+            ) from None
+        if qrels.get(qid, {}).get(did, grade) != grade:
+            raise TaskCardError(
+                f"{path}, line {number}: {qid} {did} is judged again with grade {grade} (before: {qrels[qid][did]}). "
+                "Fix: keep one judgement per query and document."
+            )
+        qrels.setdefault(qid, {})[did] = grade
     return qrels
 
 
 def _read_topics(path: Path) -> dict[str, str]:
     topics = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in _text_lines(path):
         if not line.strip():
             continue
         cells = line.split("\t")
