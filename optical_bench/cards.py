@@ -138,6 +138,9 @@ def load_card(path: Path | str) -> TaskCard:
         if key not in raw:
             raise _card_error(path, key, "missing", f"add `{key} = ...` (see optical_bench/task_cards/OpticalBibleRetrieval.toml)")
     check_name(raw["name"], "task name", path)
+    splits = raw.get("eval_splits", ["test"])
+    if not isinstance(splits, list) or not splits or not all(isinstance(split, str) and split.strip() for split in splits):
+        raise _card_error(path, "eval_splits", f"{splits!r} is not a list of split names", 'write eval_splits = ["test"] (a list)')
     if raw["kind"] not in KINDS:
         raise _card_error(path, "kind", f"{raw['kind']!r} is not a known kind", f"use one of {', '.join(KINDS)}")
     if raw.get("low_resource_side", "query") not in ("query", "document", "none"):

@@ -35,6 +35,19 @@ def bootstrap_samples(text: str) -> int:
     return value
 
 
+def mirror_folder(text: str) -> str:
+    """An argparse type: an existing folder (a local mirror of GitHub and hub files)."""
+    from pathlib import Path
+
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        what = "a file" if path.exists() else "not there"
+        raise argparse.ArgumentTypeError(
+            f"{text} is {what}, not a folder. Fix: give the mirror's root folder (it holds github.com/<owner>/<repo>/...)"
+        )
+    return text
+
+
 def device_name(text: str) -> str:
     """An argparse type: a torch device that this machine has (``cpu``, ``cuda:1``, ``mps``)."""
     import torch
@@ -84,6 +97,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="a TOML file whose [train] table holds training options (flags override it)")
     parser.add_argument(
         "--hub-dir",
+        type=mirror_folder,
         help="a local mirror of GitHub and hub files for named --bitext sources such as mafand-hau "
         "(<hub-dir>/github.com/masakhane-io/lafand-mt/...; default: $OPTICAL_BENCH_HUB_DIR, else download once)",
     )
@@ -163,7 +177,12 @@ def add_evaluate_arguments(evaluate: argparse.ArgumentParser) -> None:
         help="the low-resource side of the --beir folders (default: their task.toml, else query)",
     )
     evaluate.add_argument("--split", help="evaluation split (default: the tasks' own; dev for tuning)")
-    evaluate.add_argument("--hub-dir", help="local mirror of hub datasets for CIRAL/AfriCLIRMatrix (default: the hub)")
+    evaluate.add_argument(
+        "--hub-dir",
+        type=mirror_folder,
+        help="local mirror of GitHub and hub files: AfriQA, AfriCLIRMatrix, CIRAL and MAFAND-MT "
+        "(<hub-dir>/github.com/<owner>/<repo>/..., <hub-dir>/<org>/<dataset>/...; default: $OPTICAL_BENCH_HUB_DIR, else download once)",
+    )
     evaluate.add_argument(
         "--check-beir", action=argparse.BooleanOptionalAction, default=True, help="recompute nDCG@10/MRR@10 with BEIR (default: on)"
     )

@@ -392,3 +392,70 @@ def test_a_killed_write_s_temp_file_is_removed_by_the_next_evaluation(tmp_path):
     kept.write_text("mine")
     set_aside_stale_results(folder, predictions, [])
     assert not temp.exists() and kept.exists()
+
+
+def test_unhelpful_errors_now_name_the_file_and_the_fix(tmp_path, tiny_beir, capsys):
+    import re
+    import shutil
+
+    from test_afriqa_tasks import _card, _tiny, _write_afriqa
+
+    from optical_bench.cards import TaskCardError, load_card
+    from optical_bench.data.beir import BeirFormatError, read_beir_folder
+    from optical_bench.data.hub import _corpus_file_records
+    from optical_bench.data.sources import named_collection
+    from optical_bench.tasks import make_task
+
+    # non-UTF-8 bytes in a mirror's JSON lines
+    bad = tmp_path / "corpus.jsonl"
+    bad.write_bytes(b'{"id": 1}\n{"id": "\xff"}\n')
+    with pytest.raises(TaskCardError, match=r"corpus.jsonl, line 2: not UTF-8"):
+        list(_corpus_file_records(bad))
+    # a lone surrogate in a BEIR corpus text
+    folder = shutil.copytree(tiny_beir, tmp_path / "surrogate")
+    (folder / "corpus.jsonl").write_text('{"_id": "d0", "text": "bad \\ud800 text"}\n', encoding="utf-8")
+    with pytest.raises(BeirFormatError, match=r"corpus.jsonl.*line 1.*lone UTF-16 surrogate"):
+        read_beir_folder(folder)
+    # an empty and a swapped AfriQA gold-passage file
+    card = load_card(_card(tmp_path))
+    hub = _tiny(tmp_path)
+    gold = hub / "github.com/masakhane-io/afriqa/data/gold_passages/hau/gold_span_passages.afriqa.hau.en.dev.json"
+    gold.write_text("", encoding="utf-8")
+    with pytest.raises(TaskCardError, match=r"the file is empty. Fix: re-download it"):
+        make_task(card, hub_dir=hub, eval_splits=["dev"]).load_data()
+    _write_afriqa(hub, "hau", "dev", [{"q": "Ina Abuja?", "en": "Where is Abuja?"}], [{"id": "0", "question": "Ina Abuja?"}])
+    with pytest.raises(TaskCardError, match=r"no line has a 'context' field.*a queries file in its place"):
+        make_task(card, hub_dir=hub, eval_splits=["dev"]).load_data()
+    # eval_splits written as a string
+    cards = tmp_path / "cards" / "AfriQARetrieval.toml"
+    cards.write_text(re.sub(r"^eval_splits = .*$", 'eval_splits = "test"', cards.read_text(encoding="utf-8"), flags=re.M), encoding="utf-8")
+    with pytest.raises(TaskCardError, match=r"eval_splits.*'test' is not a list of split names.*eval_splits = \[\"test\"\]"):
+        load_card(cards)
+    # a named collection that does not exist is answered as a collection, not as --bitext
+    with pytest.raises(ValueError, match=r"beir = \['mafand-xyz-dev'\]: MAFAND-MT has no English-xyz folder"):
+        named_collection("mafand-xyz-dev")
+    # --hub-dir pointing at a file
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--model", "bm25", "--hub-dir", str(tmp_path / "file"), "--out", str(tmp_path / "o")])
+    assert "is a file, not a folder. Fix: give the mirror's root folder" in capsys.readouterr().err
+
+
+def test_a_full_disk_during_the_embedding_cache_write_keeps_the_evaluation_going(tmp_path, monkeypatch, caplog):
+    import errno
+
+    import numpy as np
+
+    from optical_bench import embedding_cache
+
+    cache = embedding_cache.EmbeddingCache.__new__(embedding_cache.EmbeddingCache)
+    cache.record, cache.route = {}, "document"
+    cache.folder, cache.verify_sample = tmp_path / "entry", 0
+    cache.stats = {"document_hits": 0, "document_misses": 0, "document_verified": 0}
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(embedding_cache, "atomic_write_bytes", full)
+    array = cache.get_or_compute(["a", "b"], lambda texts: np.ones((len(texts), 3)))
+    assert array.shape == (2, 3) and "the embedding cache entry was not written (No space left on device)" in caplog.text

@@ -173,5 +173,13 @@ def load_afriqa_subset(card: TaskCard, subset: str, split: str, hub_dir: Path | 
         queries[f"{code}-{qid}"] = text.strip()
         qrels[f"{code}-{qid}"] = {passage_id(record["context"].strip()): 1}
     if not qrels:
+        records = _read_lines(gold_path, code)
+        if not records:
+            raise TaskCardError(f"{gold_path}: the file is empty. Fix: re-download it (a cut download?) from {card.source['github_repo']}.")
+        if not any("context" in record for _, record in records):
+            raise TaskCardError(
+                f"{gold_path}: no line has a 'context' field, so this is not a gold-passage file (a queries file in its place?). "
+                f"Fix: put data/gold_passages/{code}/{gold_path.name} of {card.source['github_repo']} there."
+            )
         raise TaskCardError(f"{gold_path}: no question of {code}/{split} has a gold passage. Fix: add {code}/{split} to no_gold_passages.")
     return BeirCollection(pooled_corpus(card, split, hub_dir), queries, {split: qrels})

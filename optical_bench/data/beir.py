@@ -98,6 +98,14 @@ def _cut(text: str, path: Path, number: int, rid: str) -> str:
     return text[:MAX_TEXT_CHARS]
 
 
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
 def _read_jsonl(path: Path, required: tuple[str, ...], kind: str) -> dict[str, dict]:
     _check_file(path, kind, f"create {path.name} with one JSON object per line, keys {', '.join(required)}")
     rows: dict[str, dict] = {}
@@ -148,6 +156,13 @@ def _read_jsonl(path: Path, required: tuple[str, ...], kind: str) -> dict[str, d
                 )
             if rid in rows:
                 raise BeirFormatError(path, number, f"the _id {rid!r} appears twice", "give every line a unique _id")
+            if any(isinstance(value, str) and _has_lone_surrogate(value) for value in (rid, text, title)):
+                raise BeirFormatError(
+                    path,
+                    number,
+                    f"{rid!r} holds a lone UTF-16 surrogate (an escape such as \\ud800 without its pair), which no tokenizer reads",
+                    "mend that escape or write the character itself",
+                )
             row["text"] = _cut(text, path, number, rid)
             rows[rid] = row
     if not rows:

@@ -186,8 +186,14 @@ def _corpus_file_records(path: Path) -> Iterator[tuple[int, dict]]:
                 yield number, record
         return
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with opener(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise TaskCardError(
+                    f"{path}, line {number}: not UTF-8 (byte {error.start + 1} of the line). Fix: re-download the file, or save it as UTF-8."
+                ) from None
             if not line.strip():
                 raise TaskCardError(
                     f"{path}, line {number}: empty line. Fix: delete it (JSON lines: one JSON object per line), or re-download the file."
@@ -206,6 +212,14 @@ def _corpus_file_records(path: Path) -> Iterator[tuple[int, dict]]:
             yield number, record
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def _read_corpus(numbered_records: Iterable[tuple[str, int, dict]], fields: dict[str, str]) -> dict[str, dict[str, str]]:
     """The corpus ``{docid: {"title", "text"}}`` from ``(where, number, record)`` triples, with the
     card's ``corpus_fields`` (``id``, ``text``, optional ``title``). A record without the id or text
@@ -220,6 +234,12 @@ def _read_corpus(numbered_records: Iterable[tuple[str, int, dict]], fields: dict
                 f"Fix: set corpus_fields in the task card's [source] to this file's field names."
             )
         did = str(record[id_field])
+        for value in (did, record[text_field], record.get(title_field, "") if title_field else ""):
+            if isinstance(value, str) and not _encodable(value):
+                raise TaskCardError(
+                    f"{where}, line {number}: document {did!r} holds a lone UTF-16 surrogate (an escape such as \\ud800 "
+                    "without its pair), which no tokenizer can read. Fix: re-download the file, or mend that escape."
+                )
         if did in corpus:
             raise TaskCardError(f"{where}, line {number}: document id {did!r} was already read. Fix: give each document its own id.")
         text = _cut(str(record[text_field]), Path(str(where)), number, did)  # as BEIR folders: over 100,000 characters, cut and warned

@@ -189,7 +189,11 @@ def named_collection(name: str, hub_dir=None) -> Path | None:
     experiment's ``beir`` list; ``None`` for anything else (a folder path)."""
     if not (name.startswith("mafand-") and name.endswith("-dev")):
         return None
-    language = named_source(name[: -len("-dev")])
+    language = name[len("mafand-") : -len("-dev")]
+    if language not in MAFAND["train_pairs"]:
+        known = ", ".join(f"mafand-{code}-dev" for code in sorted(MAFAND["train_pairs"]))
+        raise ValueError(f"beir = [{name!r}]: MAFAND-MT has no English-{language} folder. Fix: name one of {known}, or a BEIR folder.")
+    language = named_source(f"mafand-{language}")  # a language with train pairs (its dev collection comes with them)
     return _mafand(language, ALL_PAIRS, hub_dir or os.environ.get(ENV_HUB_DIR) or None).dev_collection
 
 
