@@ -48,7 +48,7 @@ def build_model_meta(model, name: str, revision: str, fields: Mapping[str, Any] 
         embed_dim=model.get_embedding_dimension(),
         license=fields.get("license"),
         open_weights=True,
-        public_training_code="https://pypi.org/project/optical-bench/",
+        public_training_code=None,  # no public page holds the training code of a user's run
         public_training_data=None,
         framework=["Sentence Transformers", "PyTorch"],
         reference=fields.get("reference"),
@@ -87,18 +87,34 @@ def _registry_meta(hub_id: str | None):
         return None
 
 
+SCRIPTS = {"amh": "Ethi"}  # MAFAND-MT languages not written in Latin script
+
+
+def bitext_languages(bitext: str | None) -> list[str]:
+    """The languages (ISO 639-3 + script) of a run's bitext: the Bible's (the default), a named
+    source's (``mafand-hau``: Hausa and English), or none known (a file of the user's)."""
+    if not bitext:
+        return ["nya-Latn", "eng-Latn"]
+    name = str(bitext)
+    if name.startswith("mafand-") and "/" not in name and not Path(name).suffix:
+        code = name[len("mafand-") :]
+        return [f"{code}-{SCRIPTS.get(code, 'Latn')}", "eng-Latn"]
+    return []
+
+
 def trained_model_meta(provenance: dict) -> dict:
     """ModelMeta fields of a trained student from its provenance: ``adapted_from`` the base
     model's hub id (its packaged original, or the hub id it was given), its ``license``, the
-    ``languages`` of the base plus the bitext's, and ``training_datasets``: the base model's (as
+    ``languages`` of the base plus the bitext's (:func:`bitext_languages`), and ``training_datasets``: the base model's (as
     mteb's registry lists them) plus the Bible tasks when the default bitext (the Bible) was
     used, so that mteb does not count the student zero-shot on them."""
     base = base_model(provenance)
     registry = _registry_meta(base)
     packaged = PACKAGED_MODELS.get(str(provenance.get("student_init") or provenance.get("teacher")))
     languages = list(packaged.mteb_meta()["languages"] or []) if packaged else list(getattr(registry, "languages", None) or [])
-    default_bitext = not (provenance.get("config") or {}).get("bitext")
-    for code in ("nya-Latn", "eng-Latn") if default_bitext else ():
+    bitext = (provenance.get("config") or {}).get("bitext")
+    default_bitext = not bitext
+    for code in bitext_languages(bitext):
         if code not in languages:
             languages.append(code)
     training = set(getattr(registry, "training_datasets", None) or ()) | (set(BIBLE_TASKS) if default_bitext else set())

@@ -92,7 +92,9 @@ def _select(runs: list[RunResults], model: str | None, revision: str | None) -> 
     chosen = [
         run
         for run in runs
-        if model is None or model in (run.model, run.short_name, f"{run.model}@{run.revision}", f"{run.short_name}@{run.revision}")
+        if model is None
+        or model in (run.model, run.short_name, f"{run.model}@{run.revision}", f"{run.short_name}@{run.revision}")
+        or model == (run.provenance or {}).get("spec")  # the evaluate spec: bm25, fuse:...
     ]
     if revision:
         chosen = [run for run in chosen if run.revision == revision]
@@ -130,7 +132,7 @@ def model_meta_template(meta: dict[str, Any], provenance: dict[str, Any] | None 
         "from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper",
         "",
     ]
-    if provenance:
+    if provenance and provenance.get("method"):
         header.append(
             f"# Trained by optical-bench: method={provenance.get('method')}, teacher={provenance.get('teacher')}, "
             f"bitext_pairs_used={provenance.get('bitext_pairs_used')}, seed={provenance.get('seed')}"
@@ -291,6 +293,8 @@ def _identity(run: RunResults, name: str | None) -> tuple[dict, bool]:
     the model. A model optical-bench did not train keeps its identity in mteb's registry (name,
     hub revision, release date, languages, licence, training data) or is refused; a trained one
     gets ``name`` (never the name of a model the registry knows)."""
+    if _is_search_run(run):
+        return _search_identity(run, name)
     packaged = _packaged_copy(run)
     where = run.path / "model_meta.json"
     if packaged is not None and not packaged.weights_are_original:
@@ -314,6 +318,13 @@ def _identity(run: RunResults, name: str | None) -> tuple[dict, bool]:
             f"{where}: {run.model} is the packaged {packaged.name}, a copy of {packaged.original}, which mteb's registry "
             "does not know. Fix: register it in mteb first, or leave it out (--model NAME)."
         )
+    if not name and (run.provenance or run.model.split("/")[0] == "optical-bench"):
+        suggestion = _suggest_hub_id(f"my-org/{run.short_name}")
+        raise ValueError(
+            f"{run.path}: {run.model} has no hub id of yours ('optical-bench/' is not your organisation), and the "
+            f"leaderboard shows a model under the hub id it is published at. Fix: --name <your-org>/<model>"
+            f"{f', e.g. --name {suggestion}' if suggestion else ''}."
+        )
     taken = _registry_meta(name)
     if taken is not None:
         suggestion = _suggest_hub_id(f"my-org/{run.short_name}")
@@ -322,6 +333,47 @@ def _identity(run: RunResults, name: str | None) -> tuple[dict, bool]:
             f"Fix: submit it under a hub id of your own{f', e.g. --name {suggestion}' if suggestion else ''}."
         )
     return _renamed_meta(run, name), False
+
+
+BM25_REGISTRY = "mteb/baseline-bm25s"  # mteb's BM25, which `--model bm25` runs with its default settings
+
+
+def _is_search_run(run: RunResults) -> bool:
+    """A BM25 or fused run (``--model bm25``, ``fuse:...``): its provenance names the search spec."""
+    return isinstance(run.provenance, dict) and ("bm25" in run.provenance or "fusion" in run.provenance)
+
+
+def _search_identity(run: RunResults, name: str | None) -> tuple[dict, bool]:
+    """BM25 with mteb's default settings keeps its registry identity (``mteb/baseline-bm25s``, the
+    registry's revision); a fusion, a BM25 with other settings or with translated queries is no
+    model a hub repository holds, and is refused with the reason."""
+    spec = str(run.provenance.get("spec", run.model))
+    if "fusion" in run.provenance:
+        members = " and ".join(str(member.get("name")) for member in run.provenance.get("members", []))
+        raise ValueError(
+            f"{run.path}: {spec} fuses the rankings of {members} at search time; no hub model holds a fusion, so the "
+            "leaderboard has no place for it. Fix: leave it out (--model NAME), submit its members, and show the fusion "
+            "in your own tables (optical-bench report)."
+        )
+    settings = run.provenance.get("bm25") or {}
+    if settings.get("query_translator"):
+        raise ValueError(
+            f"{run.path}: {spec} searches translated queries (a pipeline of a translator and BM25), which no hub model holds. "
+            "Fix: leave it out (--model NAME) and report it in your own tables (optical-bench report)."
+        )
+    if spec != "bm25":
+        raise ValueError(
+            f"{run.path}: {spec} is BM25 with settings of its own, not mteb's {BM25_REGISTRY}, and no hub model holds "
+            "settings. Fix: submit the run of plain `--model bm25`, or leave it out (--model NAME)."
+        )
+    registry = _registry_meta(BM25_REGISTRY)
+    if registry is None:
+        raise ValueError(f"{run.path}: this mteb's registry lacks {BM25_REGISTRY}. Fix: upgrade mteb (pip install -U mteb).")
+    if name and name != registry.name:
+        raise ValueError(f"--name {name!r}: BM25 is {registry.name} in mteb's registry; its results keep that name. Fix: drop --name.")
+    meta = registry.to_dict()
+    meta["loader"] = None
+    return meta, True
 
 
 def _missing_evaluation_splits(run: RunResults) -> list[str]:
@@ -345,8 +397,13 @@ def _missing_evaluation_splits(run: RunResults) -> list[str]:
     return missing
 
 
+PAGE_THAT_DOES_NOT_EXIST = "https://pypi.org/project/optical-bench/"  # what earlier releases wrote as public_training_code
+
+
 def _renamed_meta(run: RunResults, name: str | None) -> dict:
     meta = {k: v for k, v in run.meta.items()}
+    if meta.get("public_training_code") == PAGE_THAT_DOES_NOT_EXIST:
+        meta["public_training_code"] = None
     if name:
         meta["name"] = name
         meta["reference"] = meta.get("reference") or f"https://huggingface.co/{name}"
@@ -526,7 +583,7 @@ def _steps(submission: Submission) -> list[str]:
             if task in submission.datasets:
                 folder = submission.datasets[task]
                 steps.append(
-                    f"  {task}: upload the collection: huggingface-cli upload <org>/{task} {folder} --repo-type dataset; put the "
+                    f"  {task}: upload the collection: hf upload <org>/{task} {folder} --repo-type dataset; put the "
                     f"dataset's commit into dataset.revision of {submission.task_definitions[task]}, copy that file into "
                     "mteb/tasks/retrieval/multilingual/ and open a pull request to mteb."
                 )

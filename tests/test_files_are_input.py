@@ -45,11 +45,12 @@ def test_submit_never_writes_or_deletes_outside_out(tmp_path, revision):
 
 def test_submit_refuses_an_unsafe_model_name_and_dataset_org_from_files_and_flags(tmp_path):
     results = tmp_path / "results"
-    folder = _student(results)
-    _edit_meta(folder, name="../../escape")
-    with pytest.raises(ValueError, match="model_meta.json"):
-        build_submission(results, tmp_path / "out", export_datasets=False)
-    _edit_meta(folder, name="optical-bench/student")
+    someone = write_run(tmp_path / "other", "someone/model", "cccc3333", UDHR)  # a model of its own org, no --name needed
+    _edit_meta(someone, name="../../escape")
+    with pytest.raises(UnsafeNameError, match="model_meta.json: the model name '..__..__escape' is not a safe name"):
+        build_submission(tmp_path / "other", tmp_path / "out", export_datasets=False)
+    assert not (tmp_path / "out").exists()
+    _student(results)
     with pytest.raises(UnsafeNameError, match="--dataset-org: the dataset organisation '../../../x'"):
         build_submission(results, tmp_path / "out", name="my-org/student", dataset_org="../../../x", export_datasets=False)
     assert not (tmp_path / "out").exists()
