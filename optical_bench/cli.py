@@ -35,6 +35,7 @@ from tabulate import tabulate
 from optical_bench import __version__
 from optical_bench.cli_arguments import (
     add_evaluate_arguments,
+    add_mirror_argument,
     add_report_arguments,
     add_seeds_arguments,
     add_submit_arguments,
@@ -42,7 +43,7 @@ from optical_bench.cli_arguments import (
 )
 from optical_bench.config import TrainConfig, option_groups, read_toml
 from optical_bench.embedding_cache import StaleEmbeddingCacheError
-from optical_bench.io import ENV_NO_WAIT, LockHeldError, ReportedError, describe_os_error
+from optical_bench.io import ENV_HUB_DIR, ENV_NO_WAIT, LockHeldError, ReportedError, describe_os_error
 
 
 def _offline_defaults() -> None:
@@ -441,6 +442,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", default="runs/default", help="output folder (default: %(default)s)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_mirror_argument(run)
     run.set_defaults(func=cmd_run)
     return parser
 
@@ -460,6 +462,8 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_libraries()
     if args.no_wait:
         os.environ[ENV_NO_WAIT] = "1"
+    if getattr(args, "hub_dir", None):  # the mirror, named once for the whole command (optical_bench.io.mirror_dir)
+        os.environ[ENV_HUB_DIR] = str(Path(args.hub_dir).expanduser().resolve())
     try:
         return args.func(args)
     except (LockHeldError, StaleEmbeddingCacheError) as error:

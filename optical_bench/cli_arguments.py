@@ -48,6 +48,13 @@ def mirror_folder(text: str) -> str:
     return text
 
 
+def add_mirror_argument(parser: argparse.ArgumentParser) -> None:
+    """``--hub-dir``, the same on every command that reads tasks or named sources."""
+    from optical_bench.io import MIRROR_HELP
+
+    parser.add_argument("--hub-dir", type=mirror_folder, help=MIRROR_HELP)
+
+
 def device_name(text: str) -> str:
     """An argparse type: a torch device that this machine has (``cpu``, ``cuda:1``, ``mps``)."""
     import torch
@@ -95,12 +102,7 @@ def _help(item) -> str:
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per option of :class:`~optical_bench.config.TrainConfig`, in its groups."""
     parser.add_argument("--config", help="a TOML file whose [train] table holds training options (flags override it)")
-    parser.add_argument(
-        "--hub-dir",
-        type=mirror_folder,
-        help="a local mirror of GitHub and hub files for named --bitext sources such as mafand-hau "
-        "(<hub-dir>/github.com/masakhane-io/lafand-mt/...; default: $OPTICAL_BENCH_HUB_DIR, else download once)",
-    )
+    add_mirror_argument(parser)
     recipes = "; ".join(f"{name}: {recipe.summary}" for name, recipe in RECIPES.items())
     parser.add_argument("--recipe", choices=list(RECIPES), help=f"a named set of options that other flags override ({recipes})")
     for title, items in option_groups():
@@ -125,6 +127,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    add_mirror_argument(parser)
     from optical_bench.report.tables import FORMATS, REPORT_METRICS
 
     parser.add_argument("results", nargs="+", help="MTEB results folders (<org>__<model>/<revision>/<Task>.json); several are merged")
@@ -177,12 +180,7 @@ def add_evaluate_arguments(evaluate: argparse.ArgumentParser) -> None:
         help="the low-resource side of the --beir folders (default: their task.toml, else query)",
     )
     evaluate.add_argument("--split", help="evaluation split (default: the tasks' own; dev for tuning)")
-    evaluate.add_argument(
-        "--hub-dir",
-        type=mirror_folder,
-        help="local mirror of GitHub and hub files: AfriQA, AfriCLIRMatrix, CIRAL and MAFAND-MT "
-        "(<hub-dir>/github.com/<owner>/<repo>/..., <hub-dir>/<org>/<dataset>/...; default: $OPTICAL_BENCH_HUB_DIR, else download once)",
-    )
+    add_mirror_argument(evaluate)
     evaluate.add_argument(
         "--check-beir", action=argparse.BooleanOptionalAction, default=True, help="recompute nDCG@10/MRR@10 with BEIR (default: on)"
     )
@@ -231,6 +229,7 @@ def add_evaluate_arguments(evaluate: argparse.ArgumentParser) -> None:
 
 
 def add_submit_arguments(parser: argparse.ArgumentParser) -> None:
+    add_mirror_argument(parser)
     parser.add_argument("--results", required=True, help="MTEB results folder (e.g. the --out of `optical-bench evaluate`)")
     parser.add_argument("--out", required=True, help="folder to create results/<org>__<model>/<revision>/ in")
     parser.add_argument("--model", help="model to submit: name, short name or NAME@REVISION (default: every model)")
@@ -249,6 +248,7 @@ def add_submit_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_seeds_arguments(parser: argparse.ArgumentParser) -> None:
+    add_mirror_argument(parser)
     parser.add_argument("results", nargs="+", help="MTEB results folders whose runs are named <configuration>-s<seed>")
     parser.add_argument("--metric", default="recall_at_1", help="metric (default: %(default)s)")
     parser.add_argument("--reference", help="configuration the differences are taken against (default: none)")

@@ -92,7 +92,7 @@ def collect(
         missing = ", ".join(f"{task} (revision {revision})" for task, revision in sorted(unscored.items()))
         message = (
             f"No qrels here for {missing}, so its rankings in {', '.join(map(str, results_dirs))} cannot be scored. "
-            "Fix: for a downloaded task (AfriQA, AfriCLIRMatrix, CIRAL) set OPTICAL_BENCH_HUB_DIR to its mirror or run "
+            "Fix: for a downloaded task (AfriQA, AfriCLIRMatrix, CIRAL) pass --hub-dir <its mirror> or run "
             "online once; for a built collection, keep the build the runs were scored on (`optical-bench build`)."
         )
         if not table:

@@ -28,7 +28,6 @@ import dataclasses
 import difflib
 import hashlib
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -54,8 +53,7 @@ from optical_bench.config import tomllib
 from optical_bench.data.afriqa import load_afriqa_subset, subsets_for_splits
 from optical_bench.data.beir import BeirCollection, read_beir_folder
 from optical_bench.data.hub import load_hub_subset
-from optical_bench.data.sources import ENV_HUB_DIR
-from optical_bench.io import check_name, sha256_folder
+from optical_bench.io import check_name, mirror_dir, sha256_folder
 from optical_bench.result_files import save_predictions
 
 logger = logging.getLogger(__name__)
@@ -427,8 +425,7 @@ def get_tasks(
         selected = [card for card in selected if _card_codes(card) & wanted]
     if not selected:
         raise ValueError("No task matches this selection (names/kinds/languages); `optical-bench tasks` lists them.")
-    if hub_dir is None and os.environ.get(ENV_HUB_DIR):  # the mirror named once for every command (and experiments)
-        hub_dir = Path(os.environ[ENV_HUB_DIR])
+    hub_dir = mirror_dir(hub_dir)  # the mirror named once for every command (and experiments)
     tasks = [make_task(card, build_root=build_root, hub_dir=hub_dir, eval_splits=eval_splits) for card in selected]
     return [_keep_subsets(task, languages) for task in tasks] if languages else tasks
 

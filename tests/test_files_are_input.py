@@ -460,3 +460,29 @@ def test_a_full_disk_during_the_embedding_cache_write_keeps_the_evaluation_going
     monkeypatch.setattr(embedding_cache, "atomic_write_bytes", full)
     array = cache.get_or_compute(["a", "b"], lambda texts: np.ones((len(texts), 3)))
     assert array.shape == (2, 3) and "the embedding cache entry was not written (No space left on device)" in caplog.text
+
+
+# --------------------------------------------------------------------------- the mirror, named once
+
+
+def test_the_mirror_is_read_in_one_place_and_hub_dir_is_on_every_command_that_reads_tasks(tmp_path, monkeypatch):
+    import subprocess
+    from pathlib import Path
+
+    from optical_bench.cli import build_parser
+    from optical_bench.io import ENV_HUB_DIR, mirror_dir
+
+    package = Path(__file__).resolve().parents[1] / "optical_bench"
+    readers = subprocess.run(
+        ["grep", "-rln", "os.environ.get(ENV_HUB_DIR)\\|environ\\[ENV_HUB_DIR\\]", str(package)], capture_output=True, text=True
+    )
+    assert sorted(Path(line).name for line in readers.stdout.split()) == ["cli.py", "io.py"]  # cli.py only sets it
+    parser = build_parser()
+    arguments = {"report": ["r"], "seeds": ["r"], "submit": ["--results", "r", "--out", "o"], "evaluate": ["--model", "bm25"]}
+    for command in ("train", "evaluate", "run", "report", "seeds", "submit"):
+        assert parser.parse_args([command, *arguments.get(command, []), "--hub-dir", str(tmp_path)]).hub_dir == str(tmp_path)
+    monkeypatch.delenv(ENV_HUB_DIR, raising=False)
+    assert mirror_dir() is None and mirror_dir(tmp_path) == tmp_path
+    monkeypatch.setenv(ENV_HUB_DIR, str(tmp_path / "nosuch"))
+    with pytest.raises(ValueError, match=r"\$OPTICAL_BENCH_HUB_DIR .*nosuch is not a folder"):
+        mirror_dir()

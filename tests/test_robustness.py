@@ -458,5 +458,5 @@ def test_seeds_say_why_rankings_without_their_qrels_cannot_be_scored(tiny_model,
     assert collect([str(tmp_path / "out" / "results")], "ndcg_at_10")["TinyNews"]["tiny"]["1"]
 
     shutil.rmtree(built)  # the collection the rankings were scored on is gone
-    with pytest.raises(ValueError, match=rf"No qrels here for {task.metadata.name} \(revision .*Fix: .*OPTICAL_BENCH_HUB_DIR"):
+    with pytest.raises(ValueError, match=rf"No qrels here for {task.metadata.name} \(revision .*Fix: .*--hub-dir"):
         collect([str(tmp_path / "out" / "results")], "ndcg_at_10")

@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,7 +49,7 @@ from pathlib import Path
 from optical_bench.config import TrainConfig, normalize_kind
 from optical_bench.data.beir import BeirCollection, write_beir_folder
 from optical_bench.data.bitext import SentencePair, read_bitext, write_bitext
-from optical_bench.io import atomic_write_text, home
+from optical_bench.io import ENV_HUB_DIR, atomic_write_text, home, mirror_dir
 
 __all__ = [
     "ENV_HUB_DIR",
@@ -63,7 +62,6 @@ __all__ = [
     "resolve_training_data",
 ]
 
-ENV_HUB_DIR = "OPTICAL_BENCH_HUB_DIR"  # a local mirror of GitHub / hub files (what --hub-dir names)
 MAFAND = {
     "repo": "masakhane-io/lafand-mt",
     "revision": "main",
@@ -117,7 +115,7 @@ def resolve_training_data(config: TrainConfig, hub_dir: Path | str | None = None
     """The texts of the run ``config``: its bitext (a named source, a file, or the built Bible),
     then for each other text the file its option names, else the source's own; the Bible's
     collections are built only when a step of this run needs one of them."""
-    hub_dir = hub_dir or os.environ.get(ENV_HUB_DIR) or None
+    hub_dir = mirror_dir(hub_dir)
     if config.bitext and named_source(config.bitext):
         source = _mafand(named_source(config.bitext), config.bitext_size, hub_dir)
     elif config.bitext:
@@ -194,7 +192,7 @@ def named_collection(name: str, hub_dir=None) -> Path | None:
         known = ", ".join(f"mafand-{code}-dev" for code in sorted(MAFAND["train_pairs"]))
         raise ValueError(f"beir = [{name!r}]: MAFAND-MT has no English-{language} folder. Fix: name one of {known}, or a BEIR folder.")
     language = named_source(f"mafand-{language}")  # a language with train pairs (its dev collection comes with them)
-    return _mafand(language, ALL_PAIRS, hub_dir or os.environ.get(ENV_HUB_DIR) or None).dev_collection
+    return _mafand(language, ALL_PAIRS, mirror_dir(hub_dir)).dev_collection
 
 
 def _shuffled(pairs: list[SentencePair]) -> list[SentencePair]:
