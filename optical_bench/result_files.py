@@ -35,7 +35,7 @@ from typing import Any
 from mteb.cache import ResultCache
 
 from optical_bench.io import atomic_write_json, is_read_only_error, set_aside
-from optical_bench.results import QRELS_FINGERPRINTS_FILE, qrels_fingerprint
+from optical_bench.results import QRELS_FINGERPRINTS_FILE, QRELS_SUFFIX, qrels_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -181,16 +181,22 @@ def set_aside_stale_results(folder: Path, prediction_folder: Path, tasks: Iterab
     for task in tasks:
         name = task.metadata.name
         result_path, rankings_path = folder / f"{name}.json", prediction_folder / f"{name}{PREDICTIONS_SUFFIX}"
+        fresh = False  # the task's earlier results are set aside: so are the records of their data
         if rankings_path.exists() and not isinstance(read_json(rankings_path), dict):
             move(rankings_path, "incomplete", "rankings that do not parse (an interrupted write)")
             move(result_path, "incomplete", "its rankings were incomplete")
+            fresh = True
         elif result_path.exists():
             reason = _stale_reason(task, read_json(result_path), records.get(name, {}))
             if reason:
                 move(result_path, "stale", f"computed on {reason}")
                 move(rankings_path, "stale", f"rankings computed on {reason}")
-                records.pop(name, None)
+                fresh = True
+        if fresh:
+            records.pop(name, None)
+            qrels_records.pop(name, None)
         records[name] = {**records.get(name, {}), **task_fingerprints(task)}
+        _store_qrels(prediction_folder / f"{name}{QRELS_SUFFIX}", task, fresh=fresh)
         qrels_records[name] = {
             **(qrels_records.get(name) if isinstance(qrels_records.get(name), dict) else {}),
             **{
@@ -202,6 +208,19 @@ def set_aside_stale_results(folder: Path, prediction_folder: Path, tasks: Iterab
     write_side_file(folder / FINGERPRINTS_FILE, records)
     write_side_file(folder / QRELS_FINGERPRINTS_FILE, qrels_records)
     return moved
+
+
+def _store_qrels(path: Path, task, fresh: bool) -> None:
+    """The judgements this evaluation scores ``task`` with, ``{subset: {split: qrels}}``, beside its
+    rankings: ``report`` and ``seeds`` read them there, whatever the task's source (a BEIR folder
+    given with --beir, a card, a mirror). ``fresh``: the task's earlier results were set aside, so
+    are its earlier judgements."""
+    stored = None if fresh else read_json(path)
+    stored = stored if isinstance(stored, dict) else {}
+    for subset, splits in (task.dataset or {}).items():
+        stored.setdefault(subset, {}).update({split: data["relevant_docs"] for split, data in splits.items()})
+    if path.parent.is_dir() or stored:
+        write_side_file(path, stored, indent=None)
 
 
 def write_side_file(path: Path, data: Any, indent: int | None = 2) -> bool:

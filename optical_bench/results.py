@@ -46,6 +46,7 @@ RUN_PROVENANCE_FILE = f"{SIDE_FOLDER}/provenance.json"
 # (our side files also sit next to the task files in older folders or with another filename)
 NOT_TASK_FILES = frozenset({"model_meta.json", Path(ROBUSTNESS_FILE).name, Path(RUN_PROVENANCE_FILE).name})
 PREDICTIONS_SUFFIX = "_predictions.json"
+QRELS_SUFFIX = "_qrels.json"  # beside the rankings: the judgements they were scored with
 EXPERIMENTS_FOLDER = "experiments"  # mteb's folder of a revision's study runs (ModelMeta experiment_kwargs)
 # {task: {"subset/split": sha256 of the qrels}}: the judgements the rankings beside it were scored with
 QRELS_FINGERPRINTS_FILE = f"{SIDE_FOLDER}/qrels_fingerprints.json"
@@ -94,7 +95,7 @@ def is_side_file(path: Path | str) -> bool:
     """Whether ``path`` is a file of a revision folder that is never a task result:
     ``model_meta.json``, rankings (``*_predictions.json``), our robustness and provenance files."""
     name = Path(path).name
-    return name in NOT_TASK_FILES or name.endswith(PREDICTIONS_SUFFIX)
+    return name in NOT_TASK_FILES or name.endswith((PREDICTIONS_SUFFIX, QRELS_SUFFIX))
 
 
 def pick_split(splits: Iterable[str], preferred: Sequence[str] = ("test",)) -> str | None:
@@ -116,6 +117,7 @@ class RunResults:
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> TaskResult JSON
     task_files: dict[str, Path] = field(default_factory=dict)
     predictions: dict[str, Path] = field(default_factory=dict)  # task -> <Task>_predictions.json
+    qrels_files: dict[str, Path] = field(default_factory=dict)  # task -> <Task>_qrels.json beside the rankings
     meta: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] | None = None
 
@@ -165,6 +167,13 @@ class RunResults:
             f"(fingerprint {expected[:12]}, now {qrels_fingerprint(qrels)[:12]}). Fix: evaluate the model again on these "
             "qrels, or restore the collection it was scored on"
         )
+
+    def stored_qrels(self, task: str) -> dict[str, dict[str, Any]] | None:
+        """``{subset: {split: qrels}}`` that the evaluation stored beside the rankings of ``task``
+        (every source type: BEIR folders, cards, mirrors), or ``None`` (results of an earlier release)."""
+        path = self.qrels_files.get(task)
+        stored = _read_json_or_none(path) if path else None
+        return stored if isinstance(stored, dict) and stored else None
 
     def main_metric(self, task: str) -> str | None:
         """The metric behind ``main_score``: the card's, else the key with the same value."""
@@ -291,6 +300,10 @@ def _read_predictions(run: RunResults) -> None:
             task = path.name[: -len(PREDICTIONS_SUFFIX)]
             if task in run.tasks:
                 run.predictions.setdefault(task, path)
+        for path in predictions.glob(f"*{QRELS_SUFFIX}"):
+            task = path.name[: -len(QRELS_SUFFIX)]
+            if task in run.tasks:
+                run.qrels_files.setdefault(task, path)
 
 
 def read_run(revision_folder: Path | str) -> RunResults | None:

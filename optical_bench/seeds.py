@@ -58,7 +58,7 @@ def collect(
             if tasks and task not in tasks:
                 continue
             revision = run.tasks[task].get("dataset_revision")
-            qrels = qrels_loader(task, revision)
+            qrels = run.stored_qrels(task) or qrels_loader(task, revision)
             if qrels is None:
                 unscored[task] = revision
                 continue

@@ -191,7 +191,7 @@ class ReportContext:
             return None
         from optical_bench.significance import load_predictions, per_query_scores
 
-        qrels = self.qrels(task, run.tasks[task].get("dataset_revision"))
+        qrels = run.stored_qrels(task) or self.qrels(task, run.tasks[task].get("dataset_revision"))
         if not qrels:
             return None
         try:
