@@ -511,3 +511,9 @@ def test_report_and_seeds_score_a_beir_folder_with_the_qrels_stored_beside_its_r
     assert set(collect([str(results)], "ndcg_at_10")["MyOwnFolder"]["tiny"]) == {"1", "2"}
     assert main(["report", str(results), "--ci", "--samples", "200"]) == 0
     assert "±" in capsys.readouterr().out
+
+
+def test_devices_with_bm25_or_a_fusion_are_refused_not_dropped(tiny_beir, tmp_path, capsys):
+    argv = ["evaluate", "--model", "fuse:bm25+multilingual-e5-small-q4", "--beir", str(tiny_beir), "--out", str(tmp_path)]
+    assert main([*argv, "--devices", "cpu", "cpu"]) == 2
+    assert "is searched in one process" in capsys.readouterr().err
