@@ -127,6 +127,27 @@ def trained_model_meta(provenance: dict) -> dict:
     }
 
 
+def hub_snapshot(model_id: str) -> Path:
+    """The local snapshot of the hub model ``model_id`` at the commit its main branch names now
+    (downloaded once; offline, the cached one): its folder name is that commit, the revision its
+    results are filed under, so a new hub commit never reuses old results. Offline without a
+    cached snapshot: a one-line error with the fix."""
+    import os
+
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "on", "yes", "true")
+    try:
+        return Path(huggingface_hub.snapshot_download(repo_id=model_id, local_files_only=offline))
+    except LocalEntryNotFoundError:
+        raise FileNotFoundError(
+            f"{model_id}: not a packaged name or a folder here, and no copy of that hub model is cached while downloads are "
+            "off. Fix: run once online (OPTICAL_BENCH_ONLINE=1 optical-bench evaluate ...), or download the model folder and "
+            "pass its path."
+        ) from None
+
+
 def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: bool = False) -> LoadedModel:
     """Resolve a packaged name, a model folder (ours or any sentence-transformers one), a
     translate-test folder, or a Hugging Face id into a :class:`LoadedModel`."""
@@ -159,9 +180,10 @@ def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: b
             registry = _registry_meta(meta_kwargs.get("adapted_from"))
             if registry is not None and registry.training_datasets:
                 meta_kwargs["training_datasets"] = set(registry.training_datasets)
-    else:  # a Hugging Face id
-        model = load_sentence_transformer(spec, trust_remote_code=trust_remote_code)
-        revision = "hub"
+    else:  # a Hugging Face id, evaluated at the commit its name resolves to now (recorded as the revision)
+        snapshot = hub_snapshot(spec)
+        model = load_sentence_transformer(str(snapshot), trust_remote_code=trust_remote_code)
+        revision = snapshot.name
         name = name or spec
         meta_kwargs = {"reference": f"https://huggingface.co/{spec}"}
     return LoadedModel(

@@ -517,3 +517,22 @@ def test_devices_with_bm25_or_a_fusion_are_refused_not_dropped(tiny_beir, tmp_pa
     argv = ["evaluate", "--model", "fuse:bm25+multilingual-e5-small-q4", "--beir", str(tiny_beir), "--out", str(tmp_path)]
     assert main([*argv, "--devices", "cpu", "cpu"]) == 2
     assert "is searched in one process" in capsys.readouterr().err
+
+
+def test_a_hub_id_is_evaluated_at_its_commit_and_refused_offline_without_a_copy(tiny_model, tmp_path, monkeypatch):
+    import shutil
+
+    from optical_bench.model_specs import load_for_evaluation
+
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "hub" / "models--my-org--tiny"
+    shutil.copytree(tiny_model, repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(commit)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    loaded = load_for_evaluation("my-org/tiny")
+    assert loaded.revision == commit and loaded.name == "my-org/tiny"
+    with pytest.raises(FileNotFoundError, match="my-org/other: not a packaged name or a folder here, and no copy of that hub model"):
+        load_for_evaluation("my-org/other")
