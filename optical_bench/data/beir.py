@@ -5,7 +5,7 @@ A BEIR folder holds ``corpus.jsonl`` (``{"_id", "title", "text"}`` per line),
 ``query-id<TAB>corpus-id<TAB>score`` then one judgement per line). This is the layout
 ``beir.datasets.data_loader.GenericDataLoader`` reads.
 
-:func:`validate_beir_folder` checks every line before any long work starts and raises
+:func:`read_beir_folder` checks every line before any long work starts and raises
 :class:`BeirFormatError`, whose message names the file, the line and the fix. It
 catches what BEIR and mteb would otherwise turn into a traceback or, worse, a silent
 mistake (BEIR silently drops a document whose id equals its query's id).
@@ -304,8 +304,3 @@ def read_beir_folder(folder: Path | str, splits: tuple[str, ...] | None = None) 
             )
         qrels[split] = _read_qrels(path, queries, corpus, only_split=len(available) == 1)
     return BeirCollection(corpus=corpus, queries=queries, qrels=qrels)
-
-
-def validate_beir_folder(folder: Path | str, splits: tuple[str, ...] | None = None) -> BeirCollection:
-    """Alias of :func:`read_beir_folder` for call sites that only want the check."""
-    return read_beir_folder(folder, splits)
