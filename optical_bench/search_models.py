@@ -6,7 +6,8 @@ model folders and names:
 - ``bm25``: mteb's ``mteb/baseline-bm25s`` (:class:`mteb.models.model_implementations.bm25.BM25Search`,
   built on ``bm25s``: Lucene BM25, k1 1.5, b 0.75; stop words and a Snowball stemmer from the
   language of a one-language subset, English for a cross-lingual one). Options follow commas:
-  ``bm25,k1=0.9,b=0.4`` (``k1``, ``b``, ``delta``, ``method``, ``freq_threshold``) and
+  ``bm25,k1=0.9,b=0.4`` (``k1``, ``b``, ``delta``, ``method``, ``freq_threshold``; ``stopwords=fr`` and
+  ``stemmer=french`` pin the documents' language, e.g. for French passages) and
   ``bm25,translator=<spec>``: BM25 on translated queries, ``<spec>`` as for
   :func:`optical_bench.translate.make_translator` (``ibm1:PATH`` for a saved IBM Model 1, or a
   Hugging Face seq2seq id);
@@ -37,6 +38,7 @@ FUSE_SPEC = "fuse"
 STRATEGIES = ("rrf", "dbsf", "rsf")
 BM25_NUMBERS = {"k1": float, "b": float, "delta": float, "freq_threshold": float}
 BM25_METHODS = ("robertson", "lucene", "atire", "bm25l", "bm25+")
+BM25_STOPWORDS = ("en", "de", "nl", "fr", "es", "pt", "it", "ru", "sv", "no", "zh")  # bm25s' stop-word lists
 # the range of each number: (lowest, highest, what the fix says); every value must be finite
 BM25_RANGES = {
     "k1": (0.0, 100.0, "k1 between 0 and 100 (Lucene's default 1.2-1.5)"),
@@ -79,6 +81,12 @@ def _version(package: str) -> str | None:
         return None
 
 
+def _stemmers() -> list[str]:
+    import Stemmer  # PyStemmer, which mteb's BM25 uses
+
+    return sorted(Stemmer.algorithms())
+
+
 def _bm25_options(spec: str) -> tuple[dict[str, Any], str | None]:
     """BM25Search keyword arguments and the translator spec of ``bm25[,key=value...]``."""
     options: dict[str, Any] = {}
@@ -100,12 +108,17 @@ def _bm25_options(spec: str) -> tuple[dict[str, Any], str | None]:
             if not math.isfinite(number) or not low <= number <= high:
                 raise SpecError(f"{spec!r}: {key}={value} is out of range. Fix: {fix}.")
             options[key] = number
+        elif key == "stopwords" and value in BM25_STOPWORDS:
+            options["stopwords"] = value
+        elif key == "stemmer" and value in _stemmers():
+            options["stemmer_language"] = value
         elif key == "method" and value in BM25_METHODS:
             options[key] = value
         else:
             raise SpecError(
                 f"{spec!r}: option {part!r} is unknown. Fix: use {', '.join(BM25_NUMBERS)}=<number>, "
-                f"method={'|'.join(BM25_METHODS)} or translator=<ibm1:PATH or a seq2seq id>."
+                f"method={'|'.join(BM25_METHODS)}, stopwords={'|'.join(BM25_STOPWORDS)}, stemmer=<a PyStemmer language such as "
+                "french> or translator=<ibm1:PATH or a seq2seq id>."
             )
     return options, translator
 
