@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from optical_bench.config import tomllib
-from optical_bench.io import check_name
+from optical_bench.io import check_name, check_relative_path
 
 logger = logging.getLogger(__name__)
 
@@ -138,6 +138,9 @@ def load_card(path: Path | str) -> TaskCard:
         if key not in raw:
             raise _card_error(path, key, "missing", f"add `{key} = ...` (see optical_bench/task_cards/OpticalBibleRetrieval.toml)")
     check_name(raw["name"], "task name", path)
+    splits = raw.get("eval_splits", ["test"])
+    if not isinstance(splits, list) or not splits or not all(isinstance(split, str) and split.strip() for split in splits):
+        raise _card_error(path, "eval_splits", f"{splits!r} is not a list of split names", 'write eval_splits = ["test"] (a list)')
     if raw["kind"] not in KINDS:
         raise _card_error(path, "kind", f"{raw['kind']!r} is not a known kind", f"use one of {', '.join(KINDS)}")
     if raw.get("low_resource_side", "query") not in ("query", "document", "none"):
@@ -154,6 +157,12 @@ def load_card(path: Path | str) -> TaskCard:
         raise _card_error(
             path, "source.path", f"{where!r} is not a folder", 'write path = "<BEIR folder>" (relative to the card) under [source]'
         )
+    for key in ("repo", "github_repo", "corpus_repo", "revision", "github_revision"):
+        if key in raw["source"]:
+            check_relative_path(raw["source"][key], f"source.{key}", path)  # a part of paths in the cache and the mirror
+    for subset, spec in raw["subsets"].items():
+        for name, value in (spec.get("vars") or {}).items():
+            check_relative_path(str(value), f"subsets.{subset}.vars.{name}", path)  # formatted into file paths
     for key in _AFRIQA_KEYS if source_type == "afriqa" else ():
         if key not in raw["source"]:
             raise _card_error(path, f"source.{key}", "missing", "see optical_bench/task_cards/AfriQARetrieval.toml")

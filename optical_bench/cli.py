@@ -35,6 +35,7 @@ from tabulate import tabulate
 from optical_bench import __version__
 from optical_bench.cli_arguments import (
     add_evaluate_arguments,
+    add_mirror_argument,
     add_report_arguments,
     add_reproduce_arguments,
     add_seeds_arguments,
@@ -43,7 +44,7 @@ from optical_bench.cli_arguments import (
 )
 from optical_bench.config import TrainConfig, option_groups, read_toml
 from optical_bench.embedding_cache import StaleEmbeddingCacheError
-from optical_bench.io import ENV_NO_WAIT, LockHeldError, ReportedError, atomic_write_text, describe_os_error, home
+from optical_bench.io import ENV_HUB_DIR, ENV_NO_WAIT, LockHeldError, ReportedError, atomic_write_text, describe_os_error, home
 
 
 def _offline_defaults() -> None:
@@ -141,7 +142,7 @@ def cmd_build(args) -> int:
     from optical_bench.data.collections import build_collections
 
     started = time.perf_counter()
-    result = build_collections(out=Path(args.out) if args.out else None, force=args.force)
+    result = build_collections(out=Path(args.out) if args.out else None, force=args.force, verify=True)
     sizes = result.info["sizes"]
     rows = [
         ["bible-test", sizes["bible-test"]["queries"], sizes["bible-test"]["documents"]],
@@ -174,7 +175,7 @@ def cmd_tasks(args) -> int:
 
 
 def _select_tasks(args):
-    from optical_bench.tasks import beir_task, get_tasks
+    from optical_bench.tasks import beir_task, check_unique_task_names, get_tasks
 
     tasks = []
     if args.tasks or not args.beir:
@@ -189,7 +190,7 @@ def _select_tasks(args):
         tasks.append(
             beir_task(folder, split=args.split or "test", languages=args.beir_langs, low_resource_side=args.beir_low_resource_side)
         )
-    return tasks
+    return check_unique_task_names(tasks)
 
 
 def _print_truncation(result) -> None:
@@ -477,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--out", default="runs/default", help="output folder (default: %(default)s)")
     run.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_mirror_argument(run)
     run.set_defaults(func=cmd_run)
     return parser
 
@@ -496,6 +498,8 @@ def main(argv: list[str] | None = None) -> int:
         _quiet_libraries()
     if args.no_wait:
         os.environ[ENV_NO_WAIT] = "1"
+    if getattr(args, "hub_dir", None):  # the mirror, named once for the whole command (optical_bench.io.mirror_dir)
+        os.environ[ENV_HUB_DIR] = str(Path(args.hub_dir).expanduser().resolve())
     try:
         return args.func(args)
     except (LockHeldError, StaleEmbeddingCacheError) as error:

@@ -24,6 +24,37 @@ def non_negative_int(text: str) -> int:
     return value
 
 
+def bootstrap_samples(text: str) -> int:
+    """An argparse type: a number of bootstrap or randomization samples, 100 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 100:
+        raise argparse.ArgumentTypeError(f"{value} samples give no usable interval: give 100 or more (1000-10000 is usual)")
+    return value
+
+
+def mirror_folder(text: str) -> str:
+    """An argparse type: an existing folder (a local mirror of GitHub and hub files)."""
+    from pathlib import Path
+
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        what = "a file" if path.exists() else "not there"
+        raise argparse.ArgumentTypeError(
+            f"{text} is {what}, not a folder. Fix: give the mirror's root folder (it holds github.com/<owner>/<repo>/...)"
+        )
+    return text
+
+
+def add_mirror_argument(parser: argparse.ArgumentParser) -> None:
+    """``--hub-dir``, the same on every command that reads tasks or named sources."""
+    from optical_bench.io import MIRROR_HELP
+
+    parser.add_argument("--hub-dir", type=mirror_folder, help=MIRROR_HELP)
+
+
 def device_name(text: str) -> str:
     """An argparse type: a torch device that this machine has (``cpu``, ``cuda:1``, ``mps``)."""
     import torch
@@ -71,11 +102,7 @@ def _help(item) -> str:
 def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """One flag per option of :class:`~optical_bench.config.TrainConfig`, in its groups."""
     parser.add_argument("--config", help="a TOML file whose [train] table holds training options (flags override it)")
-    parser.add_argument(
-        "--hub-dir",
-        help="a local mirror of GitHub and hub files for named --bitext sources such as mafand-hau "
-        "(<hub-dir>/github.com/masakhane-io/lafand-mt/...; default: $OPTICAL_BENCH_HUB_DIR, else download once)",
-    )
+    add_mirror_argument(parser)
     recipes = "; ".join(f"{name}: {recipe.summary}" for name, recipe in RECIPES.items())
     parser.add_argument("--recipe", choices=list(RECIPES), help=f"a named set of options that other flags override ({recipes})")
     for title, items in option_groups():
@@ -100,6 +127,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    add_mirror_argument(parser)
     from optical_bench.report.tables import FORMATS, REPORT_METRICS
 
     parser.add_argument("results", nargs="+", help="MTEB results folders (<org>__<model>/<revision>/<Task>.json); several are merged")
@@ -118,7 +146,7 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         "--ci", action="store_true", help="add ± half-widths of 95%% bootstrap intervals (needs rankings and qrels; default: off)"
     )
     parser.add_argument("--test", default="randomization", choices=["randomization", "t-test"], help="paired test (default: %(default)s)")
-    parser.add_argument("--samples", type=int, default=10_000, help="randomization/bootstrap samples (default: %(default)s)")
+    parser.add_argument("--samples", type=bootstrap_samples, default=10_000, help="randomization/bootstrap samples (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the randomization and bootstrap (default: %(default)s)")
     parser.add_argument("--build-root", help="build folder holding the qrels (default: any existing build in the cache)")
     parser.add_argument(
@@ -152,7 +180,7 @@ def add_evaluate_arguments(evaluate: argparse.ArgumentParser) -> None:
         help="the low-resource side of the --beir folders (default: their task.toml, else query)",
     )
     evaluate.add_argument("--split", help="evaluation split (default: the tasks' own; dev for tuning)")
-    evaluate.add_argument("--hub-dir", help="local mirror of hub datasets for CIRAL/AfriCLIRMatrix (default: the hub)")
+    add_mirror_argument(evaluate)
     evaluate.add_argument(
         "--check-beir", action=argparse.BooleanOptionalAction, default=True, help="recompute nDCG@10/MRR@10 with BEIR (default: on)"
     )
@@ -201,6 +229,7 @@ def add_evaluate_arguments(evaluate: argparse.ArgumentParser) -> None:
 
 
 def add_submit_arguments(parser: argparse.ArgumentParser) -> None:
+    add_mirror_argument(parser)
     parser.add_argument("--results", required=True, help="MTEB results folder (e.g. the --out of `optical-bench evaluate`)")
     parser.add_argument("--out", required=True, help="folder to create results/<org>__<model>/<revision>/ in")
     parser.add_argument("--model", help="model to submit: name, short name or NAME@REVISION (default: every model)")
@@ -219,6 +248,7 @@ def add_submit_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_seeds_arguments(parser: argparse.ArgumentParser) -> None:
+    add_mirror_argument(parser)
     parser.add_argument("results", nargs="+", help="MTEB results folders whose runs are named <configuration>-s<seed>")
     parser.add_argument("--metric", default="recall_at_1", help="metric (default: %(default)s)")
     parser.add_argument("--reference", help="configuration the differences are taken against (default: none)")
@@ -233,10 +263,11 @@ def add_seeds_arguments(parser: argparse.ArgumentParser) -> None:
         help="also the domain-shift drop (mean on IN_TASK minus mean on SHIFTED_TASK) of each configuration and its "
         "difference to the reference's, seeds drawn once for both tasks",
     )
-    parser.add_argument("--samples", type=int, default=5000, help="bootstrap samples (default: %(default)s)")
+    parser.add_argument("--samples", type=bootstrap_samples, default=5000, help="bootstrap samples (default: %(default)s)")
 
 
 def add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
+    add_mirror_argument(parser)
     parser.add_argument("study", nargs="?", help="a study (default, real_clir_baselines, ...); none: list the studies with expected scores")
     parser.add_argument("--rows", nargs="*", help="globs over the study's run names, e.g. 'bm25*' (default: every row)")
     parser.add_argument("--check", action="store_true", help="exit 1 when a row is not within its tolerance")

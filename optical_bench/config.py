@@ -10,10 +10,9 @@ weights) and five option groups, each a dataclass whose fields carry their help 
     ├── mlm: MLMOptions                  --mlm-*                  [train.mlm]
     └── augmentation: AugmentationOptions --augmentation-*        [train.augmentation]
 
-Every option has one *flat key* (``ot_epsilon``, ``mlm_steps``, ``save_checkpoints``): the
-name of its command-line flag (``--ot-epsilon``), of its key in a flat TOML table, and of
-its entry in :meth:`TrainConfig.to_dict`, the record written into every model folder and
-hashed into the experiment runner's run keys (so the grouping changes no recorded key).
+Every option has one *flat key* (``ot_epsilon``, ``mlm_steps``): the name of its flag (``--ot-epsilon``),
+of its key in a flat TOML table and of its entry in :meth:`TrainConfig.to_dict`, the record written
+into every model folder and hashed into the run keys (so the grouping changes no recorded key).
 
 A TOML ``[train]`` table (or an experiment's ``defaults`` and runs) may use flat keys, group
 tables (``[train.ot] epsilon = 0.1``), and ``recipe = "english-teacher"``: a named set of
@@ -325,8 +324,10 @@ class TrainConfig:
                 f"--linear-map-english-texts adds English sentences to the map's fit: use it with --linear-map english or both "
                 f"(not {self.linear_map})."
             )
-        if self.max_steps < 1 and self.method in TRAINED_METHODS:
-            raise ValueError("--max-steps must be at least 1.")
+        if not isinstance(self.bitext_size, int) or self.bitext_size < 1 or (self.max_steps < 1 and self.method in TRAINED_METHODS):
+            raise ValueError(
+                f"--bitext-size ({self.bitext_size!r}) and --max-steps ({self.max_steps!r}) must be whole numbers, at least 1."
+            )
         if self.batch_size < 2 and self.method in ("contrastive", "optical+contrastive"):
             raise ValueError("In-batch contrastive training needs --batch-size >= 2.")
         self.augmentation.kind = normalize_kind(self.augmentation.kind)

@@ -234,16 +234,30 @@ class EmbeddingCache:
                 self.stats[f"{self.route}_hits"] += 1
                 return cached
             array = np.asarray(encode(list(texts)), dtype=np.float32)
-            buffer = io.BytesIO()
-            np.save(buffer, array, allow_pickle=False)
+            self.stats[f"{self.route}_misses"] += 1
+            self._store(path, array, len(texts))
+            return array
+
+    def _store(self, path: Path, array: np.ndarray, texts: int) -> None:
+        """Write one entry (the checksum last: it marks the entry complete). The cache is optional:
+        a full disk or a read-only cache folder costs the next run the encoding, not this one its result."""
+        buffer = io.BytesIO()
+        np.save(buffer, array, allow_pickle=False)
+        try:
             atomic_write_bytes(path, buffer.getvalue())
             atomic_write_json(
                 path.with_suffix(".json"),
-                {**self.record, "texts": len(texts), "shape": list(array.shape), "written": time.strftime("%Y-%m-%d %H:%M:%S")},
+                {**self.record, "texts": texts, "shape": list(array.shape), "written": time.strftime("%Y-%m-%d %H:%M:%S")},
             )
-            atomic_write_bytes(path.with_suffix(".sha256"), hashlib.sha256(buffer.getvalue()).hexdigest().encode())  # last: complete
-            self.stats[f"{self.route}_misses"] += 1
-            return array
+            atomic_write_bytes(path.with_suffix(".sha256"), hashlib.sha256(buffer.getvalue()).hexdigest().encode())
+        except OSError as error:
+            logger.warning(
+                "%s: the embedding cache entry was not written (%s); the evaluation goes on without it. Fix: free disk space "
+                "under %s (or choose another OPTICAL_BENCH_HOME) to reuse these embeddings next time.",
+                error.filename or path,
+                error.strerror or error,
+                path.parent,
+            )
 
     @staticmethod
     def _read(path: Path) -> np.ndarray | None:

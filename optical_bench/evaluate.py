@@ -437,6 +437,12 @@ def evaluate_searcher(searcher: SearchModel, tasks: list, out: Path | str, *, op
 
 
 def _load_searcher(spec: str, name: str | None, options: EvaluationOptions, experiment_kwargs: dict | None) -> SearchModel:
+    if options.devices and len(options.devices) > 1:
+        raise ValueError(
+            f"--devices {' '.join(options.devices)}: {spec!r} is searched in one process (BM25, and a fusion's members one "
+            "after the other), so several devices would go unused. Fix: drop --devices; to spread a dense model over "
+            "devices, evaluate it alone (--model MODEL --devices ...)."
+        )
     if spec.startswith(FUSE_SPEC):
         encoder_options = {"cache_embeddings": options.cache_embeddings, "scoring": options.scoring, "verify_sample": options.verify_cache}
         searcher = load_fusion(spec, name=name, encoder_options=encoder_options)

@@ -131,6 +131,7 @@ def load_experiment(path: Path | str | None) -> dict:
     if "name" in config.get("experiment", {}):
         check_name(config["experiment"]["name"], "experiment name", f"{path} [experiment]")
     _check_variants(path, config.get("experiment", {}).get("variants", {}))
+    _check_variant_runs(path, config, names)
     config["_path"] = str(path)
     config["_name"] = str(spec) if spec else "default"
     return config
@@ -158,6 +159,33 @@ def _check_variants(path: Path, variants) -> None:
             raise ValueError(f'{where} {name!r}: runs must be a glob or a list of globs over run names. Fix: runs = ["e5-*"].')
         if variant.get("scoring", "cosine") not in ("cosine", "maxsim"):
             raise ValueError(f'{where} {name!r}: Unknown scoring {variant["scoring"]!r}. Fix: scoring = "cosine" or "maxsim".')
+
+
+def _check_variant_runs(path: Path, config: dict, names: list[str]) -> None:
+    """Before any run trains: each ``<run>+<variant>`` is a safe name that no run of the file takes,
+    and each variant's model spec parses with the run's model in it (a fusion cannot split a model
+    path holding ``+``)."""
+    from optical_bench.search_models import FUSE_SPEC, parse_fusion_spec
+
+    where = f"{path} [experiment.variants]"
+    for name in names:
+        for variant_name, spec, _ in variant_evaluations(config, name, f"models/{name}-0123456789ab"):
+            check_name(variant_name, "run name with its variant", where)
+            if variant_name in names:
+                raise ValueError(
+                    f"{where}: the variant {variant_name.split('+', 1)[1]!r} of run {name!r} is named {variant_name!r}, the name of "
+                    "another run of the file: one would hide the other in the summary. Fix: rename that run or the variant."
+                )
+            if spec.startswith(FUSE_SPEC):
+                if "+" in name:
+                    raise ValueError(
+                        f"{where}: run {name!r} holds '+', so a fusion cannot tell its model from the other member "
+                        f"({spec}). Fix: rename the run without '+', or limit the variant with runs = [...]."
+                    )
+                try:
+                    parse_fusion_spec(spec)
+                except ValueError as error:
+                    raise ValueError(f"{where} {variant_name.split('+', 1)[1]!r}: {error}") from None
 
 
 def variant_evaluations(experiment: dict, run_name: str, model_spec: str) -> list[tuple[str, str, str]]:

@@ -17,6 +17,12 @@ from pathlib import Path
 from typing import Any
 
 ENV_HOME = "OPTICAL_BENCH_HOME"
+ENV_HUB_DIR = "OPTICAL_BENCH_HUB_DIR"
+MIRROR_HELP = (
+    "a local mirror of the files optical-bench otherwise downloads: AfriQA, AfriCLIRMatrix and MAFAND-MT from GitHub "
+    "(<dir>/github.com/<owner>/<repo>/...) and CIRAL from the hub (<dir>/<org>/<dataset>/...); "
+    f"default: ${ENV_HUB_DIR}, else download once into the cache"
+)
 
 
 def home() -> Path:
@@ -32,6 +38,20 @@ def home() -> Path:
             f"${ENV_HOME} is {path}, which is a file, not a folder. Fix: point ${ENV_HOME} at a folder (it is created if missing)."
         )
     path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def mirror_dir(explicit: str | os.PathLike | None = None) -> Path | None:
+    """The local mirror of downloaded files: ``explicit`` (a ``hub_dir`` argument), else
+    ``$OPTICAL_BENCH_HUB_DIR`` (which the command line's ``--hub-dir`` sets for the whole
+    command), else ``None`` (download into the cache). The one reader of that variable."""
+    value = explicit if explicit not in (None, "") else os.environ.get(ENV_HUB_DIR) or None
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        where = "--hub-dir" if explicit not in (None, "") else f"${ENV_HUB_DIR}"
+        raise ValueError(f"{where} {path} is not a folder. Fix: point it at the mirror's root (it holds github.com/<owner>/<repo>/...).")
     return path
 
 
@@ -117,6 +137,25 @@ def check_name(name: Any, what: str, source: str | os.PathLike) -> str:
             "or '-' (no '/', no '..', not starting with a dot, at most 128 characters)."
         )
     return name
+
+
+def check_relative_path(value: Any, what: str, source: str | os.PathLike) -> str:
+    """``value`` if it is a relative path whose every part is a safe name (:func:`check_name`:
+    no ``..``, no leading ``/``, no empty part), else :class:`UnsafeNameError` naming ``source``.
+
+    Repository names (``owner/name``), revisions and file paths read from task cards join the
+    cache folder or a mirror (``<home>/github/<repo>/<revision>/<file>``): each part must stay
+    one folder name, so that nothing is read or written outside them."""
+    parts = value.split("/") if isinstance(value, str) else [value]
+    try:
+        for part in parts:
+            check_name(part, what, source)
+    except UnsafeNameError:
+        raise UnsafeNameError(
+            f"{source}: the {what} {value!r} is not a safe relative path. Fix: use names of letters, digits, '_', '.', '+' "
+            "or '-' separated by '/' (no '..', no leading '/', no part starting with a dot)."
+        ) from None
+    return value
 
 
 def set_aside(path: str | os.PathLike, why: str) -> Path | None:

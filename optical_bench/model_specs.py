@@ -48,7 +48,7 @@ def build_model_meta(model, name: str, revision: str, fields: Mapping[str, Any] 
         embed_dim=model.get_embedding_dimension(),
         license=fields.get("license"),
         open_weights=True,
-        public_training_code="https://pypi.org/project/optical-bench/",
+        public_training_code=None,  # no public page holds the training code of a user's run
         public_training_data=None,
         framework=["Sentence Transformers", "PyTorch"],
         reference=fields.get("reference"),
@@ -87,18 +87,34 @@ def _registry_meta(hub_id: str | None):
         return None
 
 
+SCRIPTS = {"amh": "Ethi"}  # MAFAND-MT languages not written in Latin script
+
+
+def bitext_languages(bitext: str | None) -> list[str]:
+    """The languages (ISO 639-3 + script) of a run's bitext: the Bible's (the default), a named
+    source's (``mafand-hau``: Hausa and English), or none known (a file of the user's)."""
+    if not bitext:
+        return ["nya-Latn", "eng-Latn"]
+    name = str(bitext)
+    if name.startswith("mafand-") and "/" not in name and not Path(name).suffix:
+        code = name[len("mafand-") :]
+        return [f"{code}-{SCRIPTS.get(code, 'Latn')}", "eng-Latn"]
+    return []
+
+
 def trained_model_meta(provenance: dict) -> dict:
     """ModelMeta fields of a trained student from its provenance: ``adapted_from`` the base
     model's hub id (its packaged original, or the hub id it was given), its ``license``, the
-    ``languages`` of the base plus the bitext's, and ``training_datasets``: the base model's (as
+    ``languages`` of the base plus the bitext's (:func:`bitext_languages`), and ``training_datasets``: the base model's (as
     mteb's registry lists them) plus the Bible tasks when the default bitext (the Bible) was
     used, so that mteb does not count the student zero-shot on them."""
     base = base_model(provenance)
     registry = _registry_meta(base)
     packaged = PACKAGED_MODELS.get(str(provenance.get("student_init") or provenance.get("teacher")))
     languages = list(packaged.mteb_meta()["languages"] or []) if packaged else list(getattr(registry, "languages", None) or [])
-    default_bitext = not (provenance.get("config") or {}).get("bitext")
-    for code in ("nya-Latn", "eng-Latn") if default_bitext else ():
+    bitext = (provenance.get("config") or {}).get("bitext")
+    default_bitext = not bitext
+    for code in bitext_languages(bitext):
         if code not in languages:
             languages.append(code)
     training = set(getattr(registry, "training_datasets", None) or ()) | (set(BIBLE_TASKS) if default_bitext else set())
@@ -109,6 +125,27 @@ def trained_model_meta(provenance: dict) -> dict:
         "languages": languages or None,
         "training_datasets": training,
     }
+
+
+def hub_snapshot(model_id: str) -> Path:
+    """The local snapshot of the hub model ``model_id`` at the commit its main branch names now
+    (downloaded once; offline, the cached one): its folder name is that commit, the revision its
+    results are filed under, so a new hub commit never reuses old results. Offline without a
+    cached snapshot: a one-line error with the fix."""
+    import os
+
+    import huggingface_hub
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "on", "yes", "true")
+    try:
+        return Path(huggingface_hub.snapshot_download(repo_id=model_id, local_files_only=offline))
+    except LocalEntryNotFoundError:
+        raise FileNotFoundError(
+            f"{model_id}: not a packaged name or a folder here, and no copy of that hub model is cached while downloads are "
+            "off. Fix: run once online (OPTICAL_BENCH_ONLINE=1 optical-bench evaluate ...), or download the model folder and "
+            "pass its path."
+        ) from None
 
 
 def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: bool = False) -> LoadedModel:
@@ -143,9 +180,10 @@ def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: b
             registry = _registry_meta(meta_kwargs.get("adapted_from"))
             if registry is not None and registry.training_datasets:
                 meta_kwargs["training_datasets"] = set(registry.training_datasets)
-    else:  # a Hugging Face id
-        model = load_sentence_transformer(spec, trust_remote_code=trust_remote_code)
-        revision = "hub"
+    else:  # a Hugging Face id, evaluated at the commit its name resolves to now (recorded as the revision)
+        snapshot = hub_snapshot(spec)
+        model = load_sentence_transformer(str(snapshot), trust_remote_code=trust_remote_code)
+        revision = snapshot.name
         name = name or spec
         meta_kwargs = {"reference": f"https://huggingface.co/{spec}"}
     return LoadedModel(

@@ -2,7 +2,7 @@
 
 A recipe is named with ``--recipe NAME`` (or ``recipe = "NAME"`` in a TOML table); a recipe with a
 ``pairing`` also applies by itself when a run names that teacher and student and no recipe
-(:func:`optical_bench.config.with_pairing_recipe`). Options that only *refine* another one
+(:func:`pairing_recipe`, applied by :func:`optical_bench.config.resolve_layers`). Options that only *refine* another one
 (the linear map's text counts refine ``linear_map``) are dropped when the run turns that
 option off, unless the run gave them itself (:func:`drop_idle_refinements`).
 """

@@ -35,6 +35,7 @@ from typing import Any
 from mteb.cache import ResultCache
 
 from optical_bench.io import atomic_write_json, is_read_only_error, set_aside
+from optical_bench.results import QRELS_FINGERPRINTS_FILE, QRELS_SUFFIX, qrels_fingerprint
 
 logger = logging.getLogger(__name__)
 
@@ -132,15 +133,27 @@ def _stale_reason(task, result: Any, recorded: Mapping[str, str]) -> str | None:
     revision = task.metadata.revision
     if result.get("dataset_revision") not in (None, revision):
         return f"data revision {result.get('dataset_revision')} (the data now hash to {revision})"
+    scored = {
+        f"{entry.get('hf_subset', 'default')}/{split}"
+        for split, entries in (result.get("scores") or {}).items()
+        for entry in (entries if isinstance(entries, list) else [])
+        if isinstance(entry, dict)
+    }
     for key, fingerprint in task_fingerprints(task).items():
         if key in recorded and recorded[key] != fingerprint:
             return f"other data in {key} (fingerprint {recorded[key][:12]}, now {fingerprint[:12]})"
+        if key in scored and key not in recorded and not getattr(task, "revision_is_content_hash", True):
+            # a downloaded task's revision names a branch, not its content: without the fingerprint
+            # recorded beside the score (results of an earlier release, a copied folder) nothing says which data it saw
+            return f"data of revision {revision!r}, a branch whose files may have changed, with no record of {key}'s data"
     return None
 
 
 def set_aside_stale_results(folder: Path, prediction_folder: Path, tasks: Iterable) -> list[Path]:
     """Before an evaluation: set aside every file of ``folder`` (a model revision's results) and
-    ``prediction_folder`` that must not be reused, then record the data fingerprints of ``tasks``.
+    ``prediction_folder`` that must not be reused, then record the data fingerprints of ``tasks``
+    (and, in ``optical_bench/qrels_fingerprints.json``, their qrels' own, which ``seeds`` and
+    ``report`` check before they score the rankings again).
 
     A ``*.json`` that does not parse is set aside as ``incomplete``; a task's result computed on
     other data (:func:`_stale_reason`) as ``stale``, with its rankings; rankings that do not parse
@@ -154,26 +167,60 @@ def set_aside_stale_results(folder: Path, prediction_folder: Path, tasks: Iterab
             logger.warning("%s: %s; set aside as %s and recomputed.", path, reason, target.name)
             moved.append(target)
 
+    for place in (folder, prediction_folder):  # temp files of a write that was killed (we hold the folder's lock)
+        for temp in sorted(place.glob(".*.json.*.tmp")) if place.is_dir() else []:
+            temp.unlink(missing_ok=True)
+            logger.info("%s: the temp file of an interrupted write; removed.", temp)
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         if read_json(path) is None:
             move(path, "incomplete", "does not parse (an interrupted write)")
     records = read_json(folder / FINGERPRINTS_FILE)
     records = records if isinstance(records, dict) else {}
+    qrels_records = read_json(folder / QRELS_FINGERPRINTS_FILE)
+    qrels_records = qrels_records if isinstance(qrels_records, dict) else {}
     for task in tasks:
         name = task.metadata.name
         result_path, rankings_path = folder / f"{name}.json", prediction_folder / f"{name}{PREDICTIONS_SUFFIX}"
+        fresh = False  # the task's earlier results are set aside: so are the records of their data
         if rankings_path.exists() and not isinstance(read_json(rankings_path), dict):
             move(rankings_path, "incomplete", "rankings that do not parse (an interrupted write)")
             move(result_path, "incomplete", "its rankings were incomplete")
+            fresh = True
         elif result_path.exists():
             reason = _stale_reason(task, read_json(result_path), records.get(name, {}))
             if reason:
                 move(result_path, "stale", f"computed on {reason}")
                 move(rankings_path, "stale", f"rankings computed on {reason}")
-                records.pop(name, None)
+                fresh = True
+        if fresh:
+            records.pop(name, None)
+            qrels_records.pop(name, None)
         records[name] = {**records.get(name, {}), **task_fingerprints(task)}
+        _store_qrels(prediction_folder / f"{name}{QRELS_SUFFIX}", task, fresh=fresh)
+        qrels_records[name] = {
+            **(qrels_records.get(name) if isinstance(qrels_records.get(name), dict) else {}),
+            **{
+                f"{subset}/{split}": qrels_fingerprint(data["relevant_docs"])
+                for subset, splits in (task.dataset or {}).items()
+                for split, data in splits.items()
+            },
+        }
     write_side_file(folder / FINGERPRINTS_FILE, records)
+    write_side_file(folder / QRELS_FINGERPRINTS_FILE, qrels_records)
     return moved
+
+
+def _store_qrels(path: Path, task, fresh: bool) -> None:
+    """The judgements this evaluation scores ``task`` with, ``{subset: {split: qrels}}``, beside its
+    rankings: ``report`` and ``seeds`` read them there, whatever the task's source (a BEIR folder
+    given with --beir, a card, a mirror). ``fresh``: the task's earlier results were set aside, so
+    are its earlier judgements."""
+    stored = None if fresh else read_json(path)
+    stored = stored if isinstance(stored, dict) else {}
+    for subset, splits in (task.dataset or {}).items():
+        stored.setdefault(subset, {}).update({split: data["relevant_docs"] for split, data in splits.items()})
+    if path.parent.is_dir() or stored:
+        write_side_file(path, stored, indent=None)
 
 
 def write_side_file(path: Path, data: Any, indent: int | None = 2) -> bool:

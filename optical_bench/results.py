@@ -46,7 +46,21 @@ RUN_PROVENANCE_FILE = f"{SIDE_FOLDER}/provenance.json"
 # (our side files also sit next to the task files in older folders or with another filename)
 NOT_TASK_FILES = frozenset({"model_meta.json", Path(ROBUSTNESS_FILE).name, Path(RUN_PROVENANCE_FILE).name})
 PREDICTIONS_SUFFIX = "_predictions.json"
+QRELS_SUFFIX = "_qrels.json"  # beside the rankings: the judgements they were scored with
 EXPERIMENTS_FOLDER = "experiments"  # mteb's folder of a revision's study runs (ModelMeta experiment_kwargs)
+# {task: {"subset/split": sha256 of the qrels}}: the judgements the rankings beside it were scored with
+QRELS_FINGERPRINTS_FILE = f"{SIDE_FOLDER}/qrels_fingerprints.json"
+
+
+def qrels_fingerprint(qrels: Mapping[str, Mapping[str, Any]]) -> str:
+    """SHA-256 of judgements ``{qid: {docid: relevance}}``: every (qid, docid, relevance), sorted."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for qid in sorted(qrels, key=str):
+        for did, relevance in sorted(qrels[qid].items(), key=lambda item: str(item[0])):
+            digest.update(f"{qid}\0{did}\0{float(relevance):g}\n".encode())
+    return digest.hexdigest()
 
 
 def finite_mean(values: Iterable[float]) -> float:
@@ -81,7 +95,7 @@ def is_side_file(path: Path | str) -> bool:
     """Whether ``path`` is a file of a revision folder that is never a task result:
     ``model_meta.json``, rankings (``*_predictions.json``), our robustness and provenance files."""
     name = Path(path).name
-    return name in NOT_TASK_FILES or name.endswith(PREDICTIONS_SUFFIX)
+    return name in NOT_TASK_FILES or name.endswith((PREDICTIONS_SUFFIX, QRELS_SUFFIX))
 
 
 def pick_split(splits: Iterable[str], preferred: Sequence[str] = ("test",)) -> str | None:
@@ -103,6 +117,7 @@ class RunResults:
     tasks: dict[str, dict[str, Any]] = field(default_factory=dict)  # task -> TaskResult JSON
     task_files: dict[str, Path] = field(default_factory=dict)
     predictions: dict[str, Path] = field(default_factory=dict)  # task -> <Task>_predictions.json
+    qrels_files: dict[str, Path] = field(default_factory=dict)  # task -> <Task>_qrels.json beside the rankings
     meta: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] | None = None
 
@@ -139,6 +154,27 @@ class RunResults:
     def results_by_task(self, metric: str = "main_score") -> dict[str, dict[str, float]]:
         return {task: self.scores(task, metric) for task in self.tasks}
 
+    def qrels_changed(self, task: str, subset: str, split: str, qrels: Mapping[str, Mapping[str, Any]]) -> str | None:
+        """Why ``qrels`` are not the judgements this run's rankings of ``task`` were scored with
+        (their fingerprint, recorded at evaluation, differs), or ``None`` (the same, or no record:
+        results of an earlier release)."""
+        recorded = _read_json_or_none(self.path / QRELS_FINGERPRINTS_FILE)
+        expected = ((recorded or {}).get(task) or {}).get(f"{subset}/{split}") if isinstance(recorded, dict) else None
+        if not expected or expected == qrels_fingerprint(qrels):
+            return None
+        return (
+            f"{self.path}: the qrels of {task} {subset}/{split} here are not the ones its rankings were scored with "
+            f"(fingerprint {expected[:12]}, now {qrels_fingerprint(qrels)[:12]}). Fix: evaluate the model again on these "
+            "qrels, or restore the collection it was scored on"
+        )
+
+    def stored_qrels(self, task: str) -> dict[str, dict[str, Any]] | None:
+        """``{subset: {split: qrels}}`` that the evaluation stored beside the rankings of ``task``
+        (every source type: BEIR folders, cards, mirrors), or ``None`` (results of an earlier release)."""
+        path = self.qrels_files.get(task)
+        stored = _read_json_or_none(path) if path else None
+        return stored if isinstance(stored, dict) and stored else None
+
     def main_metric(self, task: str) -> str | None:
         """The metric behind ``main_score``: the card's, else the key with the same value."""
         card_metric = _card_main_scores().get(task)
@@ -156,7 +192,7 @@ class RunResults:
 @functools.lru_cache(maxsize=1)
 def _card_main_scores() -> dict[str, str]:
     try:
-        from optical_bench.tasks import load_cards
+        from optical_bench.cards import load_cards
 
         return {name: card.main_score for name, card in load_cards().items()}
     except Exception:  # no cards: fall back to matching values
@@ -217,14 +253,30 @@ def _predictions_folder(result_folder: Path) -> list[Path]:
     return [c for c in candidates if c.is_dir()]
 
 
+def _read_json_or_none(path: Path) -> Any:
+    try:
+        return _read_json(path)
+    except (OSError, ValueError):
+        return None
+
+
 def _read_meta(folder: Path) -> dict[str, Any]:
     if not (folder / "model_meta.json").exists():
         return {}
     try:
-        return _read_json(folder / "model_meta.json")
+        meta = _read_json(folder / "model_meta.json")
     except (OSError, ValueError) as error:
         logger.warning("%s: unreadable model_meta.json (%s); using the folder names.", folder, error)
         return {}
+    if not isinstance(meta, dict):
+        logger.warning(
+            "%s: model_meta.json holds a JSON %s, not an object (mteb's ModelMeta); using the folder names. "
+            "Fix: evaluate again to rewrite it.",
+            folder,
+            type(meta).__name__,
+        )
+        return {}
+    return meta
 
 
 def _read_task_files(run: RunResults) -> None:
@@ -248,6 +300,10 @@ def _read_predictions(run: RunResults) -> None:
             task = path.name[: -len(PREDICTIONS_SUFFIX)]
             if task in run.tasks:
                 run.predictions.setdefault(task, path)
+        for path in predictions.glob(f"*{QRELS_SUFFIX}"):
+            task = path.name[: -len(QRELS_SUFFIX)]
+            if task in run.tasks:
+                run.qrels_files.setdefault(task, path)
 
 
 def read_run(revision_folder: Path | str) -> RunResults | None:

@@ -6,7 +6,8 @@ model folders and names:
 - ``bm25``: mteb's ``mteb/baseline-bm25s`` (:class:`mteb.models.model_implementations.bm25.BM25Search`,
   built on ``bm25s``: Lucene BM25, k1 1.5, b 0.75; stop words and a Snowball stemmer from the
   language of a one-language subset, English for a cross-lingual one). Options follow commas:
-  ``bm25,k1=0.9,b=0.4`` (``k1``, ``b``, ``delta``, ``method``, ``freq_threshold``) and
+  ``bm25,k1=0.9,b=0.4`` (``k1``, ``b``, ``delta``, ``method``, ``freq_threshold``; ``stopwords=fr`` and
+  ``stemmer=french`` pin the documents' language, e.g. for French passages) and
   ``bm25,translator=<spec>``: BM25 on translated queries, ``<spec>`` as for
   :func:`optical_bench.translate.make_translator` (``ibm1:PATH`` for a saved IBM Model 1, or a
   Hugging Face seq2seq id);
@@ -26,6 +27,7 @@ fusion's options and its members' names and revisions), recorded in the side fil
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
@@ -36,6 +38,14 @@ FUSE_SPEC = "fuse"
 STRATEGIES = ("rrf", "dbsf", "rsf")
 BM25_NUMBERS = {"k1": float, "b": float, "delta": float, "freq_threshold": float}
 BM25_METHODS = ("robertson", "lucene", "atire", "bm25l", "bm25+")
+BM25_STOPWORDS = ("en", "de", "nl", "fr", "es", "pt", "it", "ru", "sv", "no", "zh")  # bm25s' stop-word lists
+# the range of each number: (lowest, highest, what the fix says); every value must be finite
+BM25_RANGES = {
+    "k1": (0.0, 100.0, "k1 between 0 and 100 (Lucene's default 1.2-1.5)"),
+    "b": (0.0, 1.0, "b between 0 and 1 (0.75 by default)"),
+    "delta": (0.0, 100.0, "delta between 0 and 100 (BM25L/BM25+ only; 0.5 by default)"),
+    "freq_threshold": (0.0, 1e9, "freq_threshold of 0 or more"),
+}
 
 __all__ = ["BM25_SPEC", "FUSE_SPEC", "FusionSpec", "SearchModel", "is_search_spec", "load_bm25", "load_fusion", "parse_fusion_spec"]
 
@@ -71,25 +81,44 @@ def _version(package: str) -> str | None:
         return None
 
 
+def _stemmers() -> list[str]:
+    import Stemmer  # PyStemmer, which mteb's BM25 uses
+
+    return sorted(Stemmer.algorithms())
+
+
 def _bm25_options(spec: str) -> tuple[dict[str, Any], str | None]:
     """BM25Search keyword arguments and the translator spec of ``bm25[,key=value...]``."""
     options: dict[str, Any] = {}
     translator = None
+    seen: set[str] = set()
     for part in spec.split(",")[1:] if "," in spec else []:
         key, _, value = part.partition("=")
+        if key in seen:
+            raise SpecError(f"{spec!r}: {key} is given twice. Fix: give each option once.")
+        seen.add(key)
         if key == "translator" and value:
             translator = value
         elif key in BM25_NUMBERS and value:
             try:
-                options[key] = BM25_NUMBERS[key](value)
+                number = BM25_NUMBERS[key](value)
             except ValueError:
                 raise SpecError(f"{spec!r}: {key}={value!r} is not a number. Fix: write e.g. bm25,k1=0.9,b=0.4.") from None
+            low, high, fix = BM25_RANGES[key]
+            if not math.isfinite(number) or not low <= number <= high:
+                raise SpecError(f"{spec!r}: {key}={value} is out of range. Fix: {fix}.")
+            options[key] = number
+        elif key == "stopwords" and value in BM25_STOPWORDS:
+            options["stopwords"] = value
+        elif key == "stemmer" and value in _stemmers():
+            options["stemmer_language"] = value
         elif key == "method" and value in BM25_METHODS:
             options[key] = value
         else:
             raise SpecError(
                 f"{spec!r}: option {part!r} is unknown. Fix: use {', '.join(BM25_NUMBERS)}=<number>, "
-                f"method={'|'.join(BM25_METHODS)} or translator=<ibm1:PATH or a seq2seq id>."
+                f"method={'|'.join(BM25_METHODS)}, stopwords={'|'.join(BM25_STOPWORDS)}, stemmer=<a PyStemmer language such as "
+                "french> or translator=<ibm1:PATH or a seq2seq id>."
             )
     return options, translator
 
@@ -161,17 +190,27 @@ class FusionSpec:
 
 def _fusion_option(spec: str, part: str, values: dict[str, Any]) -> None:
     key, _, value = part.partition("=")
+    slot = {"k": "rrf_k", "depth": "depth", "weights": "weights"}.get(key, "strategy" if part in STRATEGIES else None)
+    if slot in values:
+        what = "a fusion strategy" if slot == "strategy" else key
+        raise SpecError(f"{spec!r}: {what} is given twice. Fix: give each option once (one of {', '.join(STRATEGIES)}).")
     try:
         if part in STRATEGIES:
             values["strategy"] = part
-        elif key == "k":
-            values["rrf_k"] = int(value)
-        elif key == "depth":
-            values["depth"] = int(value)
+        elif key in ("k", "depth"):
+            number = int(value)
+            if number < 1:
+                fix = "k=60 (RRF's constant: 1 or more)" if key == "k" else "depth=100 (documents each member returns: 1 or more)"
+                raise SpecError(f"{spec!r}: {key}={value} is out of range. Fix: {fix}.")
+            values[slot] = number
         elif key == "weights":
             weights = tuple(float(w) for w in value.split("/"))
             if len(weights) != 2:
                 raise ValueError
+            if not all(math.isfinite(w) and w >= 0 for w in weights) or sum(weights) <= 0:
+                raise SpecError(
+                    f"{spec!r}: weights={value} must be two finite numbers of 0 or more, not both 0. Fix: e.g. weights=0.3/0.7."
+                )
             values["weights"] = weights
         else:
             raise SpecError(
@@ -195,6 +234,8 @@ def parse_fusion_spec(spec: str) -> FusionSpec:
     values: dict[str, Any] = {}
     for part in head.split(",")[1:]:
         _fusion_option(spec, part, values)
+    if "rrf_k" in values and values.get("strategy", "rrf") != "rrf":
+        raise SpecError(f"{spec!r}: k is RRF's constant and means nothing under {values['strategy']}. Fix: drop k=.")
     if any(is_search_spec(member) and member.startswith(FUSE_SPEC) for member in members):
         raise SpecError(f"{spec!r}: a member is itself a fusion. Fix: fuse two plain specs.")
     return FusionSpec(members=members, **values)  # type: ignore[arg-type]
@@ -252,7 +293,7 @@ def load_fusion(spec: str, name: str | None = None, encoder_options: dict[str, A
         embed_dim=None,
         license=None,
         open_weights=True,
-        public_training_code="https://pypi.org/project/optical-bench/",
+        public_training_code=None,  # no public page holds the training code of a user's run
         public_training_data=None,
         framework=[],
         reference=None,

@@ -53,6 +53,7 @@ def collect(
     qrels_loader = default_qrels_loader()
     table: dict[str, dict[str, dict[str, dict[str, float]]]] = defaultdict(lambda: defaultdict(dict))
     unscored: dict[str, str | None] = {}  # task -> revision whose qrels are not here
+    stale: list[str] = []  # runs whose rankings were scored with other qrels than the ones here
     for run in runs:
         name = run.model.split("/")[-1]
         config, seed = configuration_and_seed(name, run.experiment_kwargs)
@@ -60,7 +61,7 @@ def collect(
             if tasks and task not in tasks:
                 continue
             revision = run.tasks[task].get("dataset_revision")
-            qrels = qrels_loader(task, revision)
+            qrels = run.stored_qrels(task) or qrels_loader(task, revision)
             if qrels is None:
                 unscored[task] = revision
                 continue
@@ -68,12 +69,33 @@ def collect(
             by_subset = {subset: splits[split] for subset, splits in qrels.items() if split in splits and _chosen(subset, subsets)}
             if not by_subset:
                 continue
+            changed = [reason for subset, judged in by_subset.items() if (reason := run.qrels_changed(task, subset, split, judged))]
+            if changed:
+                stale.append(changed[0])
+                continue
             table[task][config][seed] = per_query_from_predictions(predictions, by_subset, metric=metric, split=split)
+    for reason in stale:
+        logger.warning("%s. Left out of the table.", reason)
+    if stale and not table:
+        raise ValueError(f"{stale[0]}.")
+    if not table and not unscored:
+        where = ", ".join(map(str, results_dirs))
+        if not runs:
+            raise ValueError(f"{where}: no MTEB results (<org>__<model>/<revision>/<Task>.json). Fix: pass the --out of a study.")
+        if not any(run.predictions for run in runs):
+            raise ValueError(f"{where}: no rankings (.predictions) beside the results, so no query can be scored. Fix: evaluate again.")
+        asked = " ".join(
+            option
+            for option in (f"--tasks {' '.join(tasks)}" if tasks else "", f"--subsets {' '.join(subsets)}" if subsets else "")
+            if option
+        )
+        known = sorted({f"{task}: {', '.join(sorted(run.subset_entries(task)))}" for run in runs for task in run.predictions})
+        raise ValueError(f"{where}: no scored runs for {asked or 'these folders'}. Fix: choose from {'; '.join(known)}.")
     if unscored:
         missing = ", ".join(f"{task} (revision {revision})" for task, revision in sorted(unscored.items()))
         message = (
             f"No qrels here for {missing}, so its rankings in {', '.join(map(str, results_dirs))} cannot be scored. "
-            "Fix: for a downloaded task (AfriQA, AfriCLIRMatrix, CIRAL) set OPTICAL_BENCH_HUB_DIR to its mirror or run "
+            "Fix: for a downloaded task (AfriQA, AfriCLIRMatrix, CIRAL) pass --hub-dir <its mirror> or run "
             "online once; for a built collection, keep the build the runs were scored on (`optical-bench build`)."
         )
         if not table:
@@ -118,6 +140,9 @@ def _matrices(task: str, configs: dict, seeds_of: dict | None = None) -> dict[st
 
 
 def summarise(table, reference: str | None = None, samples: int = 5000) -> list[list]:
+    configurations = sorted({config for configs in table.values() for config in configs})
+    if reference and reference not in configurations:
+        raise ValueError(f"--reference {reference!r} is not a configuration here. Fix: choose one of {', '.join(configurations)}.")
     rows = []
     for task, configs in table.items():
         matrices = _matrices(task, configs)

@@ -25,12 +25,15 @@ only where the card's licence allows (the Chichewa Bible: never). Nothing is sen
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from optical_bench.io import atomic_write_bytes, atomic_write_text
+from optical_bench.io import atomic_write_bytes, atomic_write_text, check_name, replace_folder
+from optical_bench.leaderboard_identity import check_hub_name, identity
 from optical_bench.results import RunResults, load_runs
 from optical_bench.robustness.summary import strip_robustness_entries
 
@@ -90,7 +93,9 @@ def _select(runs: list[RunResults], model: str | None, revision: str | None) -> 
     chosen = [
         run
         for run in runs
-        if model is None or model in (run.model, run.short_name, f"{run.model}@{run.revision}", f"{run.short_name}@{run.revision}")
+        if model is None
+        or model in (run.model, run.short_name, f"{run.model}@{run.revision}", f"{run.short_name}@{run.revision}")
+        or model == (run.provenance or {}).get("spec")  # the evaluate spec: bm25, fuse:...
     ]
     if revision:
         chosen = [run for run in chosen if run.revision == revision]
@@ -128,7 +133,7 @@ def model_meta_template(meta: dict[str, Any], provenance: dict[str, Any] | None 
         "from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper",
         "",
     ]
-    if provenance:
+    if provenance and provenance.get("method"):
         header.append(
             f"# Trained by optical-bench: method={provenance.get('method')}, teacher={provenance.get('teacher')}, "
             f"bitext_pairs_used={provenance.get('bitext_pairs_used')}, seed={provenance.get('seed')}"
@@ -182,11 +187,10 @@ def _copy_task_files(run: RunResults, dest: Path, strip_robustness: bool, submis
 
 
 def _copy_run(run: RunResults, dest: Path, strip_robustness: bool, submission: Submission, meta_json: dict) -> None:
-    """Copy what mteb reads of one revision folder to ``dest``, note what stays behind, check the copies."""
+    """Copy what mteb reads of one revision folder to ``dest`` (a new folder inside the staging
+    folder), note what stays behind, check the copies."""
     from mteb.results import TaskResult
 
-    if dest.exists():
-        shutil.rmtree(dest)
     dest.mkdir(parents=True)
     _copy_task_files(run, dest, strip_robustness, submission)
     payload = (json.dumps(meta_json, indent=4, default=str) + "\n").encode("utf-8")
@@ -220,109 +224,6 @@ def _check_with_result_cache(out: Path, names: list[str], submission: Submission
             raise ValueError(f"{folder}: mteb's ResultCache did not load {sorted(expected - got)}.")
 
 
-def _suggest_hub_id(name: str) -> str | None:
-    """A valid hub id close to ``name`` (each part cleaned like a model name), or None."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    from optical_bench.models.card import hub_model_name
-
-    parts = [part for part in name.split("/") if part.strip()]
-    if not parts:
-        return None
-    org = hub_model_name(parts[0]) if len(parts) > 1 else "my-org"
-    suggestion = f"{org}/{hub_model_name(parts[-1])}"
-    try:
-        validate_repo_id(suggestion)
-    except HFValidationError:
-        return None
-    return suggestion
-
-
-def check_hub_name(name: str) -> str:
-    """``name`` if it is a valid hub model id ``org/model``; else a ValueError with the fix
-    (a suggestion only where it is itself a valid id)."""
-    from huggingface_hub.utils import HFValidationError, validate_repo_id
-
-    suggestion = _suggest_hub_id(name)
-    fix = f"Fix: e.g. --name {suggestion}." if suggestion else "Fix: use letters, digits, '-', '_' and '.' in both parts."
-    if name.count("/") != 1:
-        raise ValueError(f"--name {name!r}: give the hub id as org/model. {fix}")
-    try:
-        validate_repo_id(name)
-    except HFValidationError as error:
-        raise ValueError(f"--name {name!r} is not a valid hub id ({error}). {fix}") from None
-    return name
-
-
-def _packaged_copy(run: RunResults):
-    """The packaged model (:mod:`optical_bench.assets.models`) a run evaluated unchanged, or None:
-    no training provenance, ``adapted_from`` its original, and its own name (or a zero-shot study
-    run whose student and teacher are that packaged model)."""
-    from optical_bench.assets.models import PACKAGED_MODELS
-
-    if run.provenance:
-        return None
-    short = str(run.meta.get("name") or run.model).split("/")[-1]
-    options = run.meta.get("experiment_kwargs") or {}
-    for packaged in PACKAGED_MODELS.values():
-        if run.meta.get("adapted_from") != packaged.original:
-            continue
-        zero_shot = options.get("method") == "zero-shot" and options.get("teacher") == options.get("student") == packaged.name
-        if short == packaged.name or zero_shot:
-            return packaged
-    return None
-
-
-def _registry_meta(name: str | None):
-    """mteb's registry entry of ``name`` (offline: the registry ships with mteb), or None."""
-    import mteb
-
-    if not name:
-        return None
-    try:
-        return mteb.get_model_meta(name, fetch_from_hf=False)
-    except Exception:
-        return None
-
-
-def _identity(run: RunResults, name: str | None) -> tuple[dict, bool]:
-    """The ``model_meta.json`` a run is submitted with, and whether mteb's registry already knows
-    the model. A model optical-bench did not train keeps its identity in mteb's registry (name,
-    hub revision, release date, languages, licence, training data) or is refused; a trained one
-    gets ``name`` (never the name of a model the registry knows)."""
-    packaged = _packaged_copy(run)
-    where = run.path / "model_meta.json"
-    if packaged is not None and not packaged.weights_are_original:
-        raise ValueError(
-            f"{where}: {run.model} is the packaged {packaged.name} ({packaged.note}), not {packaged.original}: its scores "
-            f"are not that model's and no hub model holds these weights. Fix: leave it out of the submission (--model NAME)."
-        )
-    original = packaged.original if packaged is not None else (run.model if not run.provenance else None)
-    registry = _registry_meta(original)
-    if registry is not None:
-        if name and name != registry.name:
-            raise ValueError(
-                f"--name {name!r}: {run.model} is {registry.name}, which mteb's registry knows (revision {registry.revision}, "
-                f"released {registry.release_date}); its results keep that name. Fix: drop --name."
-            )
-        meta = registry.to_dict()
-        meta["loader"] = None
-        return meta, True
-    if packaged is not None:
-        raise ValueError(
-            f"{where}: {run.model} is the packaged {packaged.name}, a copy of {packaged.original}, which mteb's registry "
-            "does not know. Fix: register it in mteb first, or leave it out (--model NAME)."
-        )
-    taken = _registry_meta(name)
-    if taken is not None:
-        suggestion = _suggest_hub_id(f"my-org/{run.short_name}")
-        raise ValueError(
-            f"--name {name!r} is mteb's registry model {taken.name} (released {taken.release_date}), not {run.model}. "
-            f"Fix: submit it under a hub id of your own{f', e.g. --name {suggestion}' if suggestion else ''}."
-        )
-    return _renamed_meta(run, name), False
-
-
 def _missing_evaluation_splits(run: RunResults) -> list[str]:
     """``Task: split`` for every task whose evaluation split (the card's, or mteb's for its own tasks) the run lacks."""
     import mteb
@@ -342,14 +243,6 @@ def _missing_evaluation_splits(run: RunResults) -> list[str]:
         have = set((data.get("scores") or {}).keys())
         missing += [f"{task}: {split!r} (the file has {', '.join(sorted(have)) or 'no split'})" for split in wanted if split not in have]
     return missing
-
-
-def _renamed_meta(run: RunResults, name: str | None) -> dict:
-    meta = {k: v for k, v in run.meta.items()}
-    if name:
-        meta["name"] = name
-        meta["reference"] = meta.get("reference") or f"https://huggingface.co/{name}"
-    return meta
 
 
 def _upstream_tasks(out: Path, submission: Submission, dataset_org: str, export: bool) -> None:
@@ -417,7 +310,7 @@ def build_submission(
             raise ValueError(f"--name {name!r} names one model, but {len(runs)} are selected. Fix: add --model.")
     submission = Submission(out_dir=out)
     names = []
-    identities = [_identity(run, name) for run in runs]  # every refusal before anything is written
+    identities = [identity(run, name) for run in runs]  # every refusal before anything is written
     for run in runs:
         missing = _missing_evaluation_splits(run)
         if missing:
@@ -425,26 +318,79 @@ def build_submission(
                 f"{run.path}: no scores on the evaluation split the leaderboard reads, {'; '.join(missing)}. Fix: evaluate "
                 f"those tasks on that split (optical-bench evaluate --model MODEL --tasks TASK --split SPLIT), or leave them out."
             )
-    for run, (meta_json, known) in zip(runs, identities):
-        meta = _model_meta(run, meta_json)
-        dest = out / "results" / _model_name_as_path(meta.name or run.model) / str(meta.revision or run.revision)
-        if meta.experiment_kwargs:
-            dest = dest / "experiments" / str(meta.experiment_name)
-        _copy_run(run, dest, strip_robustness, submission, meta_json)
-        submission.folders.append(dest)
-        names.append(meta.name)
-        submission.tasks_unknown_to_mteb[meta.name] = _tasks_unknown_to_mteb(sorted(run.task_files))
-        if known:
-            submission.registered[meta.name] = f"revision {meta.revision}, released {meta.release_date}"
-        else:
-            submission.model_meta_code[meta.name] = model_meta_template(meta_json, run.provenance)
-    _check_with_result_cache(out, names, submission)
-    org = dataset_org or (name.split("/")[0] if name else "<your-org>")
-    _upstream_tasks(out, submission, org, export_datasets)
+    metas = [_model_meta(run, meta_json) for run, (meta_json, _) in zip(runs, identities)]
+    places = [_bundle_place(run, meta) for run, meta in zip(runs, metas)]  # every name checked before anything is written
+    if dataset_org is not None:
+        check_name(dataset_org, "dataset organisation", "--dataset-org")
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".submit-staging-", dir=out))
+    try:
+        for run, (meta_json, known), meta, place in zip(runs, identities, metas, places):
+            dest = staging / place
+            _copy_run(run, dest, strip_robustness, submission, meta_json)
+            submission.folders.append(dest)
+            names.append(meta.name)
+            submission.tasks_unknown_to_mteb[meta.name] = _tasks_unknown_to_mteb(sorted(run.task_files))
+            if known:
+                submission.registered[meta.name] = f"revision {meta.revision}, released {meta.release_date}"
+            else:
+                submission.model_meta_code[meta.name] = model_meta_template(meta_json, run.provenance)
+        _check_with_result_cache(staging, names, submission)
+        org = dataset_org or (name.split("/")[0] if name else "<your-org>")
+        _upstream_tasks(staging, submission, org, export_datasets)
+        _publish(staging, out, submission)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()
     submission.steps = _steps(submission)
     if verbose:
         print(submission.instructions())
     return submission
+
+
+def _bundle_place(run: RunResults, meta) -> Path:
+    """``results/<org>__<model>/<revision>[/experiments/<name>]``, relative to ``--out``.
+
+    The name, revision and experiment name come from the run's ``model_meta.json``, a file
+    anyone can edit: each goes through :func:`optical_bench.io.check_name` (one path
+    component, no ``/``, no ``..``) before it joins a path, so a bundle never lands outside
+    ``--out``."""
+    where = run.path / "model_meta.json"
+    place = Path("results") / check_name(_model_name_as_path(meta.name or run.model), "model name", where)
+    place = place / check_name(str(meta.revision or run.revision), "revision", where)
+    if meta.experiment_kwargs:
+        place = place / "experiments" / check_name(str(meta.experiment_name), "experiment name", where)
+    return place
+
+
+def _publish(staging: Path, out: Path, submission: Submission) -> None:
+    """Move the finished bundle from ``staging`` into ``out``, one folder (or file) at a time,
+    each replacing its old copy only now that the new one is complete and checked; then point
+    the submission's paths at ``out``."""
+
+    def moved(path: Path) -> Path:
+        return out / path.relative_to(staging)
+
+    # deepest first: a study run's folder (<revision>/experiments/<name>) before its revision's own
+    for folder in sorted(submission.folders + list(submission.datasets.values()), key=lambda f: -len(f.parts)):
+        target = moved(folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        experiments = folder / "experiments"
+        if experiments.is_dir() and not any(experiments.iterdir()):
+            experiments.rmdir()  # its study runs are already in place
+        if (target / "experiments").is_dir() and not experiments.exists():
+            os.replace(target / "experiments", experiments)  # a revision's study runs stay with it
+        replace_folder(folder, target)
+    for definition in submission.task_definitions.values():
+        target = moved(definition)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(definition, target)
+    submission.folders = [moved(folder) for folder in submission.folders]
+    submission.files = [moved(file) for file in submission.files]
+    submission.datasets = {task: moved(folder) for task, folder in submission.datasets.items()}
+    submission.task_definitions = {task: moved(path) for task, path in submission.task_definitions.items()}
 
 
 def _steps(submission: Submission) -> list[str]:
@@ -472,7 +418,7 @@ def _steps(submission: Submission) -> list[str]:
             if task in submission.datasets:
                 folder = submission.datasets[task]
                 steps.append(
-                    f"  {task}: upload the collection: huggingface-cli upload <org>/{task} {folder} --repo-type dataset; put the "
+                    f"  {task}: upload the collection: hf upload <org>/{task} {folder} --repo-type dataset; put the "
                     f"dataset's commit into dataset.revision of {submission.task_definitions[task]}, copy that file into "
                     "mteb/tasks/retrieval/multilingual/ and open a pull request to mteb."
                 )

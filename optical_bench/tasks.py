@@ -28,7 +28,6 @@ import dataclasses
 import difflib
 import hashlib
 import logging
-import os
 import re
 from pathlib import Path
 from typing import Any
@@ -54,8 +53,7 @@ from optical_bench.config import tomllib
 from optical_bench.data.afriqa import load_afriqa_subset, subsets_for_splits
 from optical_bench.data.beir import BeirCollection, read_beir_folder
 from optical_bench.data.hub import load_hub_subset
-from optical_bench.data.sources import ENV_HUB_DIR
-from optical_bench.io import check_name, sha256_folder
+from optical_bench.io import check_name, mirror_dir, sha256_folder
 from optical_bench.result_files import save_predictions
 
 logger = logging.getLogger(__name__)
@@ -122,7 +120,19 @@ def _metadata(card: TaskCard, revision: str, eval_splits: list[str] | None = Non
     )
 
 
-def _task_class(card: TaskCard, revision: str, loader, extra: dict[str, Any] | None = None, eval_splits: list[str] | None = None):
+def _task_class(
+    card: TaskCard,
+    revision: str,
+    loader,
+    extra: dict[str, Any] | None = None,
+    eval_splits: list[str] | None = None,
+    content_revision: bool = False,
+):
+    """The mteb task class of ``card``. ``content_revision``: ``revision`` is a hash of the data
+    itself (built collections, BEIR folders), so a result with that revision was computed on these
+    data; a downloaded task's revision names a branch (``main``) whose files may change, and its old
+    results are reused only where their data fingerprints were recorded
+    (:func:`optical_bench.result_files.set_aside_stale_results`)."""
     from mteb.abstasks.retrieval import AbsTaskRetrieval
 
     def load_data(self, num_proc=None, *, timer=None, **kwargs):
@@ -146,6 +156,7 @@ def _task_class(card: TaskCard, revision: str, loader, extra: dict[str, Any] | N
         "card": card,
         "kind": card.kind,
         "low_resource_side": card.low_resource_side,
+        "revision_is_content_hash": content_revision,
         "__module__": __name__,
         **(extra or {}),
     }
@@ -160,6 +171,12 @@ def _builtin_loader(card: TaskCard, build_root: Path):
                 f'{card.path}: subset {subset!r} has no {split!r} collection. Fix: add `{split} = "<folder>"` to [subsets.{subset}].'
             )
         folder = build_root / folder_name
+        missing = [name for name in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv") if not (folder / name).is_file()]
+        if missing:
+            raise FileNotFoundError(
+                f"{folder / missing[0]}: a file of the built collection {folder_name} is gone. Fix: `optical-bench build` "
+                "(it builds again what changed)."
+            )
         return read_beir_folder(folder, splits=(split,))
 
     return loader
@@ -198,7 +215,7 @@ def make_task(card: TaskCard, build_root: Path | None = None, hub_dir: Path | No
 
             build_root = built_collections_root()
         revision = _builtin_revision(card, build_root)
-        cls = _task_class(card, revision, _builtin_loader(card, build_root), eval_splits=eval_splits)
+        cls = _task_class(card, revision, _builtin_loader(card, build_root), eval_splits=eval_splits, content_revision=True)
     elif card.source["type"] == "hub-files":
         revision = card.source.get("revision", "main")
         cls = _task_class(card, revision, lambda subset, split: load_hub_subset(card, subset, split, hub_dir), eval_splits=eval_splits)
@@ -209,7 +226,7 @@ def make_task(card: TaskCard, build_root: Path | None = None, hub_dir: Path | No
     elif card.source["type"] == "beir":
         folder = beir_card_folder(card)
         loader = lambda subset, split: read_beir_folder(folder, splits=(split,))  # noqa: E731
-        cls = _task_class(card, beir_revision(folder), loader, eval_splits=eval_splits)
+        cls = _task_class(card, beir_revision(folder), loader, eval_splits=eval_splits, content_revision=True)
     else:
         raise TaskCardError(f"{card.path}: source type {card.source['type']!r} is unknown. Fix: use {', '.join(SOURCE_TYPES)}.")
     return cls()
@@ -270,6 +287,22 @@ def read_beir_sidecar(folder: Path | str) -> dict[str, Any]:
     return raw
 
 
+def check_unique_task_names(tasks) -> list:
+    """``tasks`` if no two share a name (two ``--beir`` folders both named ``tiny``, say: mteb would
+    write one result file for both); else a ValueError naming the sources and the fix."""
+    seen: dict[str, Any] = {}
+    for task in tasks:
+        name = task.metadata.name
+        if name in seen:
+            first, second = (getattr(getattr(t, "card", None), "path", None) or name for t in (seen[name], task))
+            raise ValueError(
+                f"Two tasks are named {name!r} ({first} and {second}): their results would overwrite each other. "
+                f'Fix: give one folder a task.toml with name = "OtherName" (see docs/evaluate.md), or evaluate them apart.'
+            )
+        seen[name] = task
+    return list(tasks)
+
+
 def beir_revision(folder: Path | str) -> str:
     """The dataset revision of a BEIR-folder task: the content hash of the folder (its results'
     ``dataset_revision``; :func:`_folder_hash`)."""
@@ -299,7 +332,14 @@ def beir_task(
         check_name(name, "task name", folder)
     elif "name" in sidecar:
         name = check_name(sidecar["name"], "task name", folder / BEIR_SIDECAR)
-    name = name or "BEIR_" + re.sub(r"[^A-Za-z0-9]+", "_", folder.resolve().name).strip("_")
+    if name is None:
+        stem = re.sub(r"[^A-Za-z0-9]+", "_", folder.resolve().name).strip("_")
+        if not stem:
+            raise ValueError(
+                f"{folder}: the folder name {folder.resolve().name!r} gives no task name in letters and digits. Fix: write "
+                f'name = "MyTask" into {folder / BEIR_SIDECAR} (or rename the folder).'
+            )
+        name = "BEIR_" + stem
     card = TaskCard(
         name=name,
         kind="beir",
@@ -319,7 +359,7 @@ def beir_task(
         redistribute=bool(sidecar.get("redistribute", False)),
     )
     revision = beir_revision(folder)
-    cls = _task_class(card, revision, lambda subset, split_: read_beir_folder(folder, splits=(split_,)))
+    cls = _task_class(card, revision, lambda subset, split_: read_beir_folder(folder, splits=(split_,)), content_revision=True)
     cls.metadata = _metadata(card, revision)
     task = cls()
     return task
@@ -385,8 +425,7 @@ def get_tasks(
         selected = [card for card in selected if _card_codes(card) & wanted]
     if not selected:
         raise ValueError("No task matches this selection (names/kinds/languages); `optical-bench tasks` lists them.")
-    if hub_dir is None and os.environ.get(ENV_HUB_DIR):  # the mirror named once for every command (and experiments)
-        hub_dir = Path(os.environ[ENV_HUB_DIR])
+    hub_dir = mirror_dir(hub_dir)  # the mirror named once for every command (and experiments)
     tasks = [make_task(card, build_root=build_root, hub_dir=hub_dir, eval_splits=eval_splits) for card in selected]
     return [_keep_subsets(task, languages) for task in tasks] if languages else tasks
 

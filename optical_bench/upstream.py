@@ -8,7 +8,7 @@ mteb only knows tasks defined in its own package, whose data lies on the Hugging
 subset and part (``<subset>-corpus``, ``<subset>-queries``, ``<subset>-qrels``; ``corpus``,
 ``queries`` and ``default`` for a task with one ``default`` subset), each a parquet file per
 split, with a README whose YAML names the configs: the layout mteb's
-``RetrievalDatasetLoader`` reads, ready for ``huggingface-cli upload``.
+``RetrievalDatasetLoader`` reads, ready for ``hf upload``.
 
 A collection is exported only where its card says ``redistribute = true``. The Chichewa
 Bible (every built ``bible-*`` folder with Chichewa text, and the bitext) is never exported,

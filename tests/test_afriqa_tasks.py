@@ -179,3 +179,23 @@ def test_optical_bench_tasks_lists_afriqa_and_its_oracle(capsys):
     listing = capsys.readouterr().out
     assert re.search(r"AfriQARetrieval\s*\|\s*hub\s*\|.*hau-eng.*\|\s*afriqa", listing)
     assert re.search(r"AfriQAOracleRetrieval\s*\|\s*oracle\s*\|", listing)
+
+
+def test_the_french_pivot_is_one_card_read_by_the_same_loader(mirrors):
+    from optical_bench.cards import load_cards
+
+    card = load_cards()["AfriQAFrenchPivotRetrieval"]
+    task = make_task(card, hub_dir=mirrors, eval_splits=["dev"])
+    task.load_data()
+    data = task.dataset["fon-fra"]["dev"]
+    assert len(data["queries"]) == 271 and len(data["corpus"]) == 258
+    assert all(len(docs) == 1 for docs in data["relevant_docs"].values())
+    assert task.metadata.eval_langs == {"fon-fra": ["fon-Latn", "fra-Latn"]}
+
+
+def test_bm25_can_pin_the_documents_language():
+    from optical_bench.search_models import SpecError, _bm25_options
+
+    assert _bm25_options("bm25,stopwords=fr,stemmer=french")[0] == {"stopwords": "fr", "stemmer_language": "french"}
+    with pytest.raises(SpecError, match="stopwords=en|de"):
+        _bm25_options("bm25,stopwords=xx")

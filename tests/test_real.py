@@ -64,6 +64,15 @@ def test_build_is_deterministic(build, tmp_path):
 
     again = build_collections(out=tmp_path / "again", force=True)
     assert again.info["content_hash"] == build.info["content_hash"]
+    # an edited and a deleted built file: `optical-bench build` (verify) builds them again
+    from optical_bench.data.collections import changed_folders
+
+    (tmp_path / "again" / "bible-test" / "queries.jsonl").write_text('{"_id": "x", "text": "edited"}\n', encoding="utf-8")
+    (tmp_path / "again" / "udhr-hau" / "corpus.jsonl").unlink()
+    assert changed_folders(tmp_path / "again", again.info) == ["bible-test", "udhr-hau"]
+    assert build_collections(out=tmp_path / "again").info is not None  # loading tasks does not hash every folder
+    build_collections(out=tmp_path / "again", verify=True)
+    assert changed_folders(tmp_path / "again", again.info) == []
 
 
 def test_packaged_models_score_as_measured_on_udhr_through_mteb(tmp_path):

@@ -233,8 +233,8 @@ def test_submission_layout_and_loading_with_mteb(two_models, tmp_path):
 
     write_robustness(two_models)
     out = tmp_path / "submission"
-    submission = build_submission(two_models, out, model="student", export_datasets=False)
-    folder = out / "results" / "optical-bench__student" / "bbbb2222"
+    submission = build_submission(two_models, out, model="student", name="my-org/student", export_datasets=False)
+    folder = out / "results" / "my-org__student" / "bbbb2222"
     assert submission.folders == [folder]
     names = sorted(p.name for p in folder.iterdir())
     assert "model_meta.json" in names and "OpticalBibleRetrieval.json" in names and "SomeUnknownTask.json" in names
@@ -244,25 +244,32 @@ def test_submission_layout_and_loading_with_mteb(two_models, tmp_path):
         if path.name != "model_meta.json":
             TaskResult.from_disk(path)
     loaded = ResultCache(cache_path=out).load_results(include_remote=False)
-    assert [m.model_name for m in loaded.model_results] == ["optical-bench/student"]
-    assert submission.loaded["optical-bench/student"] == sorted(p.stem for p in folder.glob("*.json") if p.name != "model_meta.json")
+    assert [m.model_name for m in loaded.model_results] == ["my-org/student"]
+    assert submission.loaded["my-org/student"] == sorted(p.stem for p in folder.glob("*.json") if p.name != "model_meta.json")
     # robustness entries travel with the task files, unless stripped
     assert "robustness_domain_shift_drop" in json.loads((folder / "OpticalUDHRRetrieval.json").read_text())["scores"]["test"][0]
-    stripped = build_submission(two_models, tmp_path / "stripped", model="student", strip_robustness=True, export_datasets=False)
+    stripped = build_submission(
+        two_models, tmp_path / "stripped", model="student", name="my-org/student", strip_robustness=True, export_datasets=False
+    )
     assert "robustness_domain_shift_drop" not in (stripped.folders[0] / "OpticalUDHRRetrieval.json").read_text()
     # the steps and a ModelMeta template that mteb accepts
     text = submission.instructions()
     assert "embeddings-benchmark/results" in text and "SomeUnknownTask" in submission.steps[2]
     namespace: dict = {}
-    exec(submission.model_meta_code["optical-bench/student"], namespace)
+    exec(submission.model_meta_code["my-org/student"], namespace)
     meta = namespace["student"]
-    assert meta.name == "optical-bench/student" and meta.revision == "bbbb2222" and meta.loader is not None
+    assert meta.name == "my-org/student" and meta.revision == "bbbb2222" and meta.loader is not None
 
 
 def test_submission_errors_and_command_line(two_models, tmp_path, capsys):
     with pytest.raises(KeyError, match="available"):
         build_submission(two_models, tmp_path / "x", model="nobody")
-    assert main(["submit", "--results", str(two_models), "--out", str(tmp_path / "sub"), "--no-datasets"]) == 0
+    # models of the optical-bench/ organisation need a hub id of their owner
+    assert main(["submit", "--results", str(two_models), "--out", str(tmp_path / "sub"), "--no-datasets"]) == 2
+    assert "--name <your-org>/<model>" in capsys.readouterr().err
+    for model in ("student", "baseline"):
+        argv = ["submit", "--results", str(two_models), "--out", str(tmp_path / "sub"), "--no-datasets", "--model", model]
+        assert main([*argv, "--name", f"my-org/{model}"]) == 0
     assert len(list((tmp_path / "sub" / "results").iterdir())) == 2
     assert "ModelMeta template" in capsys.readouterr().out
     assert main(["submit", "--results", str(two_models), "--out", str(tmp_path / "y"), "--model", "nobody"]) == 2

@@ -75,8 +75,8 @@ def test_results_without_the_evaluation_split_are_refused(tmp_path):
     folder = write_run(root, "optical-bench/student", "bbbb2222", UDHR)
     (folder / "OpticalUDHRRetrieval.json").write_text(json.dumps(task_result("OpticalUDHRRetrieval", UDHR["OpticalUDHRRetrieval"], "dev")))
     with pytest.raises(ValueError, match=r"OpticalUDHRRetrieval: 'test' \(the file has dev\).*--split SPLIT"):
-        build_submission(root, tmp_path / "out", export_datasets=False)
-    assert main(["submit", "--results", str(root), "--out", str(tmp_path / "cli")]) == 2
+        build_submission(root, tmp_path / "out", name="my-org/student", export_datasets=False)
+    assert main(["submit", "--results", str(root), "--out", str(tmp_path / "cli"), "--name", "my-org/student"]) == 2
 
 
 @pytest.mark.parametrize("name", ["my org/bad name", "a b", "org/x..y", "//", "my-org/optical+contrastive"])
@@ -111,3 +111,58 @@ def test_generated_task_definitions_carry_a_citation_or_are_refused(tmp_path):
 
     with pytest.raises(ValueError, match=r"Bare.toml: no bibtex_citation.*Fix: add bibtex_citation"):
         task_definition(load_card(bare), "o/x", cards=cards)
+
+
+def _search_run(root, name: str, provenance: dict):
+    folder = write_run(root, name, "5e77126500000000", UDHR)
+    (folder / "optical_bench").mkdir(exist_ok=True)
+    (folder / "optical_bench" / "provenance.json").write_text(json.dumps(provenance))
+    return folder
+
+
+def test_bm25_keeps_its_registry_identity_and_fusions_or_pipelines_are_refused(tmp_path):
+    registry = mteb.get_model_meta("mteb/baseline-bm25s", fetch_from_hf=False)
+    root = tmp_path / "results"
+    _search_run(root, "mteb/baseline-bm25s", {"spec": "bm25", "bm25": {"k1": 1.5, "b": 0.75}})
+    submission = build_submission(root, tmp_path / "out", model="bm25", export_datasets=False)
+    assert submission.folders == [tmp_path / "out" / "results" / "mteb__baseline-bm25s" / registry.revision]
+    text = submission.instructions()
+    assert "is in mteb's model registry" in text and "ModelMeta template" not in text and "bm25_loader" not in text
+    for spec, provenance, reason in [
+        (
+            "fuse:bm25+e5",
+            {"spec": "fuse:bm25+e5", "fusion": {"strategy": "rrf"}, "members": [{"name": "a"}, {"name": "b"}]},
+            "no hub model holds a fusion",
+        ),
+        ("bm25,translator=ibm1:x", {"spec": "bm25,translator=ibm1:x", "bm25": {"query_translator": "ibm1"}}, "translated queries"),
+        ("bm25,k1=0.9", {"spec": "bm25,k1=0.9", "bm25": {"k1": 0.9}}, "settings of its own"),
+    ]:
+        other = tmp_path / spec.replace(":", "_").replace(",", "_")
+        _search_run(other, "optical-bench/searcher", provenance)
+        with pytest.raises(ValueError, match=reason):
+            build_submission(other, tmp_path / "refused", export_datasets=False)
+    assert not (tmp_path / "refused").exists()
+
+
+def test_a_trained_student_needs_a_hub_id_of_its_owner(tmp_path):
+    root = tmp_path / "results"
+    write_run(root, "optical-bench/student", "bbbb2222", UDHR, provenance={"method": "mse", "teacher": "all-minilm-l6-v2"})
+    with pytest.raises(
+        ValueError, match=r"'optical-bench/' is not your organisation.*Fix: --name <your-org>/<model>, e.g. --name my-org/student"
+    ):
+        build_submission(root, tmp_path / "out", export_datasets=False)
+    submission = build_submission(root, tmp_path / "out", name="my-org/student", export_datasets=False)
+    code = submission.model_meta_code["my-org/student"]
+    assert "hf upload" in submission.instructions() or "huggingface-cli" not in submission.instructions()
+    assert "method=mse" in code and "public_training_code='https://pypi.org" not in code
+
+
+def test_a_news_student_lists_the_languages_of_its_bitext():
+    from optical_bench.model_specs import bitext_languages, trained_model_meta
+
+    assert bitext_languages("mafand-hau") == ["hau-Latn", "eng-Latn"] and bitext_languages("mafand-amh")[0] == "amh-Ethi"
+    assert bitext_languages(None) == ["nya-Latn", "eng-Latn"] and bitext_languages("my/pairs.jsonl") == []
+    meta = trained_model_meta(
+        {"teacher": "multilingual-e5-small-q4", "student_init": "multilingual-e5-small-q4", "config": {"bitext": "mafand-hau"}}
+    )
+    assert "hau-Latn" in meta["languages"]

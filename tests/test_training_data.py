@@ -87,6 +87,7 @@ def test_mafand_from_the_environment_variable_and_its_errors(own_home, monkeypat
         resolve_training_data(TrainConfig.from_dict({"bitext": "mafand-nya"}))
     with pytest.raises(ValueError, match="no English-xyz folder. Fix: use one of mafand-hau"):
         resolve_training_data(TrainConfig.from_dict({"bitext": "mafand-xyz"}))
+    (own_home / "empty").mkdir(exist_ok=True)
     monkeypatch.setenv("OPTICAL_BENCH_HUB_DIR", str(own_home / "empty"))
     with pytest.raises(FileNotFoundError, match="not in the local hub mirror. Fix: `git clone https://github.com/masakhane-io/lafand-mt"):
         resolve_training_data(TrainConfig.from_dict({"bitext": "mafand-hau"}))

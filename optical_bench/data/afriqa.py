@@ -104,6 +104,12 @@ def _gold_passages(card: TaskCard, code: str, pivot: str, split: str, hub_dir: P
     (``context`` not null); ``report``: say how many are left out."""
     path = afriqa_file(card, "gold_passages", code, pivot, split, hub_dir)
     records = _read_lines(path, code)
+    for number, record in records:
+        if record.get("context") is not None and not isinstance(record["context"], str):
+            raise TaskCardError(
+                f"{path}, line {number}: context is a JSON {type(record['context']).__name__}, not a passage text or null. "
+                "Fix: re-download the file (AfriQA's gold passages are one text per question, or null)."
+            )
     kept = [(number, record) for number, record in records if isinstance(record.get("context"), str) and record["context"].strip()]
     if report and len(kept) < len(records):
         logger.info(
@@ -167,5 +173,13 @@ def load_afriqa_subset(card: TaskCard, subset: str, split: str, hub_dir: Path | 
         queries[f"{code}-{qid}"] = text.strip()
         qrels[f"{code}-{qid}"] = {passage_id(record["context"].strip()): 1}
     if not qrels:
+        records = _read_lines(gold_path, code)
+        if not records:
+            raise TaskCardError(f"{gold_path}: the file is empty. Fix: re-download it (a cut download?) from {card.source['github_repo']}.")
+        if not any("context" in record for _, record in records):
+            raise TaskCardError(
+                f"{gold_path}: no line has a 'context' field, so this is not a gold-passage file (a queries file in its place?). "
+                f"Fix: put data/gold_passages/{code}/{gold_path.name} of {card.source['github_repo']} there."
+            )
         raise TaskCardError(f"{gold_path}: no question of {code}/{split} has a gold passage. Fix: add {code}/{split} to no_gold_passages.")
     return BeirCollection(pooled_corpus(card, split, hub_dir), queries, {split: qrels})

@@ -5,7 +5,7 @@ A BEIR folder holds ``corpus.jsonl`` (``{"_id", "title", "text"}`` per line),
 ``query-id<TAB>corpus-id<TAB>score`` then one judgement per line). This is the layout
 ``beir.datasets.data_loader.GenericDataLoader`` reads.
 
-:func:`validate_beir_folder` checks every line before any long work starts and raises
+:func:`read_beir_folder` checks every line before any long work starts and raises
 :class:`BeirFormatError`, whose message names the file, the line and the fix. It
 catches what BEIR and mteb would otherwise turn into a traceback or, worse, a silent
 mistake (BEIR silently drops a document whose id equals its query's id).
@@ -98,6 +98,14 @@ def _cut(text: str, path: Path, number: int, rid: str) -> str:
     return text[:MAX_TEXT_CHARS]
 
 
+def _has_lone_surrogate(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
+
+
 def _read_jsonl(path: Path, required: tuple[str, ...], kind: str) -> dict[str, dict]:
     _check_file(path, kind, f"create {path.name} with one JSON object per line, keys {', '.join(required)}")
     rows: dict[str, dict] = {}
@@ -148,6 +156,13 @@ def _read_jsonl(path: Path, required: tuple[str, ...], kind: str) -> dict[str, d
                 )
             if rid in rows:
                 raise BeirFormatError(path, number, f"the _id {rid!r} appears twice", "give every line a unique _id")
+            if any(isinstance(value, str) and _has_lone_surrogate(value) for value in (rid, text, title)):
+                raise BeirFormatError(
+                    path,
+                    number,
+                    f"{rid!r} holds a lone UTF-16 surrogate (an escape such as \\ud800 without its pair), which no tokenizer reads",
+                    "mend that escape or write the character itself",
+                )
             row["text"] = _cut(text, path, number, rid)
             rows[rid] = row
     if not rows:
@@ -289,8 +304,3 @@ def read_beir_folder(folder: Path | str, splits: tuple[str, ...] | None = None) 
             )
         qrels[split] = _read_qrels(path, queries, corpus, only_split=len(available) == 1)
     return BeirCollection(corpus=corpus, queries=queries, qrels=qrels)
-
-
-def validate_beir_folder(folder: Path | str, splits: tuple[str, ...] | None = None) -> BeirCollection:
-    """Alias of :func:`read_beir_folder` for call sites that only want the check."""
-    return read_beir_folder(folder, splits)

@@ -37,6 +37,7 @@ leak.
 
 from __future__ import annotations
 
+import logging
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,6 +46,8 @@ from optical_bench.assets.texts import BIBLE_BOOKS, VersePair, load_bible, load_
 from optical_bench.data.beir import BeirCollection, write_beir_folder
 from optical_bench.data.bitext import SentencePair, write_bitext
 from optical_bench.io import atomic_write_json, atomic_write_jsonl, home, sha256_folder, sha256_json
+
+logger = logging.getLogger(__name__)
 
 BUILD_FORMAT = 1
 
@@ -147,10 +150,19 @@ def _udhr_collections(languages: tuple[str, ...], root: Path | None) -> tuple[di
     return collections, oracle, stats
 
 
+def changed_folders(base: Path, info: dict) -> list[str]:
+    """The folders of a build whose files no longer hash to what ``build.json`` recorded (edited,
+    deleted or missing)."""
+    recorded = info.get("content_hash") or {}
+    return [name for name, digest in sorted(recorded.items()) if not (base / name).is_dir() or sha256_folder(base / name)[:16] != digest]
+
+
 def build_collections(
-    config: BuildConfig | None = None, root: Path | None = None, out: Path | None = None, force: bool = False
+    config: BuildConfig | None = None, root: Path | None = None, out: Path | None = None, force: bool = False, verify: bool = False
 ) -> BuildResult:
-    """Build (or reuse) every default collection; idempotent and deterministic."""
+    """Build (or reuse) every default collection; idempotent and deterministic. ``verify``: reuse
+    a build only if its files still hash to what ``build.json`` recorded, else build it again
+    (``optical-bench build`` does; loading a task checks its own folders' hashes instead)."""
     config = config or BuildConfig()
     base = out or (root or home()) / "collections" / config.build_id
     info_path = base / "build.json"
@@ -159,7 +171,10 @@ def build_collections(
 
         info = json.loads(info_path.read_text(encoding="utf-8"))
         if info.get("config") == config.to_dict():
-            return BuildResult(base, config, info)
+            changed = changed_folders(base, info) if verify else []
+            if not changed:
+                return BuildResult(base, config, info)
+            logger.warning("%s: %s changed since the build (edited or deleted files); building again.", base, ", ".join(changed))
     splits = (config.test_books, config.dev_books, config.monolingual_books, config.genre_books)
     overlap = {book for i, a in enumerate(splits) for b in splits[i + 1 :] for book in set(a) & set(b)}
     if overlap:

@@ -24,14 +24,25 @@ from pathlib import Path
 
 from optical_bench.cards import TaskCard, TaskCardError
 from optical_bench.data.beir import BeirCollection, _cut
-from optical_bench.io import atomic_write_bytes, home
+from optical_bench.io import UnsafeNameError, atomic_write_bytes, check_relative_path, home
 
 logger = logging.getLogger(__name__)
 
 
+def _text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """(line number, text) of a UTF-8 text file; bytes that are not UTF-8 are an error naming the line."""
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            yield number, raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise TaskCardError(
+                f"{path}, line {number}: not UTF-8 (byte {error.start + 1} of the line). Fix: re-download the file, or save it as UTF-8."
+            ) from None
+
+
 def _read_trec_qrels(path: Path) -> dict[str, dict[str, int]]:
     qrels: dict[str, dict[str, int]] = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in _text_lines(path):
         cells = line.split()
         if not cells:
             continue
@@ -43,13 +54,24 @@ def _read_trec_qrels(path: Path) -> dict[str, dict[str, int]]:
             raise TaskCardError(f"{path}, line {number}: {len(cells)} fields. Fix: write TREC qrels `qid Q0 docid relevance`.")
         if qid == "query-id":
             continue
-        qrels.setdefault(qid, {})[did] = int(rel)
+        try:
+            grade = int(rel)
+        except ValueError:
+            raise TaskCardError(
+                f"{path}, line {number}: relevance {rel!r} is not a whole number. Fix: write a grade such as 0, 1 or 2."
+            ) from None
+        if qrels.get(qid, {}).get(did, grade) != grade:
+            raise TaskCardError(
+                f"{path}, line {number}: {qid} {did} is judged again with grade {grade} (before: {qrels[qid][did]}). "
+                "Fix: keep one judgement per query and document."
+            )
+        qrels.setdefault(qid, {})[did] = grade
     return qrels
 
 
 def _read_topics(path: Path) -> dict[str, str]:
     topics = {}
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in _text_lines(path):
         if not line.strip():
             continue
         cells = line.split("\t")
@@ -61,7 +83,9 @@ def _read_topics(path: Path) -> dict[str, str]:
 
 def _hub_file(repo: str, filename: str, revision: str, hub_dir: Path | None) -> Path:
     """One file of the Hugging Face dataset repository ``repo``: ``<hub_dir>/<repo>/<filename>``
-    in a local mirror, else downloaded (and cached) by ``hf_hub_download``."""
+    in a local mirror, else downloaded (and cached) by ``hf_hub_download``. The names come from a
+    task card: each must stay inside the mirror (:func:`optical_bench.io.check_relative_path`)."""
+    _check_source_names(repo, filename, revision)
     if hub_dir is not None:
         path = Path(hub_dir) / repo / filename
         if not path.exists():
@@ -87,6 +111,17 @@ def _hub_file(repo: str, filename: str, revision: str, hub_dir: Path | None) -> 
         ) from error
 
 
+def _check_source_names(repo: str, filename: str, revision: str) -> None:
+    """The repository (``owner/name``), file path and revision of a card's [source] are parts of
+    paths in the cache folder and the mirror: refuse any that would leave them."""
+    where = "the task card's [source]"
+    if not isinstance(repo, str) or repo.count("/") != 1:
+        raise UnsafeNameError(f"{where}: the repository {repo!r} is not owner/name. Fix: write the repository as owner/name.")
+    check_relative_path(repo, "repository", where)
+    check_relative_path(filename, "file path", where)
+    check_relative_path(revision, "revision", where)
+
+
 GITHUB_RAW = "https://raw.githubusercontent.com"
 _TRUE = ("1", "on", "yes", "true")
 
@@ -102,6 +137,7 @@ def _github_file(repo: str, filename: str, revision: str, hub_dir: Path | None) 
     ``optical-bench`` sets unless ``OPTICAL_BENCH_ONLINE=1``). Either way the caller reads a
     local file, with the same readers.
     """
+    _check_source_names(repo, filename, revision)
     clone_fix = f"git clone https://github.com/{repo} <hub_dir>/github.com/{repo}"
     if hub_dir is not None:
         path = Path(hub_dir) / "github.com" / repo / filename
@@ -150,8 +186,14 @@ def _corpus_file_records(path: Path) -> Iterator[tuple[int, dict]]:
                 yield number, record
         return
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
+    with opener(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise TaskCardError(
+                    f"{path}, line {number}: not UTF-8 (byte {error.start + 1} of the line). Fix: re-download the file, or save it as UTF-8."
+                ) from None
             if not line.strip():
                 raise TaskCardError(
                     f"{path}, line {number}: empty line. Fix: delete it (JSON lines: one JSON object per line), or re-download the file."
@@ -170,6 +212,14 @@ def _corpus_file_records(path: Path) -> Iterator[tuple[int, dict]]:
             yield number, record
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
 def _read_corpus(numbered_records: Iterable[tuple[str, int, dict]], fields: dict[str, str]) -> dict[str, dict[str, str]]:
     """The corpus ``{docid: {"title", "text"}}`` from ``(where, number, record)`` triples, with the
     card's ``corpus_fields`` (``id``, ``text``, optional ``title``). A record without the id or text
@@ -184,6 +234,12 @@ def _read_corpus(numbered_records: Iterable[tuple[str, int, dict]], fields: dict
                 f"Fix: set corpus_fields in the task card's [source] to this file's field names."
             )
         did = str(record[id_field])
+        for value in (did, record[text_field], record.get(title_field, "") if title_field else ""):
+            if isinstance(value, str) and not _encodable(value):
+                raise TaskCardError(
+                    f"{where}, line {number}: document {did!r} holds a lone UTF-16 surrogate (an escape such as \\ud800 "
+                    "without its pair), which no tokenizer can read. Fix: re-download the file, or mend that escape."
+                )
         if did in corpus:
             raise TaskCardError(f"{where}, line {number}: document id {did!r} was already read. Fix: give each document its own id.")
         text = _cut(str(record[text_field]), Path(str(where)), number, did)  # as BEIR folders: over 100,000 characters, cut and warned

@@ -41,7 +41,7 @@ from train splits only, so that nothing a run reads is ever evaluated:
 from __future__ import annotations
 
 import hashlib
-import os
+import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +49,7 @@ from pathlib import Path
 from optical_bench.config import TrainConfig, normalize_kind
 from optical_bench.data.beir import BeirCollection, write_beir_folder
 from optical_bench.data.bitext import SentencePair, read_bitext, write_bitext
-from optical_bench.io import atomic_write_text, home
+from optical_bench.io import ENV_HUB_DIR, atomic_write_text, home, mirror_dir
 
 __all__ = [
     "ENV_HUB_DIR",
@@ -62,7 +62,6 @@ __all__ = [
     "resolve_training_data",
 ]
 
-ENV_HUB_DIR = "OPTICAL_BENCH_HUB_DIR"  # a local mirror of GitHub / hub files (what --hub-dir names)
 MAFAND = {
     "repo": "masakhane-io/lafand-mt",
     "revision": "main",
@@ -72,6 +71,8 @@ MAFAND = {
     "train_pairs": {"hau": 3098, "ibo": 6998, "swa": 30782, "yor": 6644, "zul": 3500, "twi": 3337, "nya": 0, "kin": 0},
 }
 _SHUFFLE_SEED = 0  # the order of a named source's pairs: fixed, so smaller sizes are prefixes of larger ones
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def resolve_training_data(config: TrainConfig, hub_dir: Path | str | None = None
     """The texts of the run ``config``: its bitext (a named source, a file, or the built Bible),
     then for each other text the file its option names, else the source's own; the Bible's
     collections are built only when a step of this run needs one of them."""
-    hub_dir = hub_dir or os.environ.get(ENV_HUB_DIR) or None
+    hub_dir = mirror_dir(hub_dir)
     if config.bitext and named_source(config.bitext):
         source = _mafand(named_source(config.bitext), config.bitext_size, hub_dir)
     elif config.bitext:
@@ -186,8 +187,12 @@ def named_collection(name: str, hub_dir=None) -> Path | None:
     experiment's ``beir`` list; ``None`` for anything else (a folder path)."""
     if not (name.startswith("mafand-") and name.endswith("-dev")):
         return None
-    language = named_source(name[: -len("-dev")])
-    return _mafand(language, TrainConfig().bitext_size, hub_dir or os.environ.get(ENV_HUB_DIR) or None).dev_collection
+    language = name[len("mafand-") : -len("-dev")]
+    if language not in MAFAND["train_pairs"]:
+        known = ", ".join(f"mafand-{code}-dev" for code in sorted(MAFAND["train_pairs"]))
+        raise ValueError(f"beir = [{name!r}]: MAFAND-MT has no English-{language} folder. Fix: name one of {known}, or a BEIR folder.")
+    language = named_source(f"mafand-{language}")  # a language with train pairs (its dev collection comes with them)
+    return _mafand(language, ALL_PAIRS, mirror_dir(hub_dir)).dev_collection
 
 
 def _shuffled(pairs: list[SentencePair]) -> list[SentencePair]:
@@ -315,6 +320,9 @@ def _mafand_split(language: str, split: str, hub_dir) -> list[SentencePair]:
     return read_bitext(files)
 
 
+ALL_PAIRS = 10**9  # the bitext size that takes every pair of a named source (a translator's training data)
+
+
 def _mafand(language: str, size: int, hub_dir) -> TrainingData:
     """MAFAND-MT en-<language>: ``size`` train pairs (a prefix of a fixed shuffle), its dev split
     as a known-item BEIR folder, the rest of its train English as the English pool; derived files
@@ -323,6 +331,10 @@ def _mafand(language: str, size: int, hub_dir) -> TrainingData:
     dev = _mafand_split(language, "dev", hub_dir)
     digest = hashlib.sha256("\0".join(f"{p.lr}\t{p.en}" for p in train + dev).encode("utf-8")).hexdigest()[:12]
     folder = home() / "sources" / f"mafand-{language}-{digest}"
+    if size < 1:
+        raise ValueError(f"--bitext-size {size}: at least 1 pair. Fix: give a size from 1 to {len(train)}.")
+    if len(train) < size < ALL_PAIRS:
+        logger.warning("--bitext-size %d: MAFAND-MT en-%s has %d train pairs; all %d are used.", size, language, len(train), len(train))
     order = _shuffled(train)
     taken = order[:size]
     bitext = folder / f"train-{len(taken)}.jsonl"

@@ -9,7 +9,6 @@ task's qrels (:func:`default_qrels_loader`), so that each is computed once per r
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,10 +85,10 @@ def _downloaded_qrels(card, dataset_revision: str | None) -> dict[str, dict[str,
     """Qrels of a task whose data is downloaded (AfriQA, AfriCLIRMatrix, CIRAL), read where its files
     already are: the mirror ``$OPTICAL_BENCH_HUB_DIR`` names, or the cache of earlier downloads
     (offline, nothing is fetched). Splits that cannot be read are left out."""
-    from optical_bench.data.sources import ENV_HUB_DIR
+    from optical_bench.io import mirror_dir
     from optical_bench.tasks import make_task
 
-    hub_dir = Path(os.environ[ENV_HUB_DIR]) if os.environ.get(ENV_HUB_DIR) else None
+    hub_dir = mirror_dir()
     qrels: dict[str, dict[str, Any]] = {}
     for split in dict.fromkeys([*card.eval_splits, "dev", "train"]):
         try:
@@ -192,7 +191,7 @@ class ReportContext:
             return None
         from optical_bench.significance import load_predictions, per_query_scores
 
-        qrels = self.qrels(task, run.tasks[task].get("dataset_revision"))
+        qrels = run.stored_qrels(task) or self.qrels(task, run.tasks[task].get("dataset_revision"))
         if not qrels:
             return None
         try:
@@ -207,6 +206,10 @@ class ReportContext:
                     subset_qrels = subset_qrels[split]
                 ranking = (predictions.get(subset) or {}).get(split)
                 if not subset_qrels or ranking is None:
+                    return None
+                changed = run.qrels_changed(task, subset, split, subset_qrels)
+                if changed:
+                    logger.warning("%s; no per-query scores (marks, intervals) for %s on it.", changed, self.labels[index])
                     return None
                 out[subset] = per_query_scores(subset_qrels, ranking, metric)
             self._per_query[key] = out

@@ -79,9 +79,6 @@ class RobustnessMeasure:
     def params(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
-    def with_params(self, **params: Any) -> RobustnessMeasure:
-        return dataclasses.replace(self, **params)
-
     @property
     def description(self) -> str:
         return (type(self).__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")

@@ -6,7 +6,7 @@ loads anywhere, with its provenance in the model card:
 =====================  =====================================================================
 method                 what it is
 =====================  =====================================================================
-``optical``            OT distillation of token embeddings (OPTICAL), :class:`OptimalTransportLoss`
+``optical``            OT distillation of token embeddings (OPTICAL): the OT term, :class:`~optical_bench.losses.TokenOT`
 ``optical+mse``        OT + sentence-level MSE
 ``optical+contrastive`` OT + in-batch InfoNCE against teacher targets
 ``mse``                sentence-transformers' own ``MSELoss`` on teacher embeddings (Reimers & Gurevych 2020)
