@@ -29,7 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-from safetensors import SafetensorError
 from tabulate import tabulate
 
 from optical_bench import __version__
@@ -41,8 +40,7 @@ from optical_bench.cli_arguments import (
     add_train_arguments,
 )
 from optical_bench.config import TrainConfig, option_groups, read_toml
-from optical_bench.embedding_cache import StaleEmbeddingCacheError
-from optical_bench.io import ENV_NO_WAIT, LockHeldError, ReportedError, describe_os_error
+from optical_bench.io import ENV_NO_WAIT, LockHeldError, ReportedError, StaleEmbeddingCacheError, describe_os_error
 
 
 def _offline_defaults() -> None:
@@ -68,15 +66,20 @@ def _silence_dependency_warnings() -> None:
         warnings.filterwarnings("ignore", message=message, category=category)
 
 
+# modules whose progress bars no option of their callers turns off: bm25s (mteb's BM25 calls it
+# without a progress option) and mteb's hybrid search ("Indexing sub-models")
+SILENCED_PROGRESS_MODULES = ("bm25s", "bm25s.tokenization", "bm25s.scoring", "mteb.models.hybrid_wrappers")
+
+
 def _quiet_libraries() -> None:
-    """No progress bars from datasets/transformers, nor from bm25s (mteb's BM25 calls it without a
-    progress option, so its ``tqdm`` is wrapped to stay off); ours stay off with --quiet too."""
+    """No progress bars from datasets/transformers, nor from :data:`SILENCED_PROGRESS_MODULES`
+    (their ``tqdm`` is wrapped to stay off); ours stay off with --quiet too."""
     import importlib
 
     import datasets
     import transformers
 
-    for name in ("bm25s", "bm25s.tokenization", "bm25s.scoring"):
+    for name in SILENCED_PROGRESS_MODULES:
         try:
             module = importlib.import_module(name)
         except ImportError:
@@ -87,6 +90,11 @@ def _quiet_libraries() -> None:
     datasets.disable_progress_bars()
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
+
+
+def _quiet_if_asked(args) -> None:
+    """:func:`_quiet_libraries` under ``--quiet``, called by a command once its arguments are
+    checked: the libraries it imports take seconds, which a refused argument should not wait for."""
 
 
 def _silent(progress_bar):
@@ -156,7 +164,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_tasks(args) -> int:
-    from optical_bench.tasks import load_cards
+    from optical_bench.cards import load_cards  # TOML only: listing needs neither mteb nor torch
 
     rows = []
     for card in load_cards().values():
@@ -214,9 +222,10 @@ def _print_cross_check(result) -> None:
 
 
 def cmd_evaluate(args) -> int:
+    tasks = _select_tasks(args)  # validates BEIR folders and task names before any model loads
+    _quiet_if_asked(args)
     from optical_bench.evaluate import EvaluationOptions, evaluate_one
 
-    tasks = _select_tasks(args)  # validates BEIR folders and task names before any model loads
     out = Path(args.out)
     for spec in args.model:
         result = evaluate_one(
@@ -276,11 +285,13 @@ def _end_process_group() -> None:
 
 def cmd_train(args) -> int:
     from optical_bench.data.sources import resolve_training_data
-    from optical_bench.training import train
 
     config = train_config_from_args(args)
     config.validate()
     data = resolve_training_data(config, hub_dir=args.hub_dir)
+    _quiet_if_asked(args)
+    from optical_bench.training import train  # torch, transformers: once the options are checked
+
     try:
         folder = train(config, progress=not args.quiet, data=data)
     finally:
@@ -301,6 +312,7 @@ def cmd_train(args) -> int:
 def cmd_run(args) -> int:
     from optical_bench.experiment import run_experiment
 
+    _quiet_if_asked(args)
     return run_experiment(args.config, Path(args.out), progress=not args.quiet)
 
 
@@ -453,11 +465,12 @@ def main(argv: list[str] | None = None) -> int:
     _offline_defaults()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # bm25s sets its own logger to DEBUG: its records stop here
+        handler.setLevel(level)
     if not args.verbose:
         _silence_dependency_warnings()
-    if getattr(args, "quiet", False):
-        _quiet_libraries()
     if args.no_wait:
         os.environ[ENV_NO_WAIT] = "1"
     try:
@@ -475,7 +488,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as error:
         print(f"optical-bench: error: {describe_os_error(error)}", file=sys.stderr)
         return 5
-    except SafetensorError as error:  # a weights file written to a full disk, say
+    except Exception as error:
+        if type(error).__name__ != "SafetensorError":  # safetensors' own error: a weights file written to a full disk, say
+            raise
         print(
             f"optical-bench: error: writing or reading safetensors weights failed ({error}). Fix: free disk space (or choose "
             "another --out) and rerun the same command: finished work is kept and training resumes from its last checkpoint.",

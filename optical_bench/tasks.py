@@ -20,6 +20,9 @@ language pair, ISO 639-3 + script), domains, licence, citation, main score, and 
 Any BEIR folder becomes an ad-hoc task with :func:`beir_task`. Adding a collection
 means adding one card; :func:`get_tasks` selects tasks by name, language or kind and
 suggests close names for a typo, like ``mteb.get_tasks``.
+
+Importing this module loads neither mteb nor torch (nor ``datasets``): they load when a task is
+made, so that a refused task name answers at once.
 """
 
 from __future__ import annotations
@@ -32,8 +35,6 @@ import os
 import re
 from pathlib import Path
 from typing import Any
-
-from datasets import Dataset
 
 from optical_bench.cards import (
     DEFAULT_TASKS,
@@ -56,7 +57,6 @@ from optical_bench.data.beir import BeirCollection, read_beir_folder
 from optical_bench.data.hub import load_hub_subset
 from optical_bench.data.sources import ENV_HUB_DIR
 from optical_bench.io import check_name, sha256_folder
-from optical_bench.result_files import save_predictions
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +83,8 @@ __all__ = [
 
 def _collection_to_split(collection: BeirCollection, split: str) -> dict[str, Any]:
     """A BEIR collection as mteb's ``RetrievalSplitData`` (datasets.Dataset columns id/text/title)."""
+    from datasets import Dataset
+
     qrels = collection.qrels[split]
     corpus = Dataset.from_dict(
         {
@@ -137,6 +139,8 @@ def _task_class(card: TaskCard, revision: str, loader, extra: dict[str, Any] | N
         self.data_loaded = True
 
     def _save_task_predictions(self, predictions, model, prediction_folder, hf_split, hf_subset):
+        from optical_bench.result_files import save_predictions
+
         save_predictions(self, predictions, model, prediction_folder, hf_split=hf_split, hf_subset=hf_subset)
 
     attributes = {
