@@ -95,6 +95,8 @@ def _quiet_libraries() -> None:
 def _quiet_if_asked(args) -> None:
     """:func:`_quiet_libraries` under ``--quiet``, called by a command once its arguments are
     checked: the libraries it imports take seconds, which a refused argument should not wait for."""
+    if getattr(args, "quiet", False):
+        _quiet_libraries()
 
 
 def _silent(progress_bar):
@@ -222,6 +224,12 @@ def _print_cross_check(result) -> None:
 
 
 def cmd_evaluate(args) -> int:
+    from optical_bench.assets.models import check_model_argument
+    from optical_bench.search_models import is_search_spec
+
+    for spec in args.model:  # a mistyped model name answers before mteb and torch load
+        if not is_search_spec(spec):
+            check_model_argument(spec)
     tasks = _select_tasks(args)  # validates BEIR folders and task names before any model loads
     _quiet_if_asked(args)
     from optical_bench.evaluate import EvaluationOptions, evaluate_one

@@ -430,6 +430,17 @@ def _unknown_message(name: str) -> str:
     )
 
 
+def check_model_argument(name_or_path: str | os.PathLike) -> None:
+    """Refuse a model argument that :func:`resolve_model` would refuse, without building or
+    loading anything (so that a mistyped name answers before torch loads)."""
+    text = os.fspath(name_or_path)
+    if text.strip().lower() in PACKAGED_MODELS or Path(text).expanduser().exists() or _looks_like_hf_id(text):
+        return
+    if text.strip() and ("/" in text or os.sep in text or text.startswith(("~", "."))):
+        raise FileNotFoundError(f"model path {text!r} does not exist (and is not a Hugging Face id 'org/name')")
+    raise ValueError(_unknown_message(text))
+
+
 def resolve_model(name_or_path: str | os.PathLike) -> str:
     """What ``SentenceTransformer(...)`` should load for a user's model argument.
 
