@@ -223,6 +223,10 @@ def _print_cross_check(result) -> None:
         print("BEIR cross-check: nothing recomputed (all scores came from the result cache; rerun with --overwrite always)")
 
 
+def _limit(tokens: int | None) -> str:
+    return f"{tokens} tokens" if tokens else "none (whole texts)"
+
+
 def cmd_evaluate(args) -> int:
     from optical_bench.assets.models import check_model_argument
     from optical_bench.search_models import is_search_spec
@@ -252,7 +256,9 @@ def cmd_evaluate(args) -> int:
                 devices=args.devices,
             ),
         )
-        lengths = f"queries {result.lengths.get('query')}, documents {result.lengths.get('document')}"
+        lengths = ", ".join(
+            f"{label} {_limit(result.lengths.get(side))}" for label, side in (("queries", "query"), ("documents", "document"))
+        )
         print(
             f"\n{result.model_name} (revision {result.revision}) in {result.seconds:.1f} s; token limits: {lengths}; "
             f"document cache {result.cache_stats}"
