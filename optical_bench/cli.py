@@ -46,7 +46,9 @@ from optical_bench.io import ENV_NO_WAIT, LockHeldError, ReportedError, StaleEmb
 def _offline_defaults() -> None:
     """Never wait on the hub when it is unreachable: users with the hub unset these."""
     if os.environ.get("OPTICAL_BENCH_ONLINE") != "1":
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        if "HF_HUB_OFFLINE" not in os.environ:  # ours, not the user's: messages say how to turn it off
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            os.environ["OPTICAL_BENCH_OFFLINE_BY_DEFAULT"] = "1"
         os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 

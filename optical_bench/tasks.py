@@ -160,13 +160,30 @@ def _builtin_loader(card: TaskCard, build_root: Path):
     def loader(subset: str, split: str) -> BeirCollection:
         folder_name = card.subsets[subset].get(split)
         if not folder_name:
-            raise ValueError(
-                f'{card.path}: subset {subset!r} has no {split!r} collection. Fix: add `{split} = "<folder>"` to [subsets.{subset}].'
-            )
+            raise ValueError(_missing_split_message(card, subset, split))
         folder = build_root / folder_name
         return read_beir_folder(folder, splits=(split,))
 
     return loader
+
+
+def tasks_with_split(split: str) -> list[str]:
+    """The built-in tasks whose every subset has a ``split`` collection."""
+    return sorted(
+        name
+        for name, card in load_cards().items()
+        if card.source["type"] == "builtin" and all(spec.get(split) for spec in card.subsets.values())
+    )
+
+
+def _missing_split_message(card: TaskCard, subset: str, split: str) -> str:
+    having = tasks_with_split(split)
+    return (
+        f"{card.name} has no {split!r} split (subset {subset!r}). Fix: choose a task that has one "
+        f"({', '.join(having) if having else 'none does'}), or give this task one in a card of your own: copy {Path(card.path).name} "
+        f'to a folder of yours, add `{split} = "<built folder>"` to [subsets.{subset}], rename the task, and name the folder in '
+        f"${ENV_TASKS}."
+    )
 
 
 def _builtin_revision(card: TaskCard, build_root: Path) -> str:
@@ -197,6 +214,10 @@ def _folder_hash(folder: Path) -> str:
 def make_task(card: TaskCard, build_root: Path | None = None, hub_dir: Path | None = None, eval_splits: list[str] | None = None):
     """Instantiate the mteb task of a card (building the default collections if needed)."""
     if card.source["type"] == "builtin":
+        for split in eval_splits or ():  # refused before anything is built or loaded
+            for subset, spec in card.subsets.items():
+                if not spec.get(split):
+                    raise ValueError(_missing_split_message(card, subset, split))
         if build_root is None:
             from optical_bench.data.sources import built_collections_root
 

