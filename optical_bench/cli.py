@@ -501,6 +501,9 @@ def main(argv: list[str] | None = None) -> int:
     except ReportedError as error:
         print(f"optical-bench: error: {error}", file=sys.stderr)
         return 4
+    except BrokenPipeError:  # the reader of our output stopped early (`| head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as error:
         print(f"optical-bench: error: {describe_os_error(error)}", file=sys.stderr)
         return 5

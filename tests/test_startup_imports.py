@@ -62,3 +62,11 @@ except SystemExit as stop:
         assert found["result"] == 0 and "AfriQARetrieval" in found["out"]
     elif argv[0] == "evaluate":
         assert found["result"] == 2
+
+
+def test_a_listing_read_only_in_part_ends_quietly():
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    done = subprocess.run(
+        f"{sys.executable} -m optical_bench.cli tasks | head -1", shell=True, capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
+    )
+    assert done.stdout.startswith("| task") and "error" not in done.stderr
