@@ -313,6 +313,12 @@ def cmd_train(args) -> int:
     finally:
         _end_process_group()
     print(f"model: {folder}")
+    from optical_bench.models import read_provenance
+    from optical_bench.training.dev import describe_dev_selection
+
+    provenance = read_provenance(folder)
+    if provenance and "dev_history" in provenance:  # a trained student (baselines have no dev selection)
+        print(describe_dev_selection(provenance))
     if args.evaluate:
         from optical_bench.evaluate import EvaluationOptions, evaluate_one
         from optical_bench.tasks import get_tasks
