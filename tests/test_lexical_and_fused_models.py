@@ -130,3 +130,17 @@ def test_bm25_on_ibm1_translated_queries_finds_what_plain_bm25_cannot(tiny_beir,
         recall[spec] = json.loads((folder / "BEIR_tiny_beir.json").read_text(encoding="utf-8"))["scores"]["test"][0]["recall_at_1"]
     assert "fingerprint" in json.dumps(load_bm25(f"bm25,translator=ibm1:{saved}").provenance)
     assert recall["bm25"] < 0.2 < 0.5 < recall[f"bm25,translator=ibm1:{saved}"]
+
+
+def test_get_model_gives_mteb_the_model_with_its_model_meta(english_beir, tiny_model, tmp_path):
+    import mteb
+
+    import optical_bench
+    from optical_bench.tasks import beir_task
+
+    model = optical_bench.get_model(str(tiny_model), name="my-org/tiny")
+    assert model.mteb_model_meta.name == "my-org/tiny" and model.mteb_model_meta.revision
+    assert optical_bench.get_model("bm25").mteb_model_meta.name == "mteb/baseline-bm25s"
+    tasks = [beir_task(english_beir)]
+    mteb.evaluate(model, tasks, cache=mteb.ResultCache(tmp_path / "cache"))
+    assert (tmp_path / "cache" / "results" / "my-org__tiny").is_dir()  # not no_model_name_available
