@@ -32,8 +32,7 @@ KNOWN_ISSUES: dict[str, dict[str, str]] = {
         "AfriQARetrieval": "the corpus of a split is the gold passages pooled over every language, the same corpus in every "
         "subset (as in the AfriQA paper's shared Wikipedia), so the task-level statistics count each passage once per subset; "
         "and twi dev holds 4 question texts twice upstream (348 questions, 344 texts), kept as upstream has them",
-        "AfriQAOracleRetrieval": "the same shared corpus; and the human English translations repeat across languages (the "
-        "same question asked in several languages)",
+        "AfriQAOracleRetrieval": "the same shared corpus; and in twi dev the English translations of those repeated questions repeat too",
         "OpticalUDHRNewLanguagesRetrieval": "the English declaration is the corpus of every language pair",
     }
 }
