@@ -167,22 +167,41 @@ def _builtin_loader(card: TaskCard, build_root: Path):
     return loader
 
 
+def card_splits(card: TaskCard) -> set[str] | None:
+    """The splits a card's data has, where the card says (None: not known before reading)."""
+    source = card.source
+    if source["type"] == "builtin":
+        return {split for split in card.eval_splits} | {
+            key
+            for spec in card.subsets.values()
+            for key in spec
+            if key not in SUBSET_KEYS and all(s.get(key) for s in card.subsets.values())
+        }
+    if source["type"] == "hub-files":
+        if source.get("split_files"):
+            return set(source["split_files"])
+        if not any("{split" in str(source.get(key, "")) for key in ("queries", "qrels")):
+            return set(card.eval_splits)  # fixed file names: the card's own split only
+    if source["type"] == "afriqa":
+        return {"train", "dev", "test"}  # AfriQA's splits upstream (a language without gold passages sits one out)
+    return None
+
+
 def tasks_with_split(split: str) -> list[str]:
-    """The built-in tasks whose every subset has a ``split`` collection."""
-    return sorted(
-        name
-        for name, card in load_cards().items()
-        if card.source["type"] == "builtin" and all(spec.get(split) for spec in card.subsets.values())
-    )
+    """The tasks whose data has a ``split`` (those whose cards say so)."""
+    return sorted(name for name, card in load_cards().items() if split in (card_splits(card) or ()))
 
 
 def _missing_split_message(card: TaskCard, subset: str, split: str) -> str:
     having = tasks_with_split(split)
+    if card.source["type"] == "builtin":
+        where, edit = f" (subset {subset!r})", f'add `{split} = "<built folder>"` to [subsets.{subset}]'
+    else:
+        where, edit = f" (its files hold {', '.join(sorted(card_splits(card) or ()))})", f"point its [source] at files that have {split!r}"
     return (
-        f"{card.name} has no {split!r} split (subset {subset!r}). Fix: choose a task that has one "
-        f"({', '.join(having) if having else 'none does'}), or give this task one in a card of your own: copy {Path(card.path).name} "
-        f'to a folder of yours, add `{split} = "<built folder>"` to [subsets.{subset}], rename the task, and name the folder in '
-        f"${ENV_TASKS}."
+        f"{card.name} has no {split!r} split{where}. Fix: choose a task that has one "
+        f"({', '.join(having) if having else 'none does'}), or give it one in a card of your own: copy {Path(card.path).name} "
+        f"to a folder of yours, {edit}, rename the task, and name the folder in ${ENV_TASKS}."
     )
 
 
@@ -225,6 +244,10 @@ def make_task(card: TaskCard, build_root: Path | None = None, hub_dir: Path | No
         revision = _builtin_revision(card, build_root)
         cls = _task_class(card, revision, _builtin_loader(card, build_root), eval_splits=eval_splits)
     elif card.source["type"] == "hub-files":
+        known = card_splits(card)
+        for split in eval_splits or ():
+            if known is not None and split not in known:
+                raise ValueError(_missing_split_message(card, sorted(card.subsets)[0], split))
         revision = card.source.get("revision", "main")
         cls = _task_class(card, revision, lambda subset, split: load_hub_subset(card, subset, split, hub_dir), eval_splits=eval_splits)
     elif card.source["type"] == "afriqa":

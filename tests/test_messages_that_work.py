@@ -65,3 +65,16 @@ def test_the_english_only_student_warning_names_a_recipe_the_readme_shows():
     flag = RECIPES["english-teacher"].as_flags()
     assert re.search(r"--recipe english-teacher", (ROOT / "README.md").read_text(encoding="utf-8"))
     assert flag
+
+
+def test_a_hub_task_asked_for_a_split_its_files_lack_says_so_before_reading_anything():
+    from optical_bench.tasks import get_tasks, tasks_with_split
+
+    with pytest.raises(ValueError) as caught:
+        get_tasks(["AfriCLIRMatrixRetrieval"], eval_splits=["dev"], hub_dir=Path("/nonexistent"))
+    message = str(caught.value)
+    assert message.startswith("AfriCLIRMatrixRetrieval has no 'dev' split (its files hold test)")
+    assert "CIRALRetrieval" in message and "OpticalBibleRetrieval" in message
+    assert {"CIRALRetrieval", "AfriQARetrieval"} <= set(tasks_with_split("dev")) and "AfriCLIRMatrixRetrieval" not in tasks_with_split(
+        "dev"
+    )
