@@ -67,6 +67,10 @@ def _training_scaling(sizes=(250, 1000, 4000)) -> str:
 def main() -> None:
     started = time.perf_counter()
     sections = [
+        (
+            "Start-up: light commands and the imports of evaluating ones, against import mteb",
+            ["benchmarks/bench_startup.py", "--repeats", "5"],
+        ),
         ("Sinkhorn: ours vs POT (forward + backward)", ["benchmarks/bench_sinkhorn.py", "--threads", "2", "--repeats", "5"]),
         (
             "Training step: OPTICAL over MSE, multilingual-e5-small-q4",

@@ -29,7 +29,6 @@ import sys
 import time
 from pathlib import Path
 
-from safetensors import SafetensorError
 from tabulate import tabulate
 
 from optical_bench import __version__
@@ -42,63 +41,18 @@ from optical_bench.cli_arguments import (
     add_submit_arguments,
     add_train_arguments,
 )
+from optical_bench.cli_environment import offline_defaults, quiet_if_asked, silence_dependency_warnings
 from optical_bench.config import TrainConfig, option_groups, read_toml
-from optical_bench.embedding_cache import StaleEmbeddingCacheError
-from optical_bench.io import ENV_HUB_DIR, ENV_NO_WAIT, LockHeldError, ReportedError, atomic_write_text, describe_os_error, home
-
-
-def _offline_defaults() -> None:
-    """Never wait on the hub when it is unreachable: users with the hub unset these."""
-    if os.environ.get("OPTICAL_BENCH_ONLINE") != "1":
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
-
-# warnings of one dependency about another that no user of optical-bench can act on
-DEPENDENCY_WARNINGS = (
-    # mteb 2.26 calls sentence-transformers' renamed get_sentence_embedding_dimension
-    (FutureWarning, r"The `get_sentence_embedding_dimension` method has been renamed"),
+from optical_bench.io import (
+    ENV_HUB_DIR,
+    ENV_NO_WAIT,
+    LockHeldError,
+    ReportedError,
+    StaleEmbeddingCacheError,
+    atomic_write_text,
+    describe_os_error,
+    home,
 )
-
-
-def _silence_dependency_warnings() -> None:
-    """None of the warnings in :data:`DEPENDENCY_WARNINGS` (``-v`` shows them)."""
-    import warnings
-
-    for category, message in DEPENDENCY_WARNINGS:
-        warnings.filterwarnings("ignore", message=message, category=category)
-
-
-def _quiet_libraries() -> None:
-    """No progress bars from datasets/transformers, nor from bm25s (mteb's BM25 calls it without a
-    progress option, so its ``tqdm`` is wrapped to stay off); ours stay off with --quiet too."""
-    import importlib
-
-    import datasets
-    import transformers
-
-    for name in ("bm25s", "bm25s.tokenization", "bm25s.scoring"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        if hasattr(module, "tqdm") and not getattr(module.tqdm, "quiet", False):
-            module.tqdm = _silent(module.tqdm)
-
-    datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-
-
-def _silent(progress_bar):
-    """``progress_bar`` (a tqdm class) with ``disable=True`` whatever its caller asks."""
-
-    def silent(*args, **kwargs):
-        return progress_bar(*args, **{**kwargs, "disable": True})
-
-    silent.quiet = True
-    return silent
 
 
 def _table(rows, headers) -> str:
@@ -158,7 +112,7 @@ def cmd_build(args) -> int:
 
 
 def cmd_tasks(args) -> int:
-    from optical_bench.tasks import load_cards
+    from optical_bench.cards import load_cards  # TOML only: listing needs neither mteb nor torch
 
     rows = []
     for card in load_cards().values():
@@ -215,10 +169,21 @@ def _print_cross_check(result) -> None:
         print("BEIR cross-check: nothing recomputed (all scores came from the result cache; rerun with --overwrite always)")
 
 
+def _limit(tokens: int | None) -> str:
+    return f"{tokens} tokens" if tokens else "none (whole texts)"
+
+
 def cmd_evaluate(args) -> int:
+    from optical_bench.assets.models import check_model_argument
+    from optical_bench.search_models import is_search_spec
+
+    for spec in args.model:  # a mistyped model name answers before mteb and torch load
+        if not is_search_spec(spec):
+            check_model_argument(spec)
+    tasks = _select_tasks(args)  # validates BEIR folders and task names before any model loads
+    quiet_if_asked(args)
     from optical_bench.evaluate import EvaluationOptions, evaluate_one
 
-    tasks = _select_tasks(args)  # validates BEIR folders and task names before any model loads
     out = Path(args.out)
     for spec in args.model:
         result = evaluate_one(
@@ -237,7 +202,9 @@ def cmd_evaluate(args) -> int:
                 devices=args.devices,
             ),
         )
-        lengths = f"queries {result.lengths.get('query')}, documents {result.lengths.get('document')}"
+        lengths = ", ".join(
+            f"{label} {_limit(result.lengths.get(side))}" for label, side in (("queries", "query"), ("documents", "document"))
+        )
         print(
             f"\n{result.model_name} (revision {result.revision}) in {result.seconds:.1f} s; token limits: {lengths}; "
             f"document cache {result.cache_stats}"
@@ -278,16 +245,24 @@ def _end_process_group() -> None:
 
 def cmd_train(args) -> int:
     from optical_bench.data.sources import resolve_training_data
-    from optical_bench.training import train
 
     config = train_config_from_args(args)
     config.validate()
     data = resolve_training_data(config, hub_dir=args.hub_dir)
+    quiet_if_asked(args)
+    from optical_bench.training import train  # torch, transformers: once the options are checked
+
     try:
         folder = train(config, progress=not args.quiet, data=data)
     finally:
         _end_process_group()
     print(f"model: {folder}")
+    from optical_bench.models import read_provenance
+    from optical_bench.training.dev import describe_dev_selection
+
+    provenance = read_provenance(folder)
+    if provenance and "dev_history" in provenance:  # a trained student (baselines have no dev selection)
+        print(describe_dev_selection(provenance))
     if args.evaluate:
         from optical_bench.evaluate import EvaluationOptions, evaluate_one
         from optical_bench.tasks import get_tasks
@@ -303,6 +278,7 @@ def cmd_train(args) -> int:
 def cmd_run(args) -> int:
     from optical_bench.experiment import run_experiment
 
+    quiet_if_asked(args)
     return run_experiment(args.config, Path(args.out), progress=not args.quiet)
 
 
@@ -488,14 +464,15 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    _offline_defaults()
+    offline_defaults()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    level = logging.INFO if args.verbose else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # bm25s sets its own logger to DEBUG: its records stop here
+        handler.setLevel(level)
     if not args.verbose:
-        _silence_dependency_warnings()
-    if getattr(args, "quiet", False):
-        _quiet_libraries()
+        silence_dependency_warnings()
     if args.no_wait:
         os.environ[ENV_NO_WAIT] = "1"
     if getattr(args, "hub_dir", None):  # the mirror, named once for the whole command (optical_bench.io.mirror_dir)
@@ -512,10 +489,15 @@ def main(argv: list[str] | None = None) -> int:
     except ReportedError as error:
         print(f"optical-bench: error: {error}", file=sys.stderr)
         return 4
+    except BrokenPipeError:  # the reader of our output stopped early (`| head`): not an error of ours
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except OSError as error:
         print(f"optical-bench: error: {describe_os_error(error)}", file=sys.stderr)
         return 5
-    except SafetensorError as error:  # a weights file written to a full disk, say
+    except Exception as error:
+        if type(error).__name__ != "SafetensorError":  # safetensors' own error: a weights file written to a full disk, say
+            raise
         print(
             f"optical-bench: error: writing or reading safetensors weights failed ({error}). Fix: free disk space (or choose "
             "another --out) and rerun the same command: finished work is kept and training resumes from its last checkpoint.",

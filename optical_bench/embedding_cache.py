@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from optical_bench.io import atomic_write_bytes, atomic_write_json, folder_lock, home
+from optical_bench.io import StaleEmbeddingCacheError, atomic_write_bytes, atomic_write_json, folder_lock, home
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +57,6 @@ DEFAULT_VERIFY_SAMPLE = 4
 VERIFY_MIN_COSINE = 0.999  # re-encoding one text alone vs in a padded batch differs by ~1e-6 in float32
 _BACKBONE_KEYS_THAT_NAME_A_PLACE = ("_name_or_path", "name_or_path", "_commit_hash", "transformers_version")
 _ENCODE_OPTIONS_THAT_CHANGE_VALUES = ("precision", "normalize_embeddings", "output_value", "truncate_dim")
-
-
-class StaleEmbeddingCacheError(RuntimeError):
-    """A cached document embedding no longer matches what the model computes for its text."""
 
 
 def cache_root() -> Path:

@@ -295,6 +295,17 @@ def test_time_lengths(model) -> dict[str, int | None]:
     return {side: getattr(_route_input_module(model, side), "max_seq_length", None) for side in ("query", "document")}
 
 
+def searcher_lengths(searcher: SearchModel) -> dict[str, int | None]:
+    """The token limits of a BM25 or fused model per side: the tightest of its dense members'
+    (BM25 reads whole texts: None when no member cuts)."""
+    limits: dict[str, int | None] = {"query": None, "document": None}
+    for encoder in searcher.encoders:
+        for side, limit in test_time_lengths(encoder.model).items():
+            if limit is not None:
+                limits[side] = limit if limits[side] is None else min(limits[side], limit)
+    return limits
+
+
 def _prepare(tasks, out: Path, meta, side: Path) -> Path:
     """Load every task once (mteb then keeps the data; the BEIR cross-check and the truncation
     counts reuse it), set aside what must not be reused; returns the rankings folder."""
@@ -432,6 +443,7 @@ def evaluate_searcher(searcher: SearchModel, tasks: list, out: Path | str, *, op
             for key, value in getattr(encoder, "stats", {}).items():
                 stats[key] = stats.get(key, 0) + value
         evaluation.cache_stats = stats
+        evaluation.lengths = searcher_lengths(searcher)
         _write_summary(evaluation, tasks, side, searcher.provenance)
     return evaluation
 

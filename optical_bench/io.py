@@ -234,6 +234,12 @@ class LockHeldError(RuntimeError):
     """Another process holds the lock and the caller asked not to wait (``--no-wait``)."""
 
 
+class StaleEmbeddingCacheError(RuntimeError):
+    """A cached document embedding no longer matches what the model computes for its text
+    (raised by :mod:`optical_bench.embedding_cache`; defined here so that the command line can
+    catch it without importing torch)."""
+
+
 _held: dict[str, tuple[int, int]] = {}  # lock path -> (file descriptor, depth) held by this process
 
 

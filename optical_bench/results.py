@@ -33,6 +33,7 @@ __all__ = [
     "is_side_file",
     "is_task_result",
     "load_runs",
+    "merge_runs",
     "pick_split",
     "read_run",
     "subset_scores",
@@ -120,6 +121,12 @@ class RunResults:
     qrels_files: dict[str, Path] = field(default_factory=dict)  # task -> <Task>_qrels.json beside the rankings
     meta: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] | None = None
+    merged_from: list[Path] = field(default_factory=list)  # other folders of the same model@revision merged in
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """What makes two folders one run: model, revision and a study run's ``experiment_kwargs``."""
+        return (self.model, self.revision, json.dumps(self.experiment_kwargs, sort_keys=True, default=str))
 
     @property
     def experiment_kwargs(self) -> dict[str, Any]:
@@ -349,4 +356,36 @@ def load_runs(paths: Path | str | Iterable[Path | str]) -> list[RunResults]:
             run = read_run(folder)
             if run is not None:
                 runs.append(run)
-    return runs
+    return merge_runs(runs)
+
+
+def merge_runs(runs: Iterable[RunResults]) -> list[RunResults]:
+    """One :class:`RunResults` per model@revision (and study run): the tasks of the same model
+    revision read from several results folders (say, AfriQA in one and UDHR in another) become
+    one run, in the order first seen. A task found in two folders keeps the first folder's
+    result (a warning names both files)."""
+    merged: dict[tuple[str, str, str], RunResults] = {}
+    for run in runs:
+        first = merged.setdefault(run.key, run)
+        if first is run:
+            continue
+        first.merged_from.append(run.path)
+        for task, data in run.tasks.items():
+            if task in first.tasks:
+                if first.tasks[task].get("scores") != data.get("scores"):
+                    logger.warning(
+                        "%s@%s: %s is in %s and in %s with different scores; the report uses the first.",
+                        run.model,
+                        run.revision,
+                        task,
+                        first.task_files[task],
+                        run.task_files[task],
+                    )
+                continue
+            first.tasks[task] = data
+            first.task_files[task] = run.task_files[task]
+            if task in run.predictions:
+                first.predictions[task] = run.predictions[task]
+        first.provenance = first.provenance or run.provenance
+        first.meta = first.meta or run.meta
+    return list(merged.values())

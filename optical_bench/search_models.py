@@ -241,19 +241,29 @@ def parse_fusion_spec(spec: str) -> FusionSpec:
     return FusionSpec(members=members, **values)  # type: ignore[arg-type]
 
 
-def _member(spec: str, encoder_options: dict[str, Any]):
+def _member(spec: str, encoder_options: dict[str, Any], name: str | None = None):
     """One fusion member as an mteb model: BM25, or an encoder spec through our cached encoder."""
     if is_search_spec(spec):
-        return load_bm25(spec)
+        return load_bm25(spec, name=name)
     from optical_bench.encoders import make_encoder
     from optical_bench.model_specs import build_model_meta, load_for_evaluation
 
-    loaded = load_for_evaluation(spec)
+    loaded = load_for_evaluation(spec, name=name)
     scoring = encoder_options.get("scoring", "cosine")
     revision = f"{loaded.revision}-maxsim" if scoring == "maxsim" else loaded.revision
     meta = build_model_meta(loaded.model, loaded.name, revision, loaded.meta_kwargs, scoring=scoring)
     encoder = make_encoder(loaded.model, meta, query_translator=loaded.query_translator, **encoder_options)
     return SearchModel(model=encoder, provenance={"spec": spec, "name": meta.name, "revision": revision}, encoders=[encoder])
+
+
+def load_model(spec: str, name: str | None = None, encoder_options: dict[str, Any] | None = None):
+    """Any model spec (a packaged name, a model folder, a hub id, ``bm25...``, ``fuse:...``) as the
+    mteb model ``optical-bench evaluate`` runs, with its full ``mteb_model_meta``: what to pass to
+    ``mteb.evaluate`` (a plain ``SentenceTransformer(path)`` is filed by mteb under
+    ``no_model_name_available``). ``encoder_options``: :func:`optical_bench.encoders.make_encoder`'s."""
+    if str(spec).startswith(FUSE_SPEC):
+        return load_fusion(spec, name=name, encoder_options=encoder_options).model
+    return _member(str(spec), dict(encoder_options or {}), name=name).model
 
 
 def load_fusion(spec: str, name: str | None = None, encoder_options: dict[str, Any] | None = None) -> SearchModel:

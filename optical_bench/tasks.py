@@ -20,6 +20,9 @@ language pair, ISO 639-3 + script), domains, licence, citation, main score, and 
 Any BEIR folder becomes an ad-hoc task with :func:`beir_task`. Adding a collection
 means adding one card; :func:`get_tasks` selects tasks by name, language or kind and
 suggests close names for a typo, like ``mteb.get_tasks``.
+
+Importing this module loads neither mteb nor torch (nor ``datasets``): they load when a task is
+made, so that a refused task name answers at once.
 """
 
 from __future__ import annotations
@@ -31,8 +34,6 @@ import logging
 import re
 from pathlib import Path
 from typing import Any
-
-from datasets import Dataset
 
 from optical_bench.cards import (
     DEFAULT_TASKS,
@@ -54,7 +55,6 @@ from optical_bench.data.afriqa import load_afriqa_subset, subsets_for_splits
 from optical_bench.data.beir import BeirCollection, read_beir_folder
 from optical_bench.data.hub import load_hub_subset
 from optical_bench.io import check_name, mirror_dir, sha256_folder
-from optical_bench.result_files import save_predictions
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,8 @@ __all__ = [
 
 def _collection_to_split(collection: BeirCollection, split: str) -> dict[str, Any]:
     """A BEIR collection as mteb's ``RetrievalSplitData`` (datasets.Dataset columns id/text/title)."""
+    from datasets import Dataset
+
     qrels = collection.qrels[split]
     corpus = Dataset.from_dict(
         {
@@ -147,6 +149,8 @@ def _task_class(
         self.data_loaded = True
 
     def _save_task_predictions(self, predictions, model, prediction_folder, hf_split, hf_subset):
+        from optical_bench.result_files import save_predictions
+
         save_predictions(self, predictions, model, prediction_folder, hf_split=hf_split, hf_subset=hf_subset)
 
     attributes = {
@@ -167,9 +171,7 @@ def _builtin_loader(card: TaskCard, build_root: Path):
     def loader(subset: str, split: str) -> BeirCollection:
         folder_name = card.subsets[subset].get(split)
         if not folder_name:
-            raise ValueError(
-                f'{card.path}: subset {subset!r} has no {split!r} collection. Fix: add `{split} = "<folder>"` to [subsets.{subset}].'
-            )
+            raise ValueError(_missing_split_message(card, subset, split))
         folder = build_root / folder_name
         missing = [name for name in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv") if not (folder / name).is_file()]
         if missing:
@@ -180,6 +182,44 @@ def _builtin_loader(card: TaskCard, build_root: Path):
         return read_beir_folder(folder, splits=(split,))
 
     return loader
+
+
+def card_splits(card: TaskCard) -> set[str] | None:
+    """The splits a card's data has, where the card says (None: not known before reading)."""
+    source = card.source
+    if source["type"] == "builtin":
+        return {split for split in card.eval_splits} | {
+            key
+            for spec in card.subsets.values()
+            for key in spec
+            if key not in SUBSET_KEYS and all(s.get(key) for s in card.subsets.values())
+        }
+    if source["type"] == "hub-files":
+        if source.get("split_files"):
+            return set(source["split_files"])
+        if not any("{split" in str(source.get(key, "")) for key in ("queries", "qrels")):
+            return set(card.eval_splits)  # fixed file names: the card's own split only
+    if source["type"] == "afriqa":
+        return {"train", "dev", "test"}  # AfriQA's splits upstream (a language without gold passages sits one out)
+    return None
+
+
+def tasks_with_split(split: str) -> list[str]:
+    """The tasks whose data has a ``split`` (those whose cards say so)."""
+    return sorted(name for name, card in load_cards().items() if split in (card_splits(card) or ()))
+
+
+def _missing_split_message(card: TaskCard, subset: str, split: str) -> str:
+    having = tasks_with_split(split)
+    if card.source["type"] == "builtin":
+        where, edit = f" (subset {subset!r})", f'add `{split} = "<built folder>"` to [subsets.{subset}]'
+    else:
+        where, edit = f" (its files hold {', '.join(sorted(card_splits(card) or ()))})", f"point its [source] at files that have {split!r}"
+    return (
+        f"{card.name} has no {split!r} split{where}. Fix: choose a task that has one "
+        f"({', '.join(having) if having else 'none does'}), or give it one in a card of your own: copy {Path(card.path).name} "
+        f"to a folder of yours, {edit}, rename the task, and name the folder in ${ENV_TASKS}."
+    )
 
 
 def _builtin_revision(card: TaskCard, build_root: Path) -> str:
@@ -210,6 +250,10 @@ def _folder_hash(folder: Path) -> str:
 def make_task(card: TaskCard, build_root: Path | None = None, hub_dir: Path | None = None, eval_splits: list[str] | None = None):
     """Instantiate the mteb task of a card (building the default collections if needed)."""
     if card.source["type"] == "builtin":
+        for split in eval_splits or ():  # refused before anything is built or loaded
+            for subset, spec in card.subsets.items():
+                if not spec.get(split):
+                    raise ValueError(_missing_split_message(card, subset, split))
         if build_root is None:
             from optical_bench.data.sources import built_collections_root
 
@@ -217,6 +261,10 @@ def make_task(card: TaskCard, build_root: Path | None = None, hub_dir: Path | No
         revision = _builtin_revision(card, build_root)
         cls = _task_class(card, revision, _builtin_loader(card, build_root), eval_splits=eval_splits, content_revision=True)
     elif card.source["type"] == "hub-files":
+        known = card_splits(card)
+        for split in eval_splits or ():
+            if known is not None and split not in known:
+                raise ValueError(_missing_split_message(card, sorted(card.subsets)[0], split))
         revision = card.source.get("revision", "main")
         cls = _task_class(card, revision, lambda subset, split: load_hub_subset(card, subset, split, hub_dir), eval_splits=eval_splits)
     elif card.source["type"] == "afriqa":

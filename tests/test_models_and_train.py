@@ -261,3 +261,33 @@ def test_training_prints_no_raw_trainer_dicts_unless_verbose(verbose, tiny_model
     captured = capsys.readouterr()
     printed = "'loss':" in captured.out + captured.err
     assert printed == verbose
+
+
+def test_train_prints_the_chosen_checkpoint_its_dev_score_and_the_start_it_beat_or_not(tiny_model, tiny_bitext, tmp_path, capsys):
+    from optical_bench.cli import main
+
+    command = ["train", "--method", "mse", "--teacher", str(tiny_model), "--bitext", str(tiny_bitext), "--out", str(tmp_path / "run")]
+    command += ["--max-steps", "4", "--batch-size", "4", "--dev-collection", str(_dev_folder(tmp_path)), "--eval-steps", "2", "--quiet"]
+    assert main(command) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("chosen checkpoint"))
+    assert "dev MRR@10" in line and "before training (step 0) dev MRR@10" in line and ("beats it" in line or "does not beat it" in line)
+    history = json.loads((tmp_path / "run" / "model" / "optical_bench_provenance.json").read_text())["dev_history"]
+    assert history[0]["step"] == 0 and history[-1]["step"] == 4
+
+
+def test_the_dev_selection_line_says_when_training_did_not_beat_the_start():
+    from optical_bench.training.dev import describe_dev_selection
+
+    provenance = {
+        "dev_history": [
+            {"step": 0, "mrr@10": 0.5, "r@1": 0.4},
+            {"step": 30, "mrr@10": 0.45, "r@1": 0.35},
+            {"step": 60, "mrr@10": 0.48, "r@1": 0.4},
+        ],
+        "best_checkpoint": "../checkpoints/checkpoint-60",
+    }
+    line = describe_dev_selection(provenance)
+    assert line.startswith("chosen checkpoint: step 60 (checkpoint-60), dev MRR@10 0.4800")
+    assert "does not beat it (-0.0200)" in line
+    assert describe_dev_selection({"dev_history": []}).startswith("dev: not evaluated")

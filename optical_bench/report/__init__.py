@@ -79,18 +79,26 @@ class WrittenReport:
 
 
 def _write_plots(results_dirs: list[Path | str], folder: Path, report: WrittenReport, echo: Callable[[str], Any]) -> None:
-    """The domain-shift bars, and a learning curve per task where provenance gives two or more bitext sizes."""
+    """The domain-shift bars, and a learning curve per task where provenance gives two or more
+    bitext sizes; says why where there is nothing to plot."""
+    why = []
     try:
         report.plots.append(plot_domain_shift(results_dirs, folder / "domain_shift.png"))
         echo(f"plot: {report.plots[-1]}")
-    except ValueError as error:
-        echo(f"no domain-shift plot: {error}")
+    except ValueError:
+        why.append("no domain-shift bars (no in-domain, domain-shift or new-languages task in the results)")
     runs = load_runs(results_dirs)
+    curves = 0
     for task in task_order({t for run in runs for t in run.tasks}):
         points = learning_curve_points(runs, task)
         if any(len({size for size, _ in p}) >= 2 for p in points.values()):
             report.plots.append(plot_learning_curves(points, folder / f"learning_curve_{task}.png", title=task))
             echo(f"plot: {report.plots[-1]}")
+            curves += 1
+    if not curves:
+        why.append("no learning curve (no task has runs of one method at two or more bitext sizes in their provenance)")
+    if not report.plots:
+        echo(f"--plots: nothing to plot, nothing written to {folder}: {'; '.join(why)}.")
 
 
 def write_report(

@@ -18,7 +18,6 @@ queries: ``0.812 ±0.031``.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import numpy as np
 
 from optical_bench.power import DetectableEffect
 from optical_bench.report.context import QrelsLoader, ReportContext
+from optical_bench.report.formatting import DAGGER, FORMATS, cell_text, format_note, number_cell, section_heading, table_section
 from optical_bench.results import RunResults
 from optical_bench.robustness.summary import RobustnessConfig, robustness_summary
 
@@ -43,9 +43,7 @@ __all__ = [
     "robustness_table",
 ]
 
-FORMATS = {"github": "github", "md": "pipe", "markdown": "pipe", "latex": "latex_raw"}  # markdown: md
 REPORT_METRICS = ("mrr_at_10", "recall_at_1")  # the tables after the main score
-DAGGER = "†"
 METRIC_LABELS = {
     "main_score": "main score",
     "ndcg_at_10": "nDCG@10",
@@ -57,131 +55,6 @@ METRIC_LABELS = {
     "map_at_10": "MAP@10",
     "hit_rate_at_1": "Success@1",
 }
-
-
-# =========================================================================== cells
-
-
-def _escape_latex(text: str) -> str:
-    replacements = {
-        "\\": r"\textbackslash{}",
-        "&": r"\&",
-        "%": r"\%",
-        "$": r"\$",
-        "#": r"\#",
-        "_": r"\_",
-        "{": r"\{",
-        "}": r"\}",
-        "~": r"\textasciitilde{}",
-        "^": r"\textasciicircum{}",
-    }
-    return "".join(replacements.get(ch, ch) for ch in str(text))
-
-
-def _text(text: str, fmt: str) -> str:
-    return _escape_latex(text) if fmt == "latex" else str(text)
-
-
-def _number(value: float | None, fmt: str, mark: bool = False, half_width: float | None = None, digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and math.isnan(value):
-        return "NaN"
-    text = f"{value:.{digits}f}"
-    if mark:
-        text += r"$^\dagger$" if fmt == "latex" else DAGGER
-    if half_width is not None and not math.isnan(half_width):
-        text += (r" $\pm$" if fmt == "latex" else " ±") + f"{half_width:.{digits}f}"
-    return text
-
-
-def _table(
-    rows: list[list[str]],
-    headers: list[str],
-    fmt: str,
-    *,
-    title: str = "",
-    better: Sequence[bool | None] | bool | None = True,
-    label_columns: int = 1,
-) -> str:
-    """A table in ``fmt``. LaTeX tables are booktabs tables with a caption (``title``) and a
-    label, the label columns left-aligned and the numbers right-aligned, and the best value
-    of each row in bold (``better``: per row, True where higher is better, False where lower
-    is, None for no mark)."""
-    from tabulate import tabulate
-
-    if fmt not in FORMATS:
-        raise ValueError(f"Unknown format {fmt!r}; use one of {', '.join(FORMATS)}.")
-    if fmt == "latex":
-        headers = [h if h.startswith("\\") or "$" in h else _escape_latex(h) for h in headers]
-        return _latex_table(rows, headers, title, better, label_columns)
-    return tabulate(rows, headers=headers, tablefmt=FORMATS[fmt], disable_numparse=True)
-
-
-_LEADING_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?")
-
-
-def _bold_best(row: list[str], higher: bool | None, label_columns: int) -> list[str]:
-    """``row`` with its best value (``higher``: the largest, else the smallest) in bold."""
-    values = {i: float(m.group()) for i, cell in enumerate(row) if i >= label_columns and (m := _LEADING_NUMBER.match(cell))}
-    if higher is None or len(values) < 2:
-        return row
-    best = (max if higher else min)(values.values())
-    return [rf"\textbf{{{cell}}}" if values.get(i) == best else cell for i, cell in enumerate(row)]
-
-
-LATEX_HEADER_LIMIT = 12  # longer column headers (model names) become A, B, ... with a legend under the table
-
-
-def _short_headers(headers: list[str], label_columns: int) -> tuple[list[str], list[str]]:
-    """Headers a page can hold: each header past the label columns longer than
-    :data:`LATEX_HEADER_LIMIT` characters becomes a letter; returns them and the legend entries."""
-    if all(len(h) <= LATEX_HEADER_LIMIT for h in headers[label_columns:]):
-        return headers, []
-    short = list(headers[:label_columns])
-    legend = []
-    for index, header in enumerate(headers[label_columns:]):
-        letter = chr(ord("A") + index) if index < 26 else f"M{index + 1}"
-        short.append(letter)
-        legend.append(f"{letter}: {header}")
-    return short, legend
-
-
-def _latex_table(rows: list[list[str]], headers: list[str], title: str, better, label_columns: int) -> str:
-    per_row = better if isinstance(better, (list, tuple)) else [better] * len(rows)
-    body = [" & ".join(_bold_best(row, higher, label_columns)) + r" \\" for row, higher in zip(rows, per_row)]
-    slug = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "results"
-    headers, legend = _short_headers(headers, label_columns)
-    lines = [
-        r"\begin{table}[t]",
-        r"\centering",
-        rf"\caption{{{_escape_latex(title)}}}",
-        rf"\label{{tab:{slug}}}",
-        r"% needs \usepackage{booktabs,graphicx}; shrinks to the line width only when wider",
-        r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
-        r"\begin{tabular}{" + "l" * label_columns + "r" * (len(headers) - label_columns) + "}",
-        r"\toprule",
-        " & ".join(headers) + r" \\",
-        r"\midrule",
-        *body,
-        r"\bottomrule",
-        r"\end{tabular}}",
-    ]
-    if legend:
-        lines.append(r"\par\smallskip{\footnotesize " + "; ".join(legend) + ".}")
-    lines.append(r"\end{table}")
-    return "\n".join(lines)
-
-
-def _heading(title: str, fmt: str) -> str:
-    return f"% {title}" if fmt == "latex" else f"### {title}"
-
-
-def _note(text: str, fmt: str) -> str:
-    if fmt == "latex":
-        body = _escape_latex(text).replace(DAGGER, r"$^\dagger$").replace("±", r"$\pm$").replace("<", "$<$").replace(">", "$>$")
-        return "\\smallskip\\noindent{\\footnotesize " + body + "}"
-    return text
 
 
 def metric_label(metric: str) -> str:
@@ -245,7 +118,7 @@ def _detectable_effect_note(ctx: ReportContext, tasks: Sequence[str], metric: st
         return ""
     against = f"each model against {ctx.labels[baseline]}" if baseline is not None else "every pair of models"
     listed = "; ".join(f"{task} {effect} ({effect.n} queries)" for task, effect in effects.items())
-    return _note(
+    return format_note(
         f"Minimal detectable effect on {metric_label(metric)} (paired comparison, 80% power, two-sided alpha 0.05, "
         f"from the per-query differences of {against}, median over pairs): {listed}. A smaller difference can be "
         "real and still not reach significance. Not estimable: fewer than 6 queries differ, too few for any paired "
@@ -311,7 +184,7 @@ def _significance_note(ctx: ReportContext, baseline: int | None, family: int, ci
             parts.append(f"No significance marks: no rankings or qrels to compare with {ctx.labels[baseline]}.")
     if ci:
         parts.append("± half-width of the 95% bootstrap interval over queries (stratified by subset).")
-    return _note(" ".join(parts), fmt) if parts else ""
+    return format_note(" ".join(parts), fmt) if parts else ""
 
 
 def main_table(
@@ -337,24 +210,62 @@ def main_table(
     base = ctx.index(baseline) if baseline else None
     cells: list[Cell] = [(i, task, None) for task in tasks for i in range(len(ctx.runs)) if task in ctx.runs[i].tasks]
     marks, half, family = _cells_with_significance(ctx, cells, metric, base if significance else None, ci)
-    rows = []
+    rows, restricted = [], {}
     for task in tasks:
-        row = [_text(task, fmt)]
+        row = [cell_text(task, fmt)]
+        shared = shared_subsets(ctx.runs, task)
+        if shared is not None:
+            restricted[task] = shared
         for i, run in enumerate(ctx.runs):
-            value = run.score(task, metric) if task in run.tasks else None
-            row.append(_number(value, fmt, marks.get((i, task, None), False), half.get((i, task, None))))
+            value = _task_mean(run, task, metric, shared) if task in run.tasks else None
+            cell = number_cell(value, fmt, marks.get((i, task, None), False), half.get((i, task, None)))
+            row.append(cell + (SUBSET_MARK_LATEX if fmt == "latex" else SUBSET_MARK) if shared is not None and value is not None else cell)
         rows.append(row)
     headers = ["task"] + [label + (" (baseline)" if i == base else "") for i, label in enumerate(ctx.labels)]
     caption = f"Tasks: {metric_label(metric)}"
-    parts = [_heading(caption, fmt)] if title else []
-    parts.append(_table(rows, headers, fmt, title=caption))
-    note = _significance_note(ctx, base if significance else None, family, ci, fmt)
-    if note:
-        parts.append(note)
-    power = _detectable_effect_note(ctx, tasks, metric, base, fmt) if significance else ""
-    if power:
-        parts.append(power)
-    return "\n\n".join(parts)
+    notes = [
+        _subset_note(restricted, fmt),
+        _significance_note(ctx, base if significance else None, family, ci, fmt),
+        _detectable_effect_note(ctx, tasks, metric, base, fmt) if significance else "",
+    ]
+    return "\n\n".join(table_section([section_heading(caption, fmt)] if title else [], rows, headers, fmt, notes, title=caption))
+
+
+SUBSET_MARK = "‡"
+SUBSET_MARK_LATEX = r"$^\ddagger$"
+
+
+def shared_subsets(runs: Sequence[RunResults], task: str) -> list[str] | None:
+    """The subsets (question languages) that every run with ``task`` has, where the runs have
+    different ones (a student evaluated on Hausa only beside a model on six languages): their
+    task means are then compared on these. None where every run has the same subsets."""
+    having = [set(run.subset_entries(task)) for run in runs if task in run.tasks]
+    if len(having) < 2 or all(subsets == having[0] for subsets in having):
+        return None
+    return sorted(set.intersection(*having))
+
+
+def _task_mean(run: RunResults, task: str, metric: str, subsets: Sequence[str] | None) -> float | None:
+    """``run``'s mean of ``metric`` on ``task``: over ``subsets`` where given (None when it has
+    none of them), else over all its subsets."""
+    if subsets is None:
+        return run.score(task, metric)
+    scores = run.scores(task, metric)
+    values = [scores[s] for s in subsets if s in scores]
+    return float(np.mean(values)) if values else None
+
+
+def _subset_note(restricted: Mapping[str, list[str]], fmt: str) -> str:
+    if not restricted:
+        return ""
+    parts = []
+    for task, subsets in restricted.items():
+        parts.append(f"{task} on {', '.join(subsets)}" if subsets else f"{task}: no subset in common, so no comparable mean (-)")
+    return format_note(
+        f"{SUBSET_MARK} the models were evaluated on different subsets (languages) of the task: its cells are means over "
+        f"the subsets every model has ({'; '.join(parts)}); every subset's score is in the languages table.",
+        fmt,
+    ).replace(SUBSET_MARK, SUBSET_MARK_LATEX if fmt == "latex" else SUBSET_MARK)
 
 
 def languages_table(
@@ -377,24 +288,21 @@ def languages_table(
     marks, half, family = _cells_with_significance(ctx, cells, metric, base if significance else None, ci)
     rows = []
     for subset in subsets:
-        row = [_text(subset, fmt)]
+        row = [cell_text(subset, fmt)]
         for i, run in enumerate(ctx.runs):
             value = run.scores(task, metric).get(subset) if task in run.tasks else None
-            row.append(_number(value, fmt, marks.get((i, task, subset), False), half.get((i, task, subset))))
+            row.append(number_cell(value, fmt, marks.get((i, task, subset), False), half.get((i, task, subset))))
         rows.append(row)
     for label, reduce in (("mean", np.mean), ("worst", np.min)):
-        row = [_text(label, fmt)]
+        row = [cell_text(label, fmt)]
         for run in ctx.runs:
             values = list(run.scores(task, metric).values()) if task in run.tasks else []
-            row.append(_number(float(reduce(values)) if values else None, fmt))
+            row.append(number_cell(float(reduce(values)) if values else None, fmt))
         rows.append(row)
     headers = ["language"] + [label + (" (baseline)" if i == base else "") for i, label in enumerate(ctx.labels)]
     caption = f"Languages of {task}: {metric_label(metric)}"
-    parts = [_heading(caption, fmt), _table(rows, headers, fmt, title=caption)]
-    note = _significance_note(ctx, base if significance else None, family, ci, fmt)
-    if note:
-        parts.append(note.replace(" (stratified by subset)", ""))
-    return "\n\n".join(parts)
+    notes = [_significance_note(ctx, base if significance else None, family, ci, fmt).replace(" (stratified by subset)", "")]
+    return "\n\n".join(table_section([section_heading(caption, fmt)], rows, headers, fmt, notes, title=caption))
 
 
 def robustness_table(
@@ -418,8 +326,8 @@ def robustness_table(
     if not keys:
         return "\n\n".join(
             [
-                _heading(f"Robustness: {metric_label(metric)}", fmt),
-                _note(
+                section_heading(f"Robustness: {metric_label(metric)}", fmt),
+                format_note(
                     "No robustness measure applies: the results hold no in-domain/domain-shift pair, oracle or multi-language task.", fmt
                 ),
             ]
@@ -428,22 +336,28 @@ def robustness_table(
     for key in keys:
         measure, task = key.split("/", 1)
         arrow = ("↑" if directions[key] else "↓") if fmt != "latex" else (r"$\uparrow$" if directions[key] else r"$\downarrow$")
-        row = [f"{_text(measure, fmt)} {arrow}", _text(task, fmt)]
+        row = [f"{cell_text(measure, fmt)} {arrow}", cell_text(task, fmt)]
         for summary in summaries:
-            row.append(_number(summary["values"].get(key), fmt))
+            row.append(number_cell(summary["values"].get(key), fmt))
         rows.append(row)
     headers = ["measure", "task"] + list(ctx.labels)
     caption = f"Robustness: {metric_label(metric)}"
-    table = _table(rows, headers, fmt, title=caption, better=[directions[key] for key in keys], label_columns=2)
-    return "\n\n".join(
-        [
-            _heading(caption, fmt),
-            table,
-            _note("↑ higher is better, ↓ lower is better; definitions in optical_bench.robustness.", fmt)
-            .replace("↑", r"$\uparrow$" if fmt == "latex" else "↑")
-            .replace("↓", r"$\downarrow$" if fmt == "latex" else "↓"),
-        ]
+    note = (
+        format_note("↑ higher is better, ↓ lower is better; definitions in optical_bench.robustness.", fmt)
+        .replace("↑", r"$\uparrow$" if fmt == "latex" else "↑")
+        .replace("↓", r"$\downarrow$" if fmt == "latex" else "↓")
     )
+    sections = table_section(
+        [section_heading(caption, fmt)],
+        rows,
+        headers,
+        fmt,
+        [note],
+        title=caption,
+        better=[directions[key] for key in keys],
+        label_columns=2,
+    )
+    return "\n\n".join(sections)
 
 
 @dataclass(frozen=True)
@@ -498,8 +412,8 @@ def build_report(
     if baseline:
         ctx.index(baseline)  # fail early on a typo
     sections = [
-        _heading("optical-bench report", fmt).replace("###", "##"),
-        _note(f"Models: {', '.join(ctx.labels)}. Scores are means over each task's subsets (mteb's convention).", fmt),
+        section_heading("optical-bench report", fmt).replace("###", "##"),
+        format_note(f"Models: {', '.join(ctx.labels)}. Scores are means over each task's subsets (mteb's convention).", fmt),
     ]
     for metric in dict.fromkeys(["main_score", *o.metrics]):
         sections.append(main_table(ctx, metric, baseline=baseline, fmt=fmt, ci=ci, significance=significance))

@@ -87,3 +87,27 @@ def dev_evaluator(config: TrainConfig, lengths: dict, collection: Path | None = 
         logger.warning("No dev collection for this run: checkpoints are not selected on dev. Fix: pass --dev-collection FOLDER.")
         return None
     return _Evaluator(DevRetrievalEvaluator(collection), lengths)
+
+
+def describe_dev_selection(provenance: dict | None) -> str:
+    """One line on what dev chose: the checkpoint kept, its dev MRR@10 and R@1, and the start's
+    (step 0, before any training) that it beat or did not."""
+    history = [row for row in (provenance or {}).get("dev_history") or [] if row.get("mrr@10") is not None]
+    if not history:
+        return "dev: not evaluated (no dev split, or --no-dev): the model is the last step's"
+    start = next((row for row in history if row["step"] == 0), None)
+    best = (provenance or {}).get("best_checkpoint")
+    trained = [row for row in history if row["step"] > 0]
+    if best:
+        step = int(str(best).rstrip("/").rsplit("-", 1)[-1]) if str(best).rstrip("/").rsplit("-", 1)[-1].isdigit() else None
+        chosen = next((row for row in trained if row["step"] == step), None) or max(trained, key=lambda row: row["mrr@10"])
+        what = f"chosen checkpoint: step {chosen['step']} ({Path(str(best)).name})"
+    else:
+        chosen = trained[-1] if trained else history[-1]
+        what = f"no checkpoints kept: the last step's model (step {chosen['step']})"
+    line = f"{what}, dev MRR@10 {chosen['mrr@10']:.4f}, R@1 {chosen['r@1']:.4f}"
+    if start is not None:
+        gain = chosen["mrr@10"] - start["mrr@10"]
+        verdict = f"beats it by {gain:+.4f}" if gain > 0 else f"does not beat it ({gain:+.4f})"
+        line += f"; before training (step 0) dev MRR@10 {start['mrr@10']:.4f}, R@1 {start['r@1']:.4f}: the model {verdict}"
+    return line

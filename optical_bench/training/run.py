@@ -162,14 +162,14 @@ def seed_everything(seed: int) -> None:
 def warn_if_english_only_student(config: TrainConfig) -> None:
     """A packaged English-only encoder as the student cannot read the low-resource side: its
     sub-word pieces carry no meaning there, and no loss moves it within a CPU budget
-    (README, "An English teacher").  Say so, and name the recipe that works."""
+    (README, "Distil a student").  Say so, and name the recipe that works."""
     packaged = PACKAGED_MODELS.get(str(config.student_init or config.teacher))
     if packaged is None or config.vocabulary.enabled or config.method == "translate-test":
         return
     if tuple(packaged.languages) == ("eng-Latn",):
         logger.warning(
             "The student starts from %s, which knows English only: without vocabulary transfer it scores ~0 on "
-            "the low-resource side. Fix: add %s (the English-teacher recipe in the README).",
+            'the low-resource side. Fix: add --recipe english-teacher (that is: %s; README, "Distil a student").',
             packaged.name,
             RECIPES["english-teacher"].as_flags(),
         )

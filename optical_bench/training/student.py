@@ -197,6 +197,7 @@ def training_arguments(
         data_seed=config.seed,
         logging_steps=max(1, config.max_steps // 20),
         eval_strategy="steps" if evaluate else "no",
+        eval_on_start=evaluate,  # the start's dev score (step 0): what the chosen checkpoint has to beat
         eval_steps=eval_steps if evaluate else None,
         save_strategy="steps" if save else "no",
         save_steps=eval_steps,
