@@ -96,6 +96,10 @@ def bitext_languages(bitext: str | None) -> list[str]:
     if not bitext:
         return ["nya-Latn", "eng-Latn"]
     name = str(bitext)
+    if name == "afriqa-bitext" or (name.startswith("afriqa-") and name.endswith("-bitext")):
+        from optical_bench.data.sources import afriqa_bitext_languages
+
+        return [f"{code}-Latn" for code in afriqa_bitext_languages(name)] + ["eng-Latn"]
     if name.startswith("mafand-") and "/" not in name and not Path(name).suffix:
         code = name[len("mafand-") :]
         return [f"{code}-{SCRIPTS.get(code, 'Latn')}", "eng-Latn"]

@@ -24,6 +24,13 @@ Named bitext sources:
   MAFAND-MT has no monolingual side: MLM and augmentation need ``mlm_corpus`` /
   ``augmentation_monolingual`` / ``augmentation_english`` files or named texts with it.
 
+- ``afriqa-<lang>-bitext`` and ``afriqa-bitext`` (every English-pivot language pooled): AfriQA's
+  train questions paired with their human English translations (``question``,
+  ``translated_question``; CC BY 4.0), bitext of the questions' own domain
+  (:mod:`optical_bench.data.afriqa_bitext`): a fixed tenth of each language's pairs is held out as
+  the dev collection (questions against their translations, known-item), and a question that also
+  occurs in AfriQA's dev split is never taken.
+
 Named monolingual texts (for ``mlm_corpus``, ``augmentation_monolingual``, ``augmentation_english``),
 from train splits only, so that nothing a run reads is ever evaluated:
 
@@ -116,7 +123,9 @@ def resolve_training_data(config: TrainConfig, hub_dir: Path | str | None = None
     then for each other text the file its option names, else the source's own; the Bible's
     collections are built only when a step of this run needs one of them."""
     hub_dir = mirror_dir(hub_dir)
-    if config.bitext and named_source(config.bitext):
+    if config.bitext and afriqa_bitext_languages(config.bitext):
+        source = _afriqa_questions(config.bitext, config.bitext_size, hub_dir)
+    elif config.bitext and named_source(config.bitext):
         source = _mafand(named_source(config.bitext), config.bitext_size, hub_dir)
     elif config.bitext:
         if not Path(config.bitext).is_file():
@@ -287,6 +296,51 @@ def _bible_data(size: int) -> TrainingData:
 
 
 # --------------------------------------------------------------------------- MAFAND-MT
+
+
+AFRIQA_ENGLISH_PIVOT = ("bem", "hau", "ibo", "kin", "swa", "twi", "yor", "zul")  # AfriQA's questions with English translations
+
+
+def afriqa_bitext_languages(bitext: str) -> tuple[str, ...] | None:
+    """The languages of a named AfriQA question bitext: ``afriqa-<lang>-bitext`` one language,
+    ``afriqa-bitext`` every English-pivot language pooled; ``None`` for any other name."""
+    if bitext == "afriqa-bitext":
+        return AFRIQA_ENGLISH_PIVOT
+    if not (bitext.startswith("afriqa-") and bitext.endswith("-bitext")):
+        return None
+    language = bitext[len("afriqa-") : -len("-bitext")]
+    if language not in AFRIQA_ENGLISH_PIVOT:
+        raise ValueError(
+            f"--bitext {bitext}: AfriQA has no English-pivot questions in {language!r}. Fix: use afriqa-bitext (pooled) or one of "
+            + ", ".join(f"afriqa-{code}-bitext" for code in AFRIQA_ENGLISH_PIVOT)
+            + "."
+        )
+    return (language,)
+
+
+def _afriqa_questions(name: str, size: int, hub_dir) -> TrainingData:
+    """``afriqa-<lang>-bitext`` / ``afriqa-bitext`` (:mod:`optical_bench.data.afriqa_bitext`)."""
+    from optical_bench.data.afriqa_bitext import WHERE, afriqa_question_bitext
+
+    if size < 1:
+        raise ValueError(f"--bitext-size {size}: at least 1 pair. Fix: e.g. --bitext-size 1000.")
+    languages = afriqa_bitext_languages(name)
+    made = afriqa_question_bitext(name, languages, size, hub_dir)
+    if made.total < size < ALL_PAIRS:
+        logger.warning("--bitext-size %d: %s has %d train pairs; all %d are used.", size, name, made.total, made.total)
+    no_lr = TextSource(None, f"{WHERE}: no monolingual text beyond the pairs (use afriqa-<lang>-questions)")
+    return TrainingData(
+        bitext=TextSource(
+            made.bitext, f"{WHERE}, {', '.join(languages)}: {made.taken} of {made.total} pairs ({made.held_out} held out for dev)"
+        ),
+        dataset_id=None,
+        languages=(*languages, "eng"),
+        dev_collection=made.dev_collection,
+        english_pool=TextSource(made.english_pool, f"{WHERE}: the English of the pairs beyond the {made.taken} taken"),
+        mlm_texts=no_lr,
+        augmentation_lr=no_lr,
+        augmentation_en=TextSource(None, f"{WHERE}: no English text outside its pairs"),
+    )
 
 
 def named_source(bitext: str) -> str | None:
