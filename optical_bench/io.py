@@ -45,13 +45,16 @@ def mirror_dir(explicit: str | os.PathLike | None = None) -> Path | None:
     """The local mirror of downloaded files: ``explicit`` (a ``hub_dir`` argument), else
     ``$OPTICAL_BENCH_HUB_DIR`` (which the command line's ``--hub-dir`` sets for the whole
     command), else ``None`` (download into the cache). The one reader of that variable."""
-    value = explicit if explicit not in (None, "") else os.environ.get(ENV_HUB_DIR) or None
+    if explicit not in (None, ""):
+        return Path(explicit).expanduser()  # the caller's (the command line checks --hub-dir is a folder)
+    value = os.environ.get(ENV_HUB_DIR) or None
     if value is None:
         return None
     path = Path(value).expanduser()
     if not path.is_dir():
-        where = "--hub-dir" if explicit not in (None, "") else f"${ENV_HUB_DIR}"
-        raise ValueError(f"{where} {path} is not a folder. Fix: point it at the mirror's root (it holds github.com/<owner>/<repo>/...).")
+        raise ValueError(
+            f"${ENV_HUB_DIR} {path} is not a folder. Fix: point it at the mirror's root (it holds github.com/<owner>/<repo>/...)."
+        )
     return path
 
 
