@@ -13,26 +13,25 @@ from optical_bench.config import option_groups
 from optical_bench.recipes import RECIPES
 
 
-def non_negative_int(text: str) -> int:
-    """An argparse type: a whole number, 0 or more."""
+def _whole_number(text: str, minimum: int, fix: str) -> int:
+    """``text`` as a whole number of at least ``minimum``, else argparse's one-line error with ``fix``."""
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative: give 0 (off) or more")
+    if value < minimum:
+        raise argparse.ArgumentTypeError(f"{value} {fix}")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    return _whole_number(text, 0, "is negative: give 0 (off) or more")
 
 
 def bootstrap_samples(text: str) -> int:
     """An argparse type: a number of bootstrap or randomization samples, 100 or more."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 100:
-        raise argparse.ArgumentTypeError(f"{value} samples give no usable interval: give 100 or more (1000-10000 is usual)")
-    return value
+    return _whole_number(text, 100, "samples give no usable interval: give 100 or more (1000-10000 is usual)")
 
 
 def mirror_folder(text: str) -> str:

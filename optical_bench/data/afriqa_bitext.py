@@ -26,7 +26,7 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from optical_bench.data.beir import write_beir_folder
+from optical_bench.data.beir import known_item_collection, write_beir_folder
 from optical_bench.data.bitext import SentencePair, write_bitext
 from optical_bench.io import atomic_write_text, home
 
@@ -74,19 +74,6 @@ def _interleave(lists: list[list[SentencePair]]) -> list[SentencePair]:
     return out
 
 
-def _known_item(pairs: list[SentencePair]):
-    from optical_bench.data.beir import BeirCollection
-
-    documents: dict[str, str] = {}
-    corpus, queries, qrels = {}, {}, {}
-    for index, pair in enumerate(pairs):
-        did = documents.setdefault(pair.en, f"d{len(documents)}")
-        corpus[did] = {"title": "", "text": pair.en}
-        queries[f"q{index}"] = pair.lr
-        qrels[f"q{index}"] = {did: 1}
-    return BeirCollection(corpus=corpus, queries=queries, qrels={"dev": qrels})
-
-
 @dataclass
 class QuestionBitext:
     """The files of a question bitext of ``taken`` pairs (of ``total``) and its held-out dev collection."""
@@ -120,7 +107,7 @@ def afriqa_question_bitext(name: str, languages: tuple[str, ...], size: int, hub
         write_bitext(bitext, taken)
     dev_folder = folder / "dev"
     if not (dev_folder / "qrels" / "dev.tsv").exists():
-        write_beir_folder(dev_folder, _known_item(helds))
+        write_beir_folder(dev_folder, known_item_collection(helds))
     if not (dev_folder / "task.toml").exists():  # its name and languages when evaluated as a --beir task
         task = "AfriQAQuestionsHeldOut_" + ("all" if len(languages) > 1 else languages[0])
         langs = f'"{languages[0]}-Latn"' if len(languages) == 1 else '"mul-Latn"'

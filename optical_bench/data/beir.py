@@ -65,6 +65,22 @@ def write_beir_folder(folder: Path, collection: BeirCollection) -> Path:
     return folder
 
 
+def known_item_collection(pairs, split: str = "dev") -> BeirCollection:
+    """Each pair's low-resource sentence a query (``pair.lr``), its English translation
+    (``pair.en``) the one relevant document; English sentences that occur twice are one document,
+    relevant to both queries."""
+    documents: dict[str, str] = {}
+    corpus: dict[str, dict[str, str]] = {}
+    queries: dict[str, str] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    for index, pair in enumerate(pairs):
+        did = documents.setdefault(pair.en, f"d{len(documents)}")
+        corpus[did] = {"title": "", "text": pair.en}
+        queries[f"q{index}"] = pair.lr
+        qrels[f"q{index}"] = {did: 1}
+    return BeirCollection(corpus=corpus, queries=queries, qrels={split: qrels})
+
+
 MAX_TEXT_CHARS = 100_000  # longer texts are cut when read: every encoder truncates far below this
 
 

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from optical_bench.config import TrainConfig, normalize_kind
-from optical_bench.data.beir import BeirCollection, write_beir_folder
+from optical_bench.data.beir import known_item_collection, write_beir_folder
 from optical_bench.data.bitext import SentencePair, read_bitext, write_bitext
 from optical_bench.io import ENV_HUB_DIR, atomic_write_text, home, mirror_dir
 
@@ -401,7 +401,7 @@ def _mafand(language: str, size: int, hub_dir) -> TrainingData:
         atomic_write_text(pool, "".join(text + "\n" for text in beyond))
     dev_folder = folder / "dev"
     if not (dev_folder / "qrels" / "dev.tsv").exists():
-        write_beir_folder(dev_folder, _known_item(dev))
+        write_beir_folder(dev_folder, known_item_collection(dev))
     if not (dev_folder / "task.toml").exists():  # its name and languages when evaluated as a --beir task
         atomic_write_text(
             dev_folder / "task.toml",
@@ -423,18 +423,3 @@ def _mafand(language: str, size: int, hub_dir) -> TrainingData:
         augmentation_lr=no_lr,
         augmentation_en=TextSource(None, f"{where} has no English text outside its pairs"),
     )
-
-
-def _known_item(pairs: list[SentencePair]) -> BeirCollection:
-    """Each low-resource sentence a query, its English translation the one relevant document
-    (English sentences that occur twice are one document, relevant to both queries)."""
-    documents: dict[str, str] = {}
-    corpus: dict[str, dict[str, str]] = {}
-    queries: dict[str, str] = {}
-    qrels: dict[str, dict[str, int]] = {}
-    for index, pair in enumerate(pairs):
-        did = documents.setdefault(pair.en, f"d{len(documents)}")
-        corpus[did] = {"title": "", "text": pair.en}
-        queries[f"q{index}"] = pair.lr
-        qrels[f"q{index}"] = {did: 1}
-    return BeirCollection(corpus=corpus, queries=queries, qrels={"dev": qrels})
