@@ -9,6 +9,7 @@ pipeline, BM25 with settings of its own, the 4-bit packaged e5) is refused with 
 
 from __future__ import annotations
 
+from optical_bench.model_specs import registry_meta
 from optical_bench.results import RunResults
 
 __all__ = ["check_hub_name", "identity"]
@@ -67,18 +68,6 @@ def _packaged_copy(run: RunResults):
     return None
 
 
-def _registry_meta(name: str | None):
-    """mteb's registry entry of ``name`` (offline: the registry ships with mteb), or None."""
-    import mteb
-
-    if not name:
-        return None
-    try:
-        return mteb.get_model_meta(name, fetch_from_hf=False)
-    except Exception:
-        return None
-
-
 def identity(run: RunResults, name: str | None) -> tuple[dict, bool]:
     """The ``model_meta.json`` a run is submitted with, and whether mteb's registry already knows
     the model. A model optical-bench did not train keeps its identity in mteb's registry (name,
@@ -94,7 +83,7 @@ def identity(run: RunResults, name: str | None) -> tuple[dict, bool]:
             f"are not that model's and no hub model holds these weights. Fix: leave it out of the submission (--model NAME)."
         )
     original = packaged.original if packaged is not None else (run.model if not run.provenance else None)
-    registry = _registry_meta(original)
+    registry = registry_meta(original)
     if registry is not None:
         if name and name != registry.name:
             raise ValueError(
@@ -116,7 +105,7 @@ def identity(run: RunResults, name: str | None) -> tuple[dict, bool]:
             f"leaderboard shows a model under the hub id it is published at. Fix: --name <your-org>/<model>"
             f"{f', e.g. --name {suggestion}' if suggestion else ''}."
         )
-    taken = _registry_meta(name)
+    taken = registry_meta(name)
     if taken is not None:
         suggestion = _suggest_hub_id(f"my-org/{run.short_name}")
         raise ValueError(
@@ -157,7 +146,7 @@ def _search_identity(run: RunResults, name: str | None) -> tuple[dict, bool]:
             f"{run.path}: {spec} is BM25 with settings of its own, not mteb's {BM25_REGISTRY}, and no hub model holds "
             "settings. Fix: submit the run of plain `--model bm25`, or leave it out (--model NAME)."
         )
-    registry = _registry_meta(BM25_REGISTRY)
+    registry = registry_meta(BM25_REGISTRY)
     if registry is None:
         raise ValueError(f"{run.path}: this mteb's registry lacks {BM25_REGISTRY}. Fix: upgrade mteb (pip install -U mteb).")
     if name and name != registry.name:

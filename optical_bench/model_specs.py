@@ -77,7 +77,7 @@ class LoadedModel:
 BIBLE_TASKS = ("OpticalBibleRetrieval", "OpticalBibleOracleRetrieval")  # the default bitext's source
 
 
-def _registry_meta(hub_id: str | None):
+def registry_meta(hub_id: str | None):
     """mteb's registry entry of a hub model (offline: the registry is part of the package), or None."""
     if not hub_id:
         return None
@@ -113,7 +113,7 @@ def trained_model_meta(provenance: dict) -> dict:
     mteb's registry lists them) plus the Bible tasks when the default bitext (the Bible) was
     used, so that mteb does not count the student zero-shot on them."""
     base = base_model(provenance)
-    registry = _registry_meta(base)
+    registry = registry_meta(base)
     packaged = PACKAGED_MODELS.get(str(provenance.get("student_init") or provenance.get("teacher")))
     languages = list(packaged.mteb_meta()["languages"] or []) if packaged else list(getattr(registry, "languages", None) or [])
     bitext = (provenance.get("config") or {}).get("bitext")
@@ -181,7 +181,7 @@ def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: b
         else:
             name = name or packaged or path.name
             meta_kwargs = PACKAGED_MODELS[packaged].mteb_meta() if packaged else {}
-            registry = _registry_meta(meta_kwargs.get("adapted_from"))
+            registry = registry_meta(meta_kwargs.get("adapted_from"))
             if registry is not None and registry.training_datasets:
                 meta_kwargs["training_datasets"] = set(registry.training_datasets)
     else:  # a Hugging Face id, evaluated at the commit its name resolves to now (recorded as the revision)

@@ -38,7 +38,7 @@ from optical_bench.experiment import (
     variant_evaluations,
 )
 from optical_bench.io import atomic_write_text
-from optical_bench.results import load_runs
+from optical_bench.results import finite_mean, load_runs
 
 EXPECTED_FILE = "expected.toml"
 METRICS = ("ndcg_at_10", "mrr_at_10", "recall_at_1", "recall_at_100")
@@ -210,8 +210,7 @@ def _scores(result) -> dict[str, float]:
     for task, splits in result.scores.items():
         for split, entries in splits.items():
             for metric in METRICS:
-                values = [entry.get(metric, math.nan) for entry in entries]
-                scores[f"{task}/{split}/{metric}"] = sum(values) / len(values) if values else math.nan
+                scores[f"{task}/{split}/{metric}"] = finite_mean(entry.get(metric, math.nan) for entry in entries)  # as RunResults.score
     return scores
 
 

@@ -219,7 +219,7 @@ def _store_qrels(path: Path, task, fresh: bool) -> None:
     stored = stored if isinstance(stored, dict) else {}
     for subset, splits in (task.dataset or {}).items():
         stored.setdefault(subset, {}).update({split: data["relevant_docs"] for split, data in splits.items()})
-    if path.parent.is_dir() or stored:
+    if stored:
         write_side_file(path, stored, indent=None)
 
 

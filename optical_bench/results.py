@@ -165,15 +165,21 @@ class RunResults:
         """Why ``qrels`` are not the judgements this run's rankings of ``task`` were scored with
         (their fingerprint, recorded at evaluation, differs), or ``None`` (the same, or no record:
         results of an earlier release)."""
-        recorded = _read_json_or_none(self.path / QRELS_FINGERPRINTS_FILE)
-        expected = ((recorded or {}).get(task) or {}).get(f"{subset}/{split}") if isinstance(recorded, dict) else None
-        if not expected or expected == qrels_fingerprint(qrels):
+        expected = (self._qrels_fingerprints.get(task) or {}).get(f"{subset}/{split}")
+        now = qrels_fingerprint(qrels) if expected else None
+        if expected == now:
             return None
         return (
             f"{self.path}: the qrels of {task} {subset}/{split} here are not the ones its rankings were scored with "
-            f"(fingerprint {expected[:12]}, now {qrels_fingerprint(qrels)[:12]}). Fix: evaluate the model again on these "
+            f"(fingerprint {expected[:12]}, now {now[:12]}). Fix: evaluate the model again on these "
             "qrels, or restore the collection it was scored on"
         )
+
+    @functools.cached_property
+    def _qrels_fingerprints(self) -> dict[str, dict[str, str]]:
+        """``{task: {"subset/split": sha256}}`` recorded at evaluation (empty for an earlier release's results)."""
+        recorded = _read_json_or_none(self.path / QRELS_FINGERPRINTS_FILE)
+        return recorded if isinstance(recorded, dict) else {}
 
     def stored_qrels(self, task: str) -> dict[str, dict[str, Any]] | None:
         """``{subset: {split: qrels}}`` that the evaluation stored beside the rankings of ``task``

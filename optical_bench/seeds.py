@@ -61,7 +61,8 @@ def collect(
             if tasks and task not in tasks:
                 continue
             revision = run.tasks[task].get("dataset_revision")
-            qrels = run.stored_qrels(task) or qrels_loader(task, revision)
+            stored = run.stored_qrels(task)  # the judgements the rankings were scored with: nothing to check
+            qrels = stored or qrels_loader(task, revision)
             if qrels is None:
                 unscored[task] = revision
                 continue
@@ -69,7 +70,7 @@ def collect(
             by_subset = {subset: splits[split] for subset, splits in qrels.items() if split in splits and _chosen(subset, subsets)}
             if not by_subset:
                 continue
-            changed = [reason for subset, judged in by_subset.items() if (reason := run.qrels_changed(task, subset, split, judged))]
+            changed = [] if stored else [r for subset, judged in by_subset.items() if (r := run.qrels_changed(task, subset, split, judged))]
             if changed:
                 stale.append(changed[0])
                 continue

@@ -114,7 +114,8 @@ def _cut(text: str, path: Path, number: int, rid: str) -> str:
     return text[:MAX_TEXT_CHARS]
 
 
-def _has_lone_surrogate(text: str) -> bool:
+def has_lone_surrogate(text: str) -> bool:
+    """Whether ``text`` holds a UTF-16 surrogate without its pair (a JSON escape such as ``\\ud800``), which no UTF-8 encoder writes."""
     try:
         text.encode("utf-8")
         return False
@@ -172,7 +173,7 @@ def _read_jsonl(path: Path, required: tuple[str, ...], kind: str) -> dict[str, d
                 )
             if rid in rows:
                 raise BeirFormatError(path, number, f"the _id {rid!r} appears twice", "give every line a unique _id")
-            if any(isinstance(value, str) and _has_lone_surrogate(value) for value in (rid, text, title)):
+            if any(isinstance(value, str) and has_lone_surrogate(value) for value in (rid, text, title)):
                 raise BeirFormatError(
                     path,
                     number,

@@ -23,7 +23,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from optical_bench.cards import TaskCard, TaskCardError
-from optical_bench.data.beir import BeirCollection, _cut
+from optical_bench.data.beir import BeirCollection, _cut, has_lone_surrogate
 from optical_bench.io import UnsafeNameError, atomic_write_bytes, check_relative_path, home
 
 logger = logging.getLogger(__name__)
@@ -232,14 +232,6 @@ def _corpus_file_records(path: Path) -> Iterator[tuple[int, dict]]:
             yield number, record
 
 
-def _encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
-
-
 def _read_corpus(numbered_records: Iterable[tuple[str, int, dict]], fields: dict[str, str]) -> dict[str, dict[str, str]]:
     """The corpus ``{docid: {"title", "text"}}`` from ``(where, number, record)`` triples, with the
     card's ``corpus_fields`` (``id``, ``text``, optional ``title``). A record without the id or text
@@ -255,7 +247,7 @@ def _read_corpus(numbered_records: Iterable[tuple[str, int, dict]], fields: dict
             )
         did = str(record[id_field])
         for value in (did, record[text_field], record.get(title_field, "") if title_field else ""):
-            if isinstance(value, str) and not _encodable(value):
+            if isinstance(value, str) and has_lone_surrogate(value):
                 raise TaskCardError(
                     f"{where}, line {number}: document {did!r} holds a lone UTF-16 surrogate (an escape such as \\ud800 "
                     "without its pair), which no tokenizer can read. Fix: re-download the file, or mend that escape."

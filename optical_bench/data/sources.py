@@ -318,16 +318,23 @@ def afriqa_bitext_languages(bitext: str) -> tuple[str, ...] | None:
     return (language,)
 
 
+def _check_size(source: str, size: int, available: int | None = None) -> None:
+    """A named source's ``bitext_size``: at least 1 (refused, before anything is written); beyond the
+    ``available`` pairs, all are used (said)."""
+    if size < 1:
+        raise ValueError(f"--bitext-size {size}: at least 1 pair. Fix: give a size from 1 to {available or 'the pairs it has'}.")
+    if available is not None and available < size < ALL_PAIRS:
+        logger.warning("--bitext-size %d: %s has %d train pairs; all %d are used.", size, source, available, available)
+
+
 def _afriqa_questions(name: str, size: int, hub_dir) -> TrainingData:
     """``afriqa-<lang>-bitext`` / ``afriqa-bitext`` (:mod:`optical_bench.data.afriqa_bitext`)."""
     from optical_bench.data.afriqa_bitext import WHERE, afriqa_question_bitext
 
-    if size < 1:
-        raise ValueError(f"--bitext-size {size}: at least 1 pair. Fix: e.g. --bitext-size 1000.")
+    _check_size(name, size)
     languages = afriqa_bitext_languages(name)
     made = afriqa_question_bitext(name, languages, size, hub_dir)
-    if made.total < size < ALL_PAIRS:
-        logger.warning("--bitext-size %d: %s has %d train pairs; all %d are used.", size, name, made.total, made.total)
+    _check_size(name, size, made.total)
     no_lr = TextSource(None, f"{WHERE}: no monolingual text beyond the pairs (use afriqa-<lang>-questions)")
     return TrainingData(
         bitext=TextSource(
@@ -385,10 +392,7 @@ def _mafand(language: str, size: int, hub_dir) -> TrainingData:
     dev = _mafand_split(language, "dev", hub_dir)
     digest = hashlib.sha256("\0".join(f"{p.lr}\t{p.en}" for p in train + dev).encode("utf-8")).hexdigest()[:12]
     folder = home() / "sources" / f"mafand-{language}-{digest}"
-    if size < 1:
-        raise ValueError(f"--bitext-size {size}: at least 1 pair. Fix: give a size from 1 to {len(train)}.")
-    if len(train) < size < ALL_PAIRS:
-        logger.warning("--bitext-size %d: MAFAND-MT en-%s has %d train pairs; all %d are used.", size, language, len(train), len(train))
+    _check_size(f"MAFAND-MT en-{language}", size, len(train))
     order = _shuffled(train)
     taken = order[:size]
     bitext = folder / f"train-{len(taken)}.jsonl"

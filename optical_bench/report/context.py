@@ -191,7 +191,8 @@ class ReportContext:
             return None
         from optical_bench.significance import load_predictions, per_query_scores
 
-        qrels = run.stored_qrels(task) or self.qrels(task, run.tasks[task].get("dataset_revision"))
+        stored = run.stored_qrels(task)  # the judgements the rankings were scored with: nothing to check
+        qrels = stored or self.qrels(task, run.tasks[task].get("dataset_revision"))
         if not qrels:
             return None
         try:
@@ -207,7 +208,7 @@ class ReportContext:
                 ranking = (predictions.get(subset) or {}).get(split)
                 if not subset_qrels or ranking is None:
                     return None
-                changed = run.qrels_changed(task, subset, split, subset_qrels)
+                changed = None if stored else run.qrels_changed(task, subset, split, subset_qrels)
                 if changed:
                     logger.warning("%s; no per-query scores (marks, intervals) for %s on it.", changed, self.labels[index])
                     return None
