@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import logging
 import os
-import re
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from optical_bench.config import tomllib
 from optical_bench.io import check_name, check_relative_path
+from optical_bench.task_card import KINDS, LANGUAGE_CODE, TaskCard, TaskCardError, card_error
+from optical_bench.task_sources import SOURCES
 
 logger = logging.getLogger(__name__)
 
-KINDS = ("in-domain", "domain-shift", "new-languages", "oracle", "hub", "beir")
 DEFAULT_TASKS = (
     "OpticalBibleRetrieval",
     "OpticalBibleProphetsRetrieval",
@@ -37,21 +36,8 @@ DEFAULT_TASKS = (
     "OpticalUDHROracleRetrieval",
 )
 _REQUIRED = ("name", "kind", "description", "main_score", "source", "subsets")
-LANGUAGE_CODE = re.compile(r"^[a-z]{3}-[A-Z][a-z]{3}$")
-SUBSET_KEYS = ("eval_langs", "vars")
-SOURCE_TYPES = ("builtin", "hub-files", "beir", "afriqa")
-DOWNLOADED_SOURCES = ("hub-files", "afriqa")  # data from the hub or GitHub: never in the offline default selection
-_AFRIQA_KEYS = (
-    "github_repo",
-    "queries",
-    "gold_passages",
-    "corpus_pivot",
-    "corpus_languages",
-)  # a subset table's keys that are not splits (the others name a split's collection)
-
-
-class TaskCardError(ValueError):
-    """A malformed task card; the message names the file, the key and the fix."""
+SOURCE_TYPES = tuple(SOURCES)
+DOWNLOADED_SOURCES = tuple(kind for kind, source in SOURCES.items() if source.downloaded)  # never in the offline default selection
 
 
 ENV_TASKS = "OPTICAL_BENCH_TASKS"
@@ -71,42 +57,6 @@ def card_folders() -> list[Path]:
         if not folder.is_dir():
             raise TaskCardError(f"${ENV_TASKS} names {folder}, which is not a folder. Fix: point it at a folder of task cards (*.toml).")
     return [cards_dir(), *extra]
-
-
-@dataclass
-class TaskCard:
-    name: str
-    kind: str
-    description: str
-    main_score: str
-    source: dict[str, Any]
-    subsets: dict[str, dict[str, Any]]
-    path: Path
-    reference: str | None = None
-    eval_splits: list[str] = field(default_factory=lambda: ["test"])
-    domains: list[str] | None = None
-    license: str | None = None
-    annotations_creators: str | None = None
-    sample_creation: str | None = None
-    date: tuple[str, str] | None = None
-    bibtex_citation: str | None = None
-    low_resource_side: str = "query"
-    oracle_of: str | None = None
-    redistribute: bool = False  # whether `optical-bench submit` may export the collection (optical_bench.upstream)
-
-    @property
-    def languages(self) -> set[str]:
-        return {code for subset in self.subsets.values() for code in subset["eval_langs"]}
-
-    @property
-    def named_splits(self) -> list[str]:
-        """Every split a subset names a collection for (``test``, ``dev``), the evaluation splits first."""
-        named = {key for spec in self.subsets.values() for key in spec if key not in SUBSET_KEYS}
-        return list(self.eval_splits) + sorted(named - set(self.eval_splits))
-
-
-def _card_error(path: Path, key: str, problem: str, fix: str) -> TaskCardError:
-    return TaskCardError(f"{path}: key {key!r}: {problem}. Fix: {fix}")
 
 
 def _rename_old_keys(raw: dict[str, Any], path: Path) -> None:
@@ -136,57 +86,38 @@ def load_card(path: Path | str) -> TaskCard:
     _rename_old_keys(raw, path)
     for key in _REQUIRED:
         if key not in raw:
-            raise _card_error(path, key, "missing", f"add `{key} = ...` (see optical_bench/task_cards/OpticalBibleRetrieval.toml)")
+            raise card_error(path, key, "missing", f"add `{key} = ...` (see optical_bench/task_cards/OpticalBibleRetrieval.toml)")
     check_name(raw["name"], "task name", path)
     splits = raw.get("eval_splits", ["test"])
     if not isinstance(splits, list) or not splits or not all(isinstance(split, str) and split.strip() for split in splits):
-        raise _card_error(path, "eval_splits", f"{splits!r} is not a list of split names", 'write eval_splits = ["test"] (a list)')
+        raise card_error(path, "eval_splits", f"{splits!r} is not a list of split names", 'write eval_splits = ["test"] (a list)')
     if raw["kind"] not in KINDS:
-        raise _card_error(path, "kind", f"{raw['kind']!r} is not a known kind", f"use one of {', '.join(KINDS)}")
+        raise card_error(path, "kind", f"{raw['kind']!r} is not a known kind", f"use one of {', '.join(KINDS)}")
     if raw.get("low_resource_side", "query") not in ("query", "document", "none"):
-        raise _card_error(path, "low_resource_side", f"{raw['low_resource_side']!r}", "use query, document or none")
+        raise card_error(path, "low_resource_side", f"{raw['low_resource_side']!r}", "use query, document or none")
     if not isinstance(raw.get("redistribute", False), bool):
-        raise _card_error(path, "redistribute", f"{raw['redistribute']!r} is not true or false", "write redistribute = true or false")
+        raise card_error(path, "redistribute", f"{raw['redistribute']!r} is not true or false", "write redistribute = true or false")
     source_type = raw["source"].get("type")
     if source_type not in SOURCE_TYPES:
-        raise _card_error(path, "source.type", f"{source_type!r} is unknown", f"use {', '.join(SOURCE_TYPES)}")
+        raise card_error(path, "source.type", f"{source_type!r} is unknown", f"use {', '.join(SOURCE_TYPES)}")
     if not raw["subsets"]:
-        raise _card_error(path, "subsets", "empty", "add at least one [subsets.<pair>] table")
-    where = raw["source"].get("path")
-    if source_type == "beir" and (not isinstance(where, str) or not (path.parent / where).expanduser().is_dir()):
-        raise _card_error(
-            path, "source.path", f"{where!r} is not a folder", 'write path = "<BEIR folder>" (relative to the card) under [source]'
-        )
+        raise card_error(path, "subsets", "empty", "add at least one [subsets.<pair>] table")
     for key in ("repo", "github_repo", "corpus_repo", "revision", "github_revision"):
         if key in raw["source"]:
             check_relative_path(raw["source"][key], f"source.{key}", path)  # a part of paths in the cache and the mirror
     for subset, spec in raw["subsets"].items():
         for name, value in (spec.get("vars") or {}).items():
             check_relative_path(str(value), f"subsets.{subset}.vars.{name}", path)  # formatted into file paths
-    for key in _AFRIQA_KEYS if source_type == "afriqa" else ():
-        if key not in raw["source"]:
-            raise _card_error(path, f"source.{key}", "missing", "see optical_bench/task_cards/AfriQARetrieval.toml")
     for subset, spec in raw["subsets"].items():
-        if source_type == "afriqa" and not {"code", "pivot"} <= set(spec.get("vars", {})):
-            raise _card_error(path, f"subsets.{subset}.vars", "needs code and pivot", 'write vars = { code = "hau", pivot = "en" }')
         languages = spec.get("eval_langs")
         if not isinstance(languages, list) or not languages:
-            raise _card_error(path, f"subsets.{subset}.eval_langs", "missing", 'give a list such as eval_langs = ["nya-Latn", "eng-Latn"]')
+            raise card_error(path, f"subsets.{subset}.eval_langs", "missing", 'give a list such as eval_langs = ["nya-Latn", "eng-Latn"]')
         for code in languages:
             if not isinstance(code, str) or not LANGUAGE_CODE.match(code):
-                raise _card_error(
+                raise card_error(
                     path, f"subsets.{subset}.eval_langs", f"{code!r} is not ISO 639-3 + script", 'write codes like "nya-Latn" or "amh-Ethi"'
                 )
-        if source_type == "builtin":
-            for split in raw.get("eval_splits", ["test"]):
-                folder = spec.get(split)
-                if not isinstance(folder, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", folder) or ".." in folder:
-                    raise _card_error(
-                        path,
-                        f"subsets.{subset}.{split}",
-                        f"{folder!r} is not a collection name",
-                        "name a folder of the build, e.g. bible-test (no paths)",
-                    )
+    SOURCES[source_type].check_card(raw, path)
     fields = {k: raw[k] for k in TaskCard.__dataclass_fields__ if k in raw and k != "path"}
     if "date" in fields:
         fields["date"] = tuple(fields["date"])

@@ -2,23 +2,13 @@
 
 A task card is data, never code: name, kind, description, languages (one subset per
 language pair, ISO 639-3 + script), domains, licence, citation, main score, and a
-``[source]`` that says where the data comes from:
-
-- ``builtin``: a collection built by ``optical-bench build`` (offline, the embedded
-  default). The dataset revision is the content hash of the built folders.
-- ``hub-files``: TREC-style query/qrels files in a Hugging Face dataset repository
-  (``repo``) or a GitHub repository (``github_repo``: AfriCLIRMatrix), and a corpus, raw
-  JSONL files downloaded with ``hf_hub_download`` (``corpus = "..."``: CIRAL and
-  AfriCLIRMatrix, whose repositories' loading scripts ``datasets`` refuses) or a dataset
-  loaded with ``datasets`` (``corpus_config``). With ``hub_dir`` (``--hub-dir``) the same
-  files are read from a local mirror laid out as ``<hub_dir>/<repo>/<file>`` for the hub
-  and ``<hub_dir>/github.com/<github_repo>/<file>`` (a clone) for GitHub.
-- ``afriqa``: AfriQA's question and gold-passage files (GitHub, or the same mirror), read by
-  :mod:`optical_bench.data.afriqa`; a language without gold passages for the requested split
-  is left out of the task's subsets.
+``[source]`` that says where the data comes from. Each source type (``builtin``, ``hub-files``,
+``afriqa``, ``beir``) is one class of the registry :mod:`optical_bench.task_sources`, which opens
+its data, gives its revision and its splits, and checks its cards; this module turns what it
+opens into an mteb task.
 
 Any BEIR folder becomes an ad-hoc task with :func:`beir_task`. Adding a collection
-means adding one card; :func:`get_tasks` selects tasks by name, language or kind and
+in a known layout means adding one card (docs/layout.md); :func:`get_tasks` selects tasks by name, language or kind and
 suggests close names for a typo, like ``mteb.get_tasks``.
 
 Importing this module loads neither mteb nor torch (nor ``datasets``): they load when a task is
@@ -27,9 +17,7 @@ made, so that a refused task name answers at once.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import hashlib
 import logging
 import re
 from pathlib import Path
@@ -41,8 +29,6 @@ from optical_bench.cards import (
     ENV_TASKS,
     KINDS,
     LANGUAGE_CODE,
-    SOURCE_TYPES,
-    SUBSET_KEYS,
     TaskCard,
     TaskCardError,
     card_folders,
@@ -51,10 +37,10 @@ from optical_bench.cards import (
     load_cards,
 )
 from optical_bench.config import tomllib
-from optical_bench.data.afriqa import load_afriqa_subset, subsets_for_splits
 from optical_bench.data.beir import BeirCollection, read_beir_folder
 from optical_bench.data.hub import load_hub_subset
-from optical_bench.io import check_name, mirror_dir, sha256_folder
+from optical_bench.io import check_name, mirror_dir
+from optical_bench.task_sources import beir_revision, task_source
 
 logger = logging.getLogger(__name__)
 
@@ -167,41 +153,9 @@ def _task_class(
     return type(card.name, (AbsTaskRetrieval,), attributes)
 
 
-def _builtin_loader(card: TaskCard, build_root: Path):
-    def loader(subset: str, split: str) -> BeirCollection:
-        folder_name = card.subsets[subset].get(split)
-        if not folder_name:
-            raise ValueError(_missing_split_message(card, subset, split))
-        folder = build_root / folder_name
-        missing = [name for name in ("corpus.jsonl", "queries.jsonl", f"qrels/{split}.tsv") if not (folder / name).is_file()]
-        if missing:
-            raise FileNotFoundError(
-                f"{folder / missing[0]}: a file of the built collection {folder_name} is gone. Fix: `optical-bench build` "
-                "(it builds again what changed)."
-            )
-        return read_beir_folder(folder, splits=(split,))
-
-    return loader
-
-
 def card_splits(card: TaskCard) -> set[str] | None:
     """The splits a card's data has, where the card says (None: not known before reading)."""
-    source = card.source
-    if source["type"] == "builtin":
-        return {split for split in card.eval_splits} | {
-            key
-            for spec in card.subsets.values()
-            for key in spec
-            if key not in SUBSET_KEYS and all(s.get(key) for s in card.subsets.values())
-        }
-    if source["type"] == "hub-files":
-        if source.get("split_files"):
-            return set(source["split_files"])
-        if not any("{split" in str(source.get(key, "")) for key in ("queries", "qrels")):
-            return set(card.eval_splits)  # fixed file names: the card's own split only
-    if source["type"] == "afriqa":
-        return {"train", "dev", "test"}  # AfriQA's splits upstream (a language without gold passages sits one out)
-    return None
+    return task_source(card).splits(card)
 
 
 def tasks_with_split(split: str) -> list[str]:
@@ -211,7 +165,7 @@ def tasks_with_split(split: str) -> list[str]:
 
 def _missing_split_message(card: TaskCard, subset: str, split: str) -> str:
     having = tasks_with_split(split)
-    if card.source["type"] == "builtin":
+    if task_source(card).type == "builtin":
         where, edit = f" (subset {subset!r})", f'add `{split} = "<built folder>"` to [subsets.{subset}]'
     else:
         where, edit = f" (its files hold {', '.join(sorted(card_splits(card) or ()))})", f"point its [source] at files that have {split!r}"
@@ -222,73 +176,24 @@ def _missing_split_message(card: TaskCard, subset: str, split: str) -> str:
     )
 
 
-def _builtin_revision(card: TaskCard, build_root: Path) -> str:
-    """The content hash of every collection folder the card names (all its splits), read from the
-    files themselves: an edit of a built collection changes it (``build.json``'s hashes are those
-    of the build and would not). Unedited folders give the hashes ``build.json`` recorded."""
-    parts = []
-    for subset in sorted(card.subsets):
-        for split, folder in sorted(card.subsets[subset].items()):
-            if split in SUBSET_KEYS:
-                continue
-            parts.append(_folder_hash(build_root / folder))
-    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
-
-
-_folder_hashes: dict[tuple, str] = {}  # (folder, its files' sizes and mtimes) -> content hash, for this process
-
-
-def _folder_hash(folder: Path) -> str:
-    """``sha256_folder(folder)[:16]``, remembered in this process while no file's size or mtime changes."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
-    key = (str(folder.resolve()), tuple((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in files))
-    if key not in _folder_hashes:
-        _folder_hashes[key] = sha256_folder(folder)[:16]
-    return _folder_hashes[key]
-
-
 def make_task(card: TaskCard, build_root: Path | None = None, hub_dir: Path | None = None, eval_splits: list[str] | None = None):
-    """Instantiate the mteb task of a card (building the default collections if needed)."""
+    """Instantiate the mteb task of a card, its data opened by the card's source
+    (:mod:`optical_bench.task_sources`; a built-in task builds the default collections if needed).
+    A split the card's data does not have is refused before anything is built or loaded."""
+    source = task_source(card)
     if card.source["type"] == "builtin":
-        for split in eval_splits or ():  # refused before anything is built or loaded
+        for split in eval_splits or ():
             for subset, spec in card.subsets.items():
                 if not spec.get(split):
                     raise ValueError(_missing_split_message(card, subset, split))
-        if build_root is None:
-            from optical_bench.data.sources import built_collections_root
-
-            build_root = built_collections_root()
-        revision = _builtin_revision(card, build_root)
-        cls = _task_class(card, revision, _builtin_loader(card, build_root), eval_splits=eval_splits, content_revision=True)
-    elif card.source["type"] == "hub-files":
-        known = card_splits(card)
+    elif source.downloaded:
+        known = source.splits(card)
         for split in eval_splits or ():
             if known is not None and split not in known:
                 raise ValueError(_missing_split_message(card, sorted(card.subsets)[0], split))
-        revision = card.source.get("revision", "main")
-        cls = _task_class(card, revision, lambda subset, split: load_hub_subset(card, subset, split, hub_dir), eval_splits=eval_splits)
-    elif card.source["type"] == "afriqa":
-        card = dataclasses.replace(card, subsets=subsets_for_splits(card, eval_splits or card.eval_splits))
-        loader = lambda subset, split: load_afriqa_subset(card, subset, split, hub_dir)  # noqa: E731
-        cls = _task_class(card, card.source.get("github_revision", "main"), loader, eval_splits=eval_splits)
-    elif card.source["type"] == "beir":
-        folder = beir_card_folder(card)
-        loader = lambda subset, split: read_beir_folder(folder, splits=(split,))  # noqa: E731
-        cls = _task_class(card, beir_revision(folder), loader, eval_splits=eval_splits, content_revision=True)
-    else:
-        raise TaskCardError(f"{card.path}: source type {card.source['type']!r} is unknown. Fix: use {', '.join(SOURCE_TYPES)}.")
+    opened = source.open(card, eval_splits, build_root, hub_dir)
+    cls = _task_class(opened.card, opened.revision, opened.loader, eval_splits=eval_splits, content_revision=opened.content_revision)
     return cls()
-
-
-def beir_card_folder(card: TaskCard) -> Path:
-    """The BEIR folder of a ``[source] type = "beir"`` card: ``path``, relative to the card's folder."""
-    folder = Path(card.path).parent / Path(str(card.source.get("path", ""))).expanduser()
-    if not card.source.get("path") or not folder.is_dir():
-        raise TaskCardError(
-            f"{card.path}: key 'source.path': {card.source.get('path')!r} is not a BEIR folder. "
-            'Fix: write path = "<folder with corpus.jsonl, queries.jsonl, qrels/>" (relative to the card) under [source].'
-        )
-    return folder
 
 
 BEIR_SIDECAR = "task.toml"  # a BEIR folder's own description: languages, low-resource side, licence
@@ -349,12 +254,6 @@ def check_unique_task_names(tasks) -> list:
             )
         seen[name] = task
     return list(tasks)
-
-
-def beir_revision(folder: Path | str) -> str:
-    """The dataset revision of a BEIR-folder task: the content hash of the folder (its results'
-    ``dataset_revision``; :func:`_folder_hash`)."""
-    return _folder_hash(Path(folder))
 
 
 def beir_task(

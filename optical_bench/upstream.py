@@ -20,8 +20,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
-from optical_bench.cards import TaskCard
 from optical_bench.io import atomic_write_text
+from optical_bench.task_card import TaskCard
 
 __all__ = ["NEVER_EXPORTED", "export_dataset", "may_export", "task_citation", "task_definition"]
 

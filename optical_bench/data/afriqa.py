@@ -35,9 +35,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from optical_bench.cards import TaskCard, TaskCardError
 from optical_bench.data.beir import BeirCollection
 from optical_bench.data.hub import _corpus_file_records, _github_file
+from optical_bench.task_card import TaskCard, TaskCardError
 
 logger = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ import urllib.request
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from optical_bench.cards import TaskCard, TaskCardError
 from optical_bench.data.beir import BeirCollection, _cut, has_lone_surrogate
 from optical_bench.io import UnsafeNameError, atomic_write_bytes, check_relative_path, home
+from optical_bench.task_card import TaskCard, TaskCardError
 
 logger = logging.getLogger(__name__)
 

@@ -27,81 +27,43 @@ QrelsLoader = Callable[[str, "str | None"], "Mapping[str, Mapping[str, Any]] | N
 
 
 def default_qrels_loader(build_root: Path | str | None = None) -> QrelsLoader:
-    """Qrels of optical-bench's built-in tasks, from an existing build (never builds one).
+    """Qrels of optical-bench's tasks for results that have none stored beside their rankings,
+    read where the data already are (nothing is built or downloaded for a report).
 
-    Looks in ``build_root``, else in every build under ``<cache>/collections/``, for the
-    build whose task revision equals the results' ``dataset_revision`` (so the qrels are
-    the ones the rankings were scored with). Hub-backed and unknown tasks give ``None``.
+    A task with a card asks its source (:meth:`optical_bench.task_sources.TaskSource.qrels`): a
+    built-in task looks in ``build_root``, else in every build under ``<cache>/collections/``; a
+    downloaded one (AfriQA, AfriCLIRMatrix, CIRAL) in the mirror (``--hub-dir``) or the cache of
+    earlier downloads; a ``beir`` card in its folder. Each gives the qrels only from the place whose
+    revision equals the results' ``dataset_revision`` (so the qrels are the ones the rankings were
+    scored with). A task without a card is a BEIR folder of the cache (:func:`_cached_beir_qrels`).
     Returns ``loader(task_name, dataset_revision) -> {subset: {split: qrels}} | None``.
     """
     cache: dict[tuple[str, str | None], Any] = {}
 
     def load(task_name: str, dataset_revision: str | None = None):
         key = (task_name, dataset_revision)
-        if key in cache:
-            return cache[key]
-        cache[key] = None
-        from optical_bench.io import home
-        from optical_bench.tasks import load_cards, make_task
-
-        try:
-            card = load_cards().get(task_name)
-        except Exception as error:
-            logger.info("No task cards (%s): no qrels for %s.", error, task_name)
-            return None
-        if card is not None and card.source.get("type") in ("hub-files", "afriqa"):
-            cache[key] = _downloaded_qrels(card, dataset_revision)
-            return cache[key]
-        if card is None:
-            cache[key] = _cached_beir_qrels(task_name, dataset_revision)
-            return cache[key]
-        if card.source.get("type") != "builtin":
-            return None
-        roots = [Path(build_root)] if build_root else sorted(p.parent for p in (home() / "collections").glob("*/build.json"))
-        for root in roots:
-            qrels: dict[str, dict[str, Any]] = {}
-            for split in card.named_splits:  # the dev split too: tuning studies score on it
-                try:
-                    task = make_task(card, build_root=root, eval_splits=[split])
-                    if dataset_revision and task.metadata.revision != dataset_revision:
-                        break  # another build: its qrels may differ from the ones the rankings were scored with
-                    task.load_data()
-                except Exception as error:  # an incomplete build (or one without this split): try the next split
-                    logger.info("Build %s has no usable %s %s split (%s).", root, task_name, split, error)
-                    continue
-                for subset, splits in task.dataset.items():
-                    qrels.setdefault(subset, {}).update({name: data["relevant_docs"] for name, data in splits.items()})
-            if qrels:
-                cache[key] = qrels
-                break
-        if cache[key] is None:
-            logger.info("No build with the qrels of %s (revision %s): no significance marks for it.", task_name, dataset_revision)
+        if key not in cache:
+            cache[key] = _task_qrels(task_name, dataset_revision, build_root)
         return cache[key]
 
     return load
 
 
-def _downloaded_qrels(card, dataset_revision: str | None) -> dict[str, dict[str, Any]] | None:
-    """Qrels of a task whose data is downloaded (AfriQA, AfriCLIRMatrix, CIRAL), read where its files
-    already are: the mirror ``$OPTICAL_BENCH_HUB_DIR`` names, or the cache of earlier downloads
-    (offline, nothing is fetched). Splits that cannot be read are left out."""
-    from optical_bench.io import mirror_dir
-    from optical_bench.tasks import make_task
+def _task_qrels(task_name: str, dataset_revision: str | None, build_root) -> dict[str, dict[str, Any]] | None:
+    from optical_bench.cards import load_cards
+    from optical_bench.task_sources import task_source
 
-    hub_dir = mirror_dir()
-    qrels: dict[str, dict[str, Any]] = {}
-    for split in dict.fromkeys([*card.eval_splits, "dev", "train"]):
-        try:
-            task = make_task(card, hub_dir=hub_dir, eval_splits=[split])
-            if dataset_revision and task.metadata.revision != dataset_revision:
-                return None
-            task.load_data()
-        except Exception as error:  # a split the files do not hold (the test split of a mirror, say)
-            logger.info("No %s %s qrels here (%s).", card.name, split, error)
-            continue
-        for subset, splits in task.dataset.items():
-            qrels.setdefault(subset, {}).update({name: data["relevant_docs"] for name, data in splits.items()})
-    return qrels or None
+    try:
+        card = load_cards().get(task_name)
+    except Exception as error:
+        logger.info("No task cards (%s): no qrels for %s.", error, task_name)
+        return None
+    if card is None:
+        return _cached_beir_qrels(task_name, dataset_revision)
+    qrels = task_source(card).qrels(card, dataset_revision, Path(build_root) if build_root else None)
+    if qrels is None:
+        logger.info("No data of %s (revision %s) here: no significance marks for it.", task_name, dataset_revision)
+    return qrels
 
 
 def _cached_beir_qrels(task_name: str, dataset_revision: str | None) -> dict[str, dict[str, Any]] | None:
