@@ -16,6 +16,12 @@ mirror) and pair each ``question`` with its ``translated_question``. Per languag
 
 The gold passages are not read: a question whose gold passage is null upstream is still a
 question with its translation.
+
+``afriqa-<lang>-gold-passages`` and ``afriqa-gold-passages`` are the supervised source: each train
+question paired with its gold English passage (``title text``, joined as mteb joins a document),
+the same split into train and a held-out tenth (questions against their passages), the same dev
+questions never taken. A question whose gold passage is null upstream is left out (counted,
+logged). Its English side is a passage, so the teacher reads it as a document (e5: ``passage: ``).
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from optical_bench.io import atomic_write_text, home
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["QuestionBitext", "afriqa_question_bitext", "question_pairs"]
+__all__ = ["QuestionBitext", "afriqa_question_bitext", "gold_passage_pairs", "question_pairs"]
 
 HELD_OUT_SHARE, HELD_OUT_AT_LEAST = 10, 20  # a tenth of each language's pairs, at least 20, for the dev collection
 _ORDER_SEED = 0
@@ -54,10 +60,37 @@ def question_pairs(language: str, split: str, hub_dir) -> list[SentencePair]:
     return pairs
 
 
-def _split_language(language: str, hub_dir) -> tuple[list[SentencePair], list[SentencePair], int]:
+def gold_passage_pairs(language: str, split: str, hub_dir) -> list[SentencePair]:
+    """(question, its gold English passage) of one language and split, in file order; a question
+    whose gold passage is null upstream is left out (:func:`optical_bench.data.afriqa.load_afriqa_subset`)."""
+    from optical_bench.cards import load_cards
+    from optical_bench.data.afriqa import load_afriqa_subset
+
+    card = load_cards()["AfriQARetrieval"]
+    subset = f"{language}-eng"
+    collection = load_afriqa_subset(card, subset, split, Path(hub_dir) if hub_dir else None)
+    pairs = []
+    for qid, relevant in collection.qrels[split].items():
+        for doc_id in (doc for doc, grade in relevant.items() if grade > 0):
+            doc = collection.corpus[doc_id]
+            passage = (str(doc.get("title") or "") + " " + str(doc.get("text") or "")).strip()
+            pairs.append(SentencePair(collection.queries[qid].strip(), passage, f"{language}-{split}-{qid}-{doc_id}"))
+    asked = len(question_pairs(language, split, hub_dir))
+    if asked > len(pairs):
+        logger.info(
+            "afriqa-%s-gold-passages: %d of %d %s questions have no gold passage upstream; left out.",
+            language,
+            asked - len(pairs),
+            asked,
+            split,
+        )
+    return pairs
+
+
+def _split_language(language: str, hub_dir, pairs_of=question_pairs) -> tuple[list[SentencePair], list[SentencePair], int]:
     """(train pairs in their fixed order, held-out pairs, pairs dropped because dev holds them)."""
     dev_texts = {text for pair in question_pairs(language, "dev", hub_dir) for text in (pair.lr, pair.en)}
-    pairs = question_pairs(language, "train", hub_dir)
+    pairs = pairs_of(language, "train", hub_dir)
     kept = [pair for pair in pairs if pair.lr not in dev_texts and pair.en not in dev_texts]
     order = list({pair.lr: pair for pair in reversed(kept)}.values())[::-1]  # a question asked twice upstream: once
 
@@ -86,13 +119,14 @@ class QuestionBitext:
     english_pool: Path | None  # the English of the pairs beyond the ones taken (None: every pair taken)
 
 
-def afriqa_question_bitext(name: str, languages: tuple[str, ...], size: int, hub_dir) -> QuestionBitext:
+def afriqa_question_bitext(name: str, languages: tuple[str, ...], size: int, hub_dir, passages: bool = False) -> QuestionBitext:
     """``size`` question pairs of ``afriqa-<lang>-bitext`` or ``afriqa-bitext`` (all where ``size``
     exceeds them), the held-out pairs as the dev collection; derived files written once into the
-    cache, keyed by the content they come from."""
+    cache, keyed by the content they come from. ``passages``: each question with its gold passage
+    (``afriqa-<lang>-gold-passages``), not its translation."""
     trains, helds, dropped = [], [], 0
     for language in languages:
-        train, held, leaked = _split_language(language, hub_dir)
+        train, held, leaked = _split_language(language, hub_dir, gold_passage_pairs if passages else question_pairs)
         trains.append(train)
         helds += held
         dropped += leaked
@@ -109,12 +143,12 @@ def afriqa_question_bitext(name: str, languages: tuple[str, ...], size: int, hub
     if not (dev_folder / "qrels" / "dev.tsv").exists():
         write_beir_folder(dev_folder, known_item_collection(helds))
     if not (dev_folder / "task.toml").exists():  # its name and languages when evaluated as a --beir task
-        task = "AfriQAQuestionsHeldOut_" + ("all" if len(languages) > 1 else languages[0])
+        task = ("AfriQAGoldPassagesHeldOut_" if passages else "AfriQAQuestionsHeldOut_") + ("all" if len(languages) > 1 else languages[0])
         langs = f'"{languages[0]}-Latn"' if len(languages) == 1 else '"mul-Latn"'
         atomic_write_text(
             dev_folder / "task.toml",
             f'name = "{task}"\neval_langs = [{langs}, "eng-Latn"]\nlow_resource_side = "query"\nlicense = "cc-by-4.0"\n'
-            f'description = "Held-out AfriQA train questions against their English translations (known-item)."\n',
+            f'description = "Held-out AfriQA train questions against their {"gold English passages" if passages else "English translations"} (known-item)."\n',
         )
     beyond = list(dict.fromkeys(pair.en for pair in order[len(taken) :]))
     pool = folder / f"english-beyond-{len(taken)}.txt"

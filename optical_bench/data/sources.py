@@ -50,7 +50,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from optical_bench.config import TrainConfig, normalize_kind
@@ -103,6 +103,7 @@ class TrainingData:
     mlm_texts: TextSource  # low-resource sentences for MLM pre-training
     augmentation_lr: TextSource  # low-resource sentences for back-translation
     augmentation_en: TextSource  # English sentences never paired with the bitext (forward translation, code-switching)
+    english_side: str = "query"  # how the teacher reads a pair's English side: "query" (a translation) or "document" (a passage)
 
     def pairs(self) -> list[SentencePair]:
         """The run's bitext pairs (a one-line error where its source has none)."""
@@ -123,10 +124,10 @@ def resolve_training_data(config: TrainConfig, hub_dir: Path | str | None = None
     then for each other text the file its option names, else the source's own; the Bible's
     collections are built only when a step of this run needs one of them."""
     hub_dir = mirror_dir(hub_dir)
-    if config.bitext and afriqa_bitext_languages(config.bitext):
-        source = _afriqa_questions(config.bitext, config.bitext_size, hub_dir)
-    elif config.bitext and named_source(config.bitext):
-        source = _mafand(named_source(config.bitext), config.bitext_size, hub_dir)
+    if config.bitext and "+" in config.bitext and not Path(config.bitext).is_file():
+        source = _combined(config.bitext, config.bitext_size, hub_dir)
+    elif config.bitext and _is_named(config.bitext):
+        source = _named_bitext(config.bitext, config.bitext_size, hub_dir)
     elif config.bitext:
         if not Path(config.bitext).is_file():
             known = ", ".join(f"mafand-{k}" for k, v in sorted(MAFAND["train_pairs"].items()) if v)
@@ -155,6 +156,47 @@ def resolve_training_data(config: TrainConfig, hub_dir: Path | str | None = None
         mlm_texts=_given(config.mlm.corpus, config, hub_dir) or source.mlm_texts,
         augmentation_lr=_given(config.augmentation.monolingual, config, hub_dir) or source.augmentation_lr,
         augmentation_en=_given(config.augmentation.english, config, hub_dir) or source.augmentation_en,
+        english_side=source.english_side,
+    )
+
+
+def _is_named(bitext: str) -> bool:
+    return bool(afriqa_bitext_languages(bitext) or named_source(bitext))
+
+
+def _named_bitext(name: str, size: int, hub_dir) -> TrainingData:
+    if afriqa_bitext_languages(name):
+        return _afriqa_questions(name, size, hub_dir)
+    return _mafand(named_source(name), size, hub_dir)
+
+
+def _combined(names: str, size: int, hub_dir) -> TrainingData:
+    """``<source>+<source>``: the named sources' pairs, one of each in turn (a prefix of N spreads
+    over them), ``size`` of them; the dev collection and English pool of the last source (the one
+    added), the languages of all. Sources whose English sides differ (translations and passages) are refused."""
+    parts = names.split("+")
+    unknown = [part for part in parts if not _is_named(part)]
+    if unknown or len(parts) != len(set(parts)):
+        raise ValueError(
+            f"--bitext {names}: {', '.join(unknown) or 'a source named twice'} is not a named source. Fix: join distinct named "
+            "sources with +, e.g. mafand-hau+afriqa-bitext."
+        )
+    sources = [_named_bitext(part, ALL_PAIRS, hub_dir) for part in parts]
+    if len({source.english_side for source in sources}) > 1:
+        raise ValueError(f"--bitext {names}: translations and passages cannot be pooled. Fix: train on one, then the other (student_init).")
+    pairs = [read_bitext(source.bitext.path) for source in sources]
+    order = [pair for index in range(max(map(len, pairs))) for items in pairs if index < len(items) for pair in [items[index]]]
+    _check_size(names, size, len(order))
+    taken = order[:size]
+    digest = hashlib.sha256("\0".join(f"{p.lr}\t{p.en}" for p in order).encode("utf-8")).hexdigest()[:12]
+    bitext = home() / "sources" / f"{names}-{digest}" / f"train-{len(taken)}.jsonl"
+    if not bitext.exists():
+        write_bitext(bitext, taken)
+    last = sources[-1]
+    languages = tuple(dict.fromkeys(code for source in sources for code in (source.languages or ("nya", "eng"))))
+    described = "; ".join(source.bitext.description for source in sources)
+    return replace(
+        last, bitext=TextSource(bitext, f"{len(taken)} pairs, one of each in turn, of: {described}"), dataset_id=None, languages=languages
     )
 
 
@@ -301,18 +343,27 @@ def _bible_data(size: int) -> TrainingData:
 AFRIQA_ENGLISH_PIVOT = ("bem", "hau", "ibo", "kin", "swa", "twi", "yor", "zul")  # AfriQA's questions with English translations
 
 
+AFRIQA_NO_TRAIN_GOLD = ("swa",)  # English-pivot languages without gold passages in AfriQA's train split upstream
+_AFRIQA_KINDS = {"bitext": "question/translation pairs", "gold-passages": "question/gold-passage pairs"}
+
+
 def afriqa_bitext_languages(bitext: str) -> tuple[str, ...] | None:
-    """The languages of a named AfriQA question bitext: ``afriqa-<lang>-bitext`` one language,
-    ``afriqa-bitext`` every English-pivot language pooled; ``None`` for any other name."""
-    if bitext == "afriqa-bitext":
-        return AFRIQA_ENGLISH_PIVOT
-    if not (bitext.startswith("afriqa-") and bitext.endswith("-bitext")):
+    """The languages of a named AfriQA source: ``afriqa-<lang>-bitext`` / ``afriqa-<lang>-gold-passages``
+    one language, ``afriqa-bitext`` / ``afriqa-gold-passages`` every English-pivot language pooled
+    (the gold passages: those with train gold passages); ``None`` for any other name."""
+    kind = next(
+        (kind for kind in _AFRIQA_KINDS if bitext.startswith("afriqa-") and bitext.endswith("-" + kind) or bitext == f"afriqa-{kind}"), None
+    )
+    if kind is None:
         return None
-    language = bitext[len("afriqa-") : -len("-bitext")]
-    if language not in AFRIQA_ENGLISH_PIVOT:
+    known = tuple(code for code in AFRIQA_ENGLISH_PIVOT if kind == "bitext" or code not in AFRIQA_NO_TRAIN_GOLD)
+    if bitext == f"afriqa-{kind}":
+        return known
+    language = bitext[len("afriqa-") : -len("-" + kind)]
+    if language not in known:
         raise ValueError(
-            f"--bitext {bitext}: AfriQA has no English-pivot questions in {language!r}. Fix: use afriqa-bitext (pooled) or one of "
-            + ", ".join(f"afriqa-{code}-bitext" for code in AFRIQA_ENGLISH_PIVOT)
+            f"--bitext {bitext}: AfriQA has no English-pivot {_AFRIQA_KINDS[kind]} in {language!r}. Fix: use afriqa-{kind} (pooled) or one of "
+            + ", ".join(f"afriqa-{code}-{kind}" for code in known)
             + "."
         )
     return (language,)
@@ -328,25 +379,29 @@ def _check_size(source: str, size: int, available: int | None = None) -> None:
 
 
 def _afriqa_questions(name: str, size: int, hub_dir) -> TrainingData:
-    """``afriqa-<lang>-bitext`` / ``afriqa-bitext`` (:mod:`optical_bench.data.afriqa_bitext`)."""
+    """``afriqa-<lang>-bitext`` / ``afriqa-bitext`` and ``afriqa-<lang>-gold-passages`` /
+    ``afriqa-gold-passages`` (:mod:`optical_bench.data.afriqa_bitext`)."""
     from optical_bench.data.afriqa_bitext import WHERE, afriqa_question_bitext
 
     _check_size(name, size)
     languages = afriqa_bitext_languages(name)
-    made = afriqa_question_bitext(name, languages, size, hub_dir)
+    passages = name.endswith("gold-passages")
+    made = afriqa_question_bitext(name, languages, size, hub_dir, passages=passages)
     _check_size(name, size, made.total)
-    no_lr = TextSource(None, f"{WHERE}: no monolingual text beyond the pairs (use afriqa-<lang>-questions)")
+    where = WHERE.replace("their human English translations", "their gold English passages") if passages else WHERE
+    no_lr = TextSource(None, f"{where}: no monolingual text beyond the pairs (use afriqa-<lang>-questions)")
     return TrainingData(
         bitext=TextSource(
-            made.bitext, f"{WHERE}, {', '.join(languages)}: {made.taken} of {made.total} pairs ({made.held_out} held out for dev)"
+            made.bitext, f"{where}, {', '.join(languages)}: {made.taken} of {made.total} pairs ({made.held_out} held out for dev)"
         ),
         dataset_id=None,
         languages=(*languages, "eng"),
         dev_collection=made.dev_collection,
-        english_pool=TextSource(made.english_pool, f"{WHERE}: the English of the pairs beyond the {made.taken} taken"),
+        english_pool=TextSource(made.english_pool, f"{where}: the English of the pairs beyond the {made.taken} taken"),
         mlm_texts=no_lr,
         augmentation_lr=no_lr,
-        augmentation_en=TextSource(None, f"{WHERE}: no English text outside its pairs"),
+        augmentation_en=TextSource(None, f"{where}: no English text outside its pairs"),
+        english_side="document" if passages else "query",
     )
 
 

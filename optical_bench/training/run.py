@@ -98,7 +98,9 @@ def _train_locked(config: TrainConfig, data: TrainingData, out: Path, progress: 
         record = provenance(config, bitext_source, len(pairs) if config.method == "centering" else 0, augmented)
         record["seconds"] = round(time.perf_counter() - started, 1)
         return save_model(model, out, record)
-    return train_student(config, StudentSetup(model, pairs, bitext_source, augmented, started, data.dev_collection), progress)
+    return train_student(
+        config, StudentSetup(model, pairs, bitext_source, augmented, started, data.dev_collection, data.english_side), progress
+    )
 
 
 def _build_student(

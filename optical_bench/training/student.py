@@ -50,6 +50,7 @@ class StudentSetup:
     augmented: dict
     started: float  # time.perf_counter() at the start of the run
     dev_collection: Path | None = None  # a BEIR folder for checkpoint selection (the run's data)
+    english_side: str = "query"  # the pairs' English side: a translation ("query") or a passage ("document")
 
 
 class Objective(NamedTuple):
@@ -77,7 +78,7 @@ def train_student(config: TrainConfig, setup: StudentSetup, progress: bool) -> P
     test_lengths = route_lengths(model)
     # training batches are cut at the training length; the saved model keeps the encoders' own limits
     with cut_at(model, training_lengths(model, config.max_seq_length)):
-        objective = build_objective(config, model, chosen, setup.pairs, progress)
+        objective = build_objective(config, model, chosen, setup.pairs, progress, setup.english_side)
         guard_finite_loss(objective.loss, config.batch_size)
         evaluator = dev_evaluator(config, test_lengths, setup.dev_collection)
         args = training_arguments(config, checkpoints, objective, evaluator is not None, progress, world)
@@ -97,27 +98,34 @@ def train_student(config: TrainConfig, setup: StudentSetup, progress: bool) -> P
 # --------------------------------------------------------------------------- the objective
 
 
-def _query_prompt(model) -> str:
-    return (getattr(model, "prompts", None) or {}).get("query", "") or ""
+def _prompt(model, kind: str = "query") -> str:
+    """The model's prompt for a text of ``kind`` (``query`` or ``document``; e5: ``query: ``, ``passage: ``)."""
+    prompts = getattr(model, "prompts", None) or {}
+    return prompts.get(kind, prompts.get("passage", "") if kind == "document" else "") or ""
 
 
-def build_objective(config: TrainConfig, model, chosen: list[SentencePair], pairs: list[SentencePair], progress: bool) -> Objective:
-    """The dataset and loss of ``config.method`` on the ``chosen`` pairs (IDF marginals count all ``pairs``)."""
+def build_objective(
+    config: TrainConfig, model, chosen: list[SentencePair], pairs: list[SentencePair], progress: bool, english_side: str = "query"
+) -> Objective:
+    """The dataset and loss of ``config.method`` on the ``chosen`` pairs (IDF marginals count all
+    ``pairs``). The low-resource side is read as a query; the English side as a query (a
+    translation) or, with ``english_side="document"``, as a document (a gold passage)."""
+    prompts = (_prompt(model), _prompt(model, english_side))
     if config.method == "mse":
-        return _mse_objective(config, model, chosen, progress)
-    return _ot_objective(config, model, chosen, pairs)
+        return _mse_objective(config, model, chosen, progress, prompts)
+    return _ot_objective(config, model, chosen, pairs, prompts)
 
 
-def _mse_objective(config: TrainConfig, model, chosen: list[SentencePair], progress: bool) -> Objective:
+def _mse_objective(config: TrainConfig, model, chosen: list[SentencePair], progress: bool, prompts: tuple[str, str]) -> Objective:
     """sentence-transformers' ``MSELoss`` towards the teacher's embeddings of the English side.
 
     With ``mse_english`` the student also reads each English sentence, with the same target, as
     sentence-transformers' make_multilingual recipe does: rows ``(x_lr, t(x_en))`` and
     ``(x_en, t(x_en))``, shuffled together, the same number of rows per step."""
-    prompt = _query_prompt(model)
+    prompt, english_prompt = prompts
     teacher_side = other_side(config.student_side)
     teacher_encode = model.encode_document if teacher_side == "document" else model.encode_query
-    labels = teacher_encode([p.en for p in chosen], prompt=prompt, batch_size=64, convert_to_numpy=True, show_progress_bar=progress)
+    labels = teacher_encode([p.en for p in chosen], prompt=english_prompt, batch_size=64, convert_to_numpy=True, show_progress_bar=progress)
     texts, targets = [p.lr for p in chosen], [row.tolist() for row in labels]
     if config.mse_english:
         rows = list(zip(texts + [p.en for p in chosen], targets + targets))
@@ -127,9 +135,9 @@ def _mse_objective(config: TrainConfig, model, chosen: list[SentencePair], progr
     return Objective(dataset, MSELoss(model), {"lr": config.student_side}, {"lr": prompt} if prompt else None)
 
 
-def _ot_objective(config: TrainConfig, model, chosen: list[SentencePair], pairs: list[SentencePair]) -> Objective:
+def _ot_objective(config: TrainConfig, model, chosen: list[SentencePair], pairs: list[SentencePair], prompts: tuple[str, str]) -> Objective:
     """:class:`DistillationLoss` of the method's (or the given) OT, MSE, contrastive and anchor weights."""
-    prompt = _query_prompt(model)
+    prompt, english_prompt = prompts
     ot_weight, mse_weight, contrastive_weight = config.weights()
     student_side, teacher_side = config.student_side, other_side(config.student_side)
     dataset = Dataset.from_dict({"lr": [p.lr for p in chosen], "en": [p.en for p in chosen]})
@@ -146,7 +154,8 @@ def _ot_objective(config: TrainConfig, model, chosen: list[SentencePair], pairs:
         "anchor": (config.anchor_weight, EnglishAnchor()),
     }
     loss = DistillationLoss(model, terms, student_route=student_side, teacher_route=teacher_side)
-    return Objective(dataset, loss, {"lr": student_side, "en": teacher_side}, {"lr": prompt, "en": prompt} if prompt else None)
+    given = {column: text for column, text in (("lr", prompt), ("en", english_prompt)) if text}
+    return Objective(dataset, loss, {"lr": student_side, "en": teacher_side}, given or None)
 
 
 def guard_finite_loss(loss_module, batch_size: int) -> None:
