@@ -346,8 +346,10 @@ def cmd_reproduce(args) -> int:
         print("\n".join(name.removeprefix("studies/") for name in rp.studies()))
         return 0
     name = rp.study_config(args.study)
-    if args.write_expected:
-        print(f"wrote {rp.write_expected(name)}")
+    if args.write_expected or args.write_tables:
+        from optical_bench.study_tables import write_tables
+
+        print(f"wrote {rp.write_expected(name) if args.write_expected else write_tables(name)}")
         return 0
     experiment = rp.load_experiment(name)
     expected = Path(args.expected) if args.expected else None

@@ -275,6 +275,9 @@ def add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expected", help="another expected.toml (default: the one in the study's results folder)")
     parser.add_argument("--write-expected", action="store_true", help="write expected.toml from the study's committed result files")
     parser.add_argument(
+        "--write-tables", action="store_true", help="write tables.md (per subset, seed means ± intervals) from the same files"
+    )
+    parser.add_argument(
         "--record-seconds", action="store_true", help="write the seconds each rerun took into expected.toml (rerun into a fresh --out)"
     )
     parser.add_argument("--write-page", metavar="FILE", help="write the page of every study's rows (docs/reproduce.md) and stop")

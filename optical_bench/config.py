@@ -72,21 +72,14 @@ MLM_HEADS = ("fresh", "tied", "untied")
 MLM_VOCABULARIES = ("corpus", "full")
 LINEAR_MAP_SOURCES = ("none", "english", "bitext", "both")
 AUGMENTATION_KINDS = ("none", "back-translation", "forward-translation", "code-switch")
+# fmt: off
 _KIND_ALIASES = {
-    "": "none",
-    "no": "none",
-    "off": "none",
-    "false": "none",
-    "bt": "back-translation",
-    "backtranslation": "back-translation",
-    "back-translate": "back-translation",
-    "ft": "forward-translation",
-    "forward-translate": "forward-translation",
-    "synthetic": "forward-translation",
-    "cs": "code-switch",
-    "codeswitch": "code-switch",
-    "code-switching": "code-switch",
+    "": "none", "no": "none", "off": "none", "false": "none",
+    "bt": "back-translation", "backtranslation": "back-translation", "back-translate": "back-translation",
+    "ft": "forward-translation", "forward-translate": "forward-translation", "synthetic": "forward-translation",
+    "cs": "code-switch", "codeswitch": "code-switch", "code-switching": "code-switch",
 }
+# fmt: on
 
 
 def normalize_kind(kind: str | None) -> str:
@@ -202,6 +195,11 @@ class MLMOptions:
     )
     head_warmup_steps: int = option(100, "steps that train the fresh MLM head alone (encoder frozen) first (0: off)")
     head_learning_rate: float = option(1e-3, "learning rate of the head warm-up")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether a run pre-trains with MLM: the one answer (``texts`` 0, "", "0", "none", "no", "off": no)."""
+        return str(self.texts).strip().lower() not in ("", "0", "none", "no", "off") and self.texts is not None
 
 
 @dataclass

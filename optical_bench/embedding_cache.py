@@ -80,17 +80,23 @@ def route_modules(model, route: str = "document") -> list:
     return list(model)
 
 
-def _tokenizer_identity(tokenizer) -> bytes:
+def tokenizer_fingerprint(tokenizer) -> str:
+    """What a tokenizer splits texts by, as one canonical text: its backend's JSON (sorted keys)
+    without the truncation and padding state, else its sorted vocabulary. The one fingerprint of a
+    tokenizer: embedding-cache keys, truncation counts and :func:`optical_bench.losses.routing.same_tokenizer`
+    all read it. The backend's truncation and padding state is set by each call (from
+    ``max_seq_length``, hashed apart): leaving it in would make a key depend on what was encoded before."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is not None:
-        # the backend's truncation and padding state is set by each call (from max_seq_length,
-        # hashed apart): leaving it in would make the key depend on what was encoded before
         serialised = json.loads(backend.to_str())
         serialised.pop("truncation", None)
         serialised.pop("padding", None)
-        text = json.dumps(serialised, sort_keys=True, ensure_ascii=False)
-    else:
-        text = json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False)
+        return json.dumps(serialised, sort_keys=True, ensure_ascii=False)
+    return json.dumps(sorted(tokenizer.get_vocab().items()), ensure_ascii=False)
+
+
+def _tokenizer_identity(tokenizer) -> bytes:
+    text = tokenizer_fingerprint(tokenizer)
     extra = {
         "class": type(tokenizer).__name__,
         "special_tokens": getattr(tokenizer, "special_tokens_map", {}),

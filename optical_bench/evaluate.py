@@ -32,7 +32,7 @@ from beir.retrieval.evaluation import EvaluateRetrieval
 from mteb.cache import ResultCache
 from sentence_transformers.models import Router
 
-from optical_bench.embedding_cache import DEFAULT_VERIFY_SAMPLE
+from optical_bench.embedding_cache import DEFAULT_VERIFY_SAMPLE, tokenizer_fingerprint
 from optical_bench.encoders import make_encoder
 from optical_bench.io import ReportedError, folder_lock
 from optical_bench.model_specs import build_model_meta, load_for_evaluation
@@ -190,12 +190,6 @@ TRUNCATION_CHUNK = 8192  # texts tokenized at a time: memory stays bounded on a 
 _truncation_memo: dict[str, int] = {}  # fingerprint of (tokenizer, limit, texts) -> truncated count
 
 
-def _tokenizer_fingerprint(tokenizer) -> str:
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    content = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
-    return hashlib.sha256(content.encode("utf-8")).hexdigest()
-
-
 def count_truncated(tokenizer, texts: Sequence[str], limit: int) -> int:
     """How many of ``texts`` have more than ``limit`` tokens (special tokens included).
 
@@ -203,7 +197,7 @@ def count_truncated(tokenizer, texts: Sequence[str], limit: int) -> int:
     fingerprint of the tokenizer's content, the limit and the texts: the students of one
     teacher share its document route, so their corpora are counted once.
     """
-    digest = hashlib.sha256(f"{_tokenizer_fingerprint(tokenizer)}\0{limit}".encode())
+    digest = hashlib.sha256(f"{tokenizer_fingerprint(tokenizer)}\0{limit}".encode())
     for text in texts:
         digest.update(text.encode("utf-8"))
         digest.update(b"\0")

@@ -250,7 +250,7 @@ def study_options(config: TrainConfig) -> dict:
     method, the teacher and student, the bitext size, the augmentation kind (RQ2), the MLM dose
     (RQ1: texts and epochs, 0 without MLM; its corpus where not the built Chichewa) and the seed. Pass the same dict (or a list of them)
     to ``mteb.ResultCache(out).load_results(experiment_kwargs=...)`` to select runs."""
-    mlm = str(config.mlm.texts) not in ("0", "")
+    mlm = config.mlm.enabled
     options = {
         "method": config.method,
         "teacher": _short(config.teacher),
@@ -308,9 +308,7 @@ def set_aside_if_stale(config) -> Path | None:
 def is_the_teacher_itself(config) -> bool:
     """A zero-shot run whose student is the unchanged teacher (no other init, no MLM
     pre-training, no vocabulary transfer, no linear map): evaluate the teacher, build nothing."""
-    unchanged = (
-        not config.student_init and str(config.mlm.texts) in ("0", "") and not config.vocabulary.enabled and config.linear_map == "none"
-    )
+    unchanged = not config.student_init and not config.mlm.enabled and not config.vocabulary.enabled and config.linear_map == "none"
     return config.method == "zero-shot" and unchanged
 
 

@@ -12,6 +12,11 @@ tolerance::
     [runs."bm25".expected]
     "AfriQARetrieval/dev/ndcg_at_10" = { value = 0.48712, tolerance = 0.0001 }
 
+A grid run with a seed axis also gets a mean row, named by its seeds (``e5-optical-hau-s{42,43,44}``),
+with ``runs`` (its members) and, per entry, the mean over the seeds with the seed interval as its
+tolerance: the half-width of the 95% t-interval of the mean (:func:`seed_mean_rows`). A rerun of a
+mean row reruns its members and checks their mean.
+
 The values are read from the committed MTEB result files (:func:`expected_from_results`, written by
 ``optical-bench reproduce STUDY --write-expected``), never typed. :func:`reproduce` trains or builds
 (resuming) and evaluates what the selected rows need, from the study's declared grid, and returns a
@@ -142,7 +147,63 @@ def expected_from_results(name: str, results: Path | None = None) -> dict[str, d
                     if not math.isnan(value):
                         entry["expected"][f"{task}/{split}/{metric}"] = {"value": round(value, 6), "tolerance": DETERMINISTIC_TOLERANCE}
     order = list(evaluations)
-    return dict(sorted(found.items(), key=lambda item: order.index(item[0])))
+    found = dict(sorted(found.items(), key=lambda item: order.index(item[0])))
+    return {**found, **seed_mean_rows(name, experiment, found)}
+
+
+def _mean_row_name(run: dict, seeds: list) -> str:
+    """``e5-{arm}-s{seed}`` over seeds 42, 43, 44 -> ``e5-optical-s{42,43,44}``."""
+    labels = {**run["_axes"], "seed": "{" + ",".join(str(seed) for seed in seeds) + "}"}
+    return run["_grid"].format(**labels)
+
+
+def seed_interval(values: list[float]) -> tuple[float, float]:
+    r"""(mean, half-width of its 95% t-interval) of one score over seeds:
+    :math:`\bar x \pm t_{0.975,\,n-1}\, s / \sqrt{n}`, ``s`` the sample standard deviation of the
+    ``n`` values (half-width 0 for one value)."""
+    from scipy import stats
+
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, 0.0
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return mean, float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+
+
+def seed_mean_rows(name: str, experiment: dict, found: dict[str, dict]) -> dict[str, dict]:
+    r"""A mean row per grid run that varies only by its seed, where every seed has a committed result
+    (variants ``<run>+<variant>`` too): each entry's mean over the seeds, its tolerance the half-width
+    of the 95% t-interval of that mean, :math:`t_{0.975,\,n-1}\, s / \sqrt{n}` (``s`` the sample
+    standard deviation over the ``n`` seeds; :func:`seed_interval`), at least :data:`DETERMINISTIC_TOLERANCE`."""
+    groups: dict[tuple, list[tuple[int, str]]] = {}
+    for run in experiment["runs"]:
+        if "seed" not in run.get("_axes", {}):
+            continue
+        others = tuple(sorted((axis, str(label)) for axis, label in run["_axes"].items() if axis != "seed"))
+        for evaluation, member in _evaluations(experiment).items():
+            if member is run and evaluation in found:
+                groups.setdefault((run["_grid"], others, evaluation.removeprefix(run["name"])), []).append(
+                    (run["_axes"]["seed"], evaluation)
+                )
+    rows = {}
+    for (_grid, _others, variant), members in groups.items():
+        if len(members) < 2:
+            continue
+        seeds = [seed for seed, _ in members]
+        first = next(run for run in experiment["runs"] if run["name"] + variant == members[0][1])
+        row = _mean_row_name(first, seeds) + variant
+        keys = set.intersection(*(set(found[evaluation]["expected"]) for _, evaluation in members))
+        expected = {}
+        for key in sorted(keys, key=list(found[members[0][1]]["expected"]).index):
+            mean, half = seed_interval([found[evaluation]["expected"][key]["value"] for _, evaluation in members])
+            expected[key] = {"value": round(mean, 6), "tolerance": round(max(half, DETERMINISTIC_TOLERANCE), 6)}
+        members_names = [evaluation for _, evaluation in members]
+        rows[row] = {"command": _command(name, row), "runs": members_names, "expected": expected}
+        seconds = [found[m].get("seconds") for m in members_names]
+        if all(value is not None for value in seconds):
+            rows[row]["seconds"] = round(sum(seconds), 1)
+    return rows
 
 
 def format_expected(name: str, rows: dict[str, dict]) -> str:
@@ -154,6 +215,8 @@ def format_expected(name: str, rows: dict[str, dict]) -> str:
     ]
     for run, entry in rows.items():
         lines += ["", f'[runs."{run}"]', f'command = "{entry["command"]}"']
+        if "runs" in entry:
+            lines.append("runs = [" + ", ".join(f'"{member}"' for member in entry["runs"]) + "]")
         if "seconds" in entry:
             lines.append(f"seconds = {entry['seconds']}")
         lines.append(f'[runs."{run}".expected]')
@@ -220,12 +283,13 @@ def reproduce(name: str, out: Path, patterns: list[str] | None = None, expected_
     experiment = load_experiment(name)
     chosen = select(read_expected(experiment, expected_file), patterns)
     evaluations = _evaluations(experiment)
-    missing = [run for run in chosen if run not in evaluations]
+    members = {run: entry.get("runs", [run]) for run, entry in chosen.items()}
+    missing = [member for run in chosen for member in members[run] if member not in evaluations]
     if missing:
         raise ValueError(f"{name}: expected.toml names runs the config does not declare: {', '.join(missing)}.")
     tasks = experiment_tasks(experiment)
     got: dict[str, tuple[dict[str, float], float]] = {}
-    for run in dict.fromkeys(evaluations[r]["name"] for r in chosen):
+    for run in dict.fromkeys(evaluations[member]["name"] for row in chosen for member in members[row]):
         config = _run_config(experiment, evaluations[run], out)
         echo(f"{run}: {config.method} (teacher {config.teacher})")
         started = time.perf_counter()
@@ -235,9 +299,12 @@ def reproduce(name: str, out: Path, patterns: list[str] | None = None, expected_
             got[evaluation] = (_scores(result), seconds)
     rows = []
     for run, entry in chosen.items():
-        scores, seconds = got.get(run, ({}, None))
+        parts = [got.get(member, ({}, None)) for member in members[run]]
+        seconds = None if any(part[1] is None for part in parts) else round(sum(part[1] for part in parts), 1)
         for key, value in entry.get("expected", {}).items():
-            rows.append(Row(run, key, value["value"], value["tolerance"], scores.get(key), seconds))
+            values = [part[0].get(key) for part in parts]
+            mean = None if None in values else sum(values) / len(values)  # one run: its own score
+            rows.append(Row(run, key, value["value"], value["tolerance"], mean, seconds))
     return rows
 
 

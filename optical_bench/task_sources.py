@@ -130,9 +130,9 @@ class BuiltSource(TaskSource):
 
     def open(self, card, eval_splits, build_root, hub_dir):
         if build_root is None:
-            from optical_bench.data.collections import build_collections
+            from optical_bench.data.collections import built_collections_root
 
-            build_root = build_collections().root
+            build_root = built_collections_root()
         parts = [
             _folder_hash(build_root / folder)
             for subset in sorted(card.subsets)

@@ -410,7 +410,7 @@ def get_benchmark(names: list[str] | str | None = None, *, name: str = BENCHMARK
     not find it; pass the object."""
     from mteb.benchmarks.benchmark import Benchmark
 
-    from optical_bench.losses.optimal_transport import OPTICAL_CITATION
+    from optical_bench.citation import OPTICAL_CITATION
 
     tasks = get_tasks(names, **selection)
     return Benchmark(

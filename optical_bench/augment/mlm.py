@@ -79,7 +79,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from optical_bench.assets.models import resolve_model
 from optical_bench.augment.mlm_loop import MLMSettings, train_mlm
@@ -365,14 +364,6 @@ def mlm_pretrain_cached(
 # --------------------------------------------------------------------------- training integration
 
 
-def _wants_mlm(n: Any) -> bool:
-    if n is None:
-        return False
-    if isinstance(n, str):
-        return n.strip().lower() not in ("", "0", "none", "no")
-    return int(n) != 0
-
-
 def mlm_student_init(
     options: MLMOptions,
     student_init: str | None,
@@ -392,7 +383,7 @@ def mlm_student_init(
     Returns ``(student_init, provenance)``: ``student_init`` to pass to
     ``build_distillation_model`` (``student_init`` itself when there is no MLM), and the MLM
     record for the model card (``None`` without MLM)."""
-    if not _wants_mlm(options.texts):
+    if not options.enabled:
         return student_init, None
     if texts is None:  # the run's data gives them; without it, the file the options name
         texts = TextSource(Path(options.corpus) if options.corpus else None, str(options.corpus or "no texts were given"))

@@ -243,3 +243,8 @@ def build_collections(
     }
     atomic_write_json(info_path, info)
     return BuildResult(base, config, info)
+
+
+def built_collections_root() -> Path:
+    """The folder of the default build (built on first use): where the built-in tasks read their collections."""
+    return build_collections().root

@@ -290,25 +290,16 @@ def _mafand_beyond(language: str, size: int, hub_dir) -> TextSource:
 def _needs_bible_texts(config: TrainConfig) -> bool:
     """Whether a run on a bitext file reads a default that only the built Bible has (as before
     named sources: its dev books, its English pool, its withheld books)."""
-    mlm = config.mlm.texts
-    wants_mlm = mlm not in (None, 0) and str(mlm).strip().lower() not in ("", "0", "none", "no")
     kind = normalize_kind(config.augmentation.kind)
     return bool(
         (config.checkpoints.dev and not config.checkpoints.dev_collection)
         or (config.linear_map != "none" and config.linear_map_english_texts > 0 and not config.linear_map_english_file)
-        or (wants_mlm and not config.mlm.corpus)
+        or (config.mlm.enabled and not config.mlm.corpus)
         or (kind != "none" and not (config.augmentation.monolingual and config.augmentation.english))
     )
 
 
 # --------------------------------------------------------------------------- the Chichewa Bible
-
-
-def built_collections_root() -> Path:
-    """The folder of the default build (built on first use): where the built-in tasks read their collections."""
-    from optical_bench.data.collections import build_collections
-
-    return build_collections().root
 
 
 def _bible_data(size: int) -> TrainingData:

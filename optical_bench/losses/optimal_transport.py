@@ -12,28 +12,13 @@ import torch.nn.functional as F
 from sentence_transformers.sentence_transformer.model import SentenceTransformer
 from torch import Tensor, nn
 
+from optical_bench.citation import OPTICAL_CITATION
 from optical_bench.config import OTOptions
 from optical_bench.losses.distillation import DistillationBatch, DistillationLoss, DistillationTerm
 from optical_bench.losses.routing import route_tokenizer
 from optical_bench.ot import TokenSequences, idf_weights, ot_alignment
 
 logger = logging.getLogger(__name__)
-
-
-OPTICAL_CITATION = """
-@inproceedings{huang2023optical,
-    title = {Improving Cross-lingual Information Retrieval on Low-Resource Languages via Optimal Transport Distillation},
-    author = {Huang, Zhiqi and Yu, Puxuan and Allan, James},
-    booktitle = {Proceedings of the Sixteenth ACM International Conference on Web Search and Data Mining (WSDM '23)},
-    year = {2023},
-    publisher = {Association for Computing Machinery},
-    doi = {10.1145/3539597.3570468},
-    eprint = {2301.12566},
-    archivePrefix = {arXiv},
-    primaryClass = {cs.IR},
-    url = {https://arxiv.org/abs/2301.12566},
-}
-"""
 
 
 class TokenOT(DistillationTerm):

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sentence_transformers.base.modules.router import Router
 from torch import Tensor, nn
+
+from optical_bench.embedding_cache import tokenizer_fingerprint
 
 __all__ = ["feature_batch_size", "find_router", "route_tokenizer", "same_tokenizer", "tokenizer_fingerprint"]
 
@@ -27,17 +28,6 @@ def route_tokenizer(router: Router, route: str):
     """The tokenizer of the first module of ``route`` (None when it has none)."""
     first = router.sub_modules[route][0]
     return getattr(first, "tokenizer", None)
-
-
-def tokenizer_fingerprint(tokenizer) -> Any:
-    """A comparable state of ``tokenizer``: its backend's JSON without truncation and padding, else its vocabulary."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is not None:
-        state = json.loads(backend.to_str())
-        state.pop("truncation", None)
-        state.pop("padding", None)
-        return state
-    return tokenizer.get_vocab()
 
 
 def same_tokenizer(first, second) -> bool:

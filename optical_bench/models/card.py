@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from optical_bench.assets.models import PACKAGED_MODELS
+from optical_bench.citation import OPTICAL_CITATION
 
 # the project's own example sentences (no training text): Chichewa query, English passages
 EXAMPLE_QUERY = "Kodi madzi ndi ofunika bwanji pa moyo?"
@@ -96,13 +97,6 @@ def _yaml_list(key: str, values: list[str]) -> list[str]:
 
 
 PROVENANCE_KEY = "optical_bench_provenance"  # the card's YAML key holding the provenance (one JSON line)
-OPTICAL_BIBTEX = """@inproceedings{huang2023optical,
-  author = {Huang, Zhiqi and Yu, Puxuan and Allan, James},
-  title = {Improving Cross-lingual Information Retrieval on Low-Resource Languages via Optimal Transport Distillation},
-  booktitle = {Proceedings of the Sixteenth ACM International Conference on Web Search and Data Mining (WSDM '23)},
-  year = {2023},
-  doi = {10.1145/3539597.3570468},
-}"""
 SENTENCE_BERT_BIBTEX = """@inproceedings{reimers-2019-sentence-bert,
   author = {Reimers, Nils and Gurevych, Iryna},
   title = {Sentence-BERT: Sentence Embeddings using Siamese BERT-Networks},
@@ -210,7 +204,7 @@ def provenance_from_card(text: str) -> dict | None:
 
 def citations(provenance: dict) -> str:
     """The BibTeX block of the card: OPTICAL, Sentence-BERT, and make_multilingual where MSE was a term."""
-    entries = [OPTICAL_BIBTEX, SENTENCE_BERT_BIBTEX]
+    entries = [OPTICAL_CITATION, SENTENCE_BERT_BIBTEX]
     if "mse" in str(provenance.get("method", "")):
         entries.append(MULTILINGUAL_BIBTEX)
     return "## Citation\n\n```bibtex\n" + "\n\n".join(entries) + "\n```\n"

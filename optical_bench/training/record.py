@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 from optical_bench import __version__
+from optical_bench.citation import OPTICAL_REFERENCE
 from optical_bench.config import TRAINED_METHODS, TrainConfig
 from optical_bench.io import replace_folder
 from optical_bench.models import route_lengths, write_provenance
@@ -14,11 +15,6 @@ from optical_bench.models.card import hub_model_name, plain_encode_works
 # 2: the teacher route keeps the teacher's token limit and the student route its initial
 # encoder's (format 1 saved the training length, 64, into both); the Router has no default route
 MODEL_FORMAT = 2
-
-LOSS_CITATION = (
-    "Huang, Yu & Allan. Improving Cross-lingual Information Retrieval on Low-Resource Languages via Optimal "
-    "Transport Distillation. WSDM 2023. arXiv:2301.12566"
-)
 
 
 def provenance(config: TrainConfig, bitext_source: str, pairs_used: int, extra: dict | None = None) -> dict:
@@ -41,7 +37,7 @@ def provenance(config: TrainConfig, bitext_source: str, pairs_used: int, extra: 
         "training_max_seq_length": config.max_seq_length,
         "loss_weights": {"ot": ot, "mse": mse, "contrastive": contrastive, "anchor": config.anchor_weight},
         "augmentation": {"kind": "none"},  # replaced by the augmentation actually applied
-        "loss_citation": LOSS_CITATION,
+        "loss_citation": OPTICAL_REFERENCE,
         "config": {
             **config.to_dict(),
             "out": str(Path(config.out).resolve()) if config.out else config.out,
