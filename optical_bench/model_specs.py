@@ -92,18 +92,25 @@ SCRIPTS = {"amh": "Ethi"}  # MAFAND-MT languages not written in Latin script
 
 def bitext_languages(bitext: str | None) -> list[str]:
     """The languages (ISO 639-3 + script) of a run's bitext: the Bible's (the default), a named
-    source's (``mafand-hau``: Hausa and English), or none known (a file of the user's)."""
+    source's (``mafand-hau``: Hausa and English; ``afriqa-bitext``: its eight languages; sources
+    joined with ``+``: all of theirs), or none known (a file of the user's)."""
     if not bitext:
         return ["nya-Latn", "eng-Latn"]
     name = str(bitext)
-    if name == "afriqa-bitext" or (name.startswith("afriqa-") and name.endswith("-bitext")):
-        from optical_bench.data.sources import afriqa_bitext_languages
+    if "/" in name or Path(name).suffix:
+        return []
+    from optical_bench.data.sources import afriqa_bitext_languages
 
-        return [f"{code}-Latn" for code in afriqa_bitext_languages(name)] + ["eng-Latn"]
-    if name.startswith("mafand-") and "/" not in name and not Path(name).suffix:
-        code = name[len("mafand-") :]
-        return [f"{code}-{SCRIPTS.get(code, 'Latn')}", "eng-Latn"]
-    return []
+    languages = []
+    for part in name.split("+"):  # named sources joined with + (mafand-hau+afriqa-bitext)
+        if afriqa_bitext_languages(part):
+            languages += [f"{code}-Latn" for code in afriqa_bitext_languages(part)]
+        elif part.startswith("mafand-"):
+            code = part[len("mafand-") :]
+            languages.append(f"{code}-{SCRIPTS.get(code, 'Latn')}")
+        else:
+            return []
+    return list(dict.fromkeys(languages)) + ["eng-Latn"]
 
 
 def trained_model_meta(provenance: dict) -> dict:

@@ -90,3 +90,11 @@ def test_named_sources_joined_with_plus_take_one_pair_of_each_in_turn(mirror):
         resolve_training_data(TrainConfig.from_dict({"bitext": "afriqa-hau-bitext+afriqa-hau-gold-passages"}))
     with pytest.raises(ValueError, match="mafand-xyz is not a named source|MAFAND-MT has no English-xyz"):
         resolve_training_data(TrainConfig.from_dict({"bitext": "mafand-xyz+afriqa-hau-bitext"}))
+
+
+def test_a_joined_source_s_model_meta_names_every_language():
+    from optical_bench.model_specs import bitext_languages
+
+    assert bitext_languages("mafand-hau+afriqa-hau-bitext") == ["hau-Latn", "eng-Latn"]
+    assert bitext_languages("mafand-zul+afriqa-hau-gold-passages") == ["zul-Latn", "hau-Latn", "eng-Latn"]
+    assert bitext_languages("my+file.jsonl") == []
