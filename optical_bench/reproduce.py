@@ -67,12 +67,11 @@ def study_config(study: str) -> str:
 
 def studies() -> list[str]:
     """The shipped configs that name a results folder holding an ``expected.toml``."""
-    found = []
-    for name in packaged_configs():
-        folder = load_experiment(name)["experiment"].get("results")
-        if folder and (repository_root() / folder / EXPECTED_FILE).exists():
-            found.append(name)
-    return found
+    return [
+        name
+        for name in packaged_configs()
+        if load_experiment(name)["experiment"].get("results") and expected_path(load_experiment(name)).exists()
+    ]
 
 
 def results_folder(experiment: dict) -> Path:
@@ -82,7 +81,23 @@ def results_folder(experiment: dict) -> Path:
     return repository_root() / folder
 
 
+def _configs_by_folder() -> dict[str, list[str]]:
+    """``{results folder: the shipped configs that name it}`` (stages of one file, or several files of one study)."""
+    found: dict[str, list[str]] = {}
+    for name in packaged_configs():
+        folder = load_experiment(name)["experiment"].get("results")
+        if folder:
+            found.setdefault(folder, []).append(name)
+    return found
+
+
 def expected_path(experiment: dict) -> Path:
+    """``<results>/expected.toml``; where several configs share the folder (a dev and a test stage,
+    a study's second grid), ``<results>/expected_<config>.toml`` for each."""
+    folder = experiment["experiment"].get("results")
+    sharing = _configs_by_folder().get(folder, []) if folder else []
+    if len(sharing) > 1 and experiment.get("_name") in sharing:
+        return results_folder(experiment) / f"expected_{experiment['_name'].removeprefix('studies/')}.toml"
     return results_folder(experiment) / EXPECTED_FILE
 
 
