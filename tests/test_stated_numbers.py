@@ -22,7 +22,7 @@ NOT_STUDY_ROWS = ("`--model bm25`", "BM25 on IBM-1 query translation")
 
 def expected_values() -> set[str]:
     values = set()
-    for path in ROOT.glob("results/*/expected.toml"):
+    for path in [*ROOT.glob("results/*/expected*.toml"), *ROOT.glob("results/*/*/expected*.toml")]:
         for entry in read_toml(path)["runs"].values():
             for score in entry["expected"].values():
                 text = f"{score['value']:.3f}"
