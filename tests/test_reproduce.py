@@ -82,7 +82,9 @@ def test_bm25_on_afriqa_dev_from_the_mirror_reproduces(tmp_path, monkeypatch, ca
     assert study_config("real_clir_baselines") == "studies/real_clir_baselines"
     assert main(["reproduce", "real_clir_baselines", "--rows", "bm25", "--check", "--out", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
-    assert "10 OK, 0 FAIL" in printed and re.search(r"bm25/AfriQARetrieval/dev/hau-eng/ndcg_at_10 .* OK ", printed)  # each question language too
+    assert "10 OK, 0 FAIL" in printed and re.search(
+        r"bm25/AfriQARetrieval/dev/hau-eng/ndcg_at_10 .* OK ", printed
+    )  # each question language too
 
 
 def test_a_seed_grid_gets_a_mean_row_checked_within_its_seed_interval(tiny_beir, tmp_path, capsys):
