@@ -291,3 +291,31 @@ def test_the_dev_selection_line_says_when_training_did_not_beat_the_start():
     assert line.startswith("chosen checkpoint: step 60 (checkpoint-60), dev MRR@10 0.4800")
     assert "does not beat it (-0.0200)" in line
     assert describe_dev_selection({"dev_history": []}).startswith("dev: not evaluated")
+
+
+def test_the_dev_score_before_training_changes_nothing_that_training_does(tiny_model, tiny_bitext, tmp_path):
+    """Scoring dev at step 0 (for the line above) must not move the batches or the dropout masks: the
+    losses of a run with dev scoring are those of the same run without it, step by step. (With the
+    Trainer's eval_on_start they were not, and every trained score moved.)"""
+    losses = {}
+    for name, dev in (("with-dev", True), ("without-dev", False)):
+        config = TrainConfig.from_dict(
+            dict(
+                method="optical+contrastive",
+                teacher=str(tiny_model),
+                bitext=str(tiny_bitext),
+                out=str(tmp_path / name),
+                max_steps=4,
+                batch_size=4,
+                learning_rate=1e-3,
+                dev=dev,
+                dev_collection=str(_dev_folder(tmp_path)),
+                eval_steps=4,
+                seed=3,
+            )
+        )
+        provenance = json.loads((train(config, progress=False) / "optical_bench_provenance.json").read_text())
+        losses[name] = provenance["train_loss_first_last"]
+        if dev:
+            assert provenance["dev_history"][0]["step"] == 0
+    assert losses["with-dev"] == losses["without-dev"]

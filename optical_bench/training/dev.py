@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import random
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +57,23 @@ class DevRetrievalEvaluator:
         }
 
 
+@contextmanager
+def _random_state_kept():
+    """Run a dev evaluation without moving any random generator (torch CPU and CUDA, NumPy, Python):
+    the training that follows draws the same dropout masks and batches whether dev was scored
+    before it or not."""
+    states = (random.getstate(), np.random.get_state(), torch.get_rng_state())
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    try:
+        yield
+    finally:
+        random.setstate(states[0])
+        np.random.set_state(states[1])
+        torch.set_rng_state(states[2])
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+
 class _Evaluator(BaseEvaluator):
     """The dev evaluator for the Trainer; it scores at the test-time ``lengths`` (training cuts shorter).
 
@@ -67,6 +86,12 @@ class _Evaluator(BaseEvaluator):
         self.name = dev.name
         self.dev = dev
         self.lengths = lengths
+
+    def start_row(self, model) -> dict:
+        """The dev scores before training (step 0), every random generator left as it was."""
+        with cut_at(model, self.lengths), _random_state_kept():
+            metrics = self.dev.scores(model)
+        return {"step": 0, "mrr@10": metrics.get("mrr@10"), "r@1": metrics.get("r@1")}
 
     def __call__(self, model, output_path=None, epoch=-1, steps=-1):
         with cut_at(model, self.lengths):

@@ -81,6 +81,9 @@ def train_student(config: TrainConfig, setup: StudentSetup, progress: bool) -> P
         objective = build_objective(config, model, chosen, setup.pairs, progress, setup.english_side)
         guard_finite_loss(objective.loss, config.batch_size)
         evaluator = dev_evaluator(config, test_lengths, setup.dev_collection)
+        # the start's dev score (step 0), what the chosen checkpoint has to beat: scored here, not by the
+        # Trainer's eval_on_start, which changes the batches drawn and the checkpoint chosen
+        start = evaluator.start_row(model) if evaluator is not None else None
         args = training_arguments(config, checkpoints, objective, evaluator is not None, progress, world)
         # the project's own widget: sentence-transformers then samples none from the training pairs (nor shows a progress bar)
         model.model_card_data.widget = card_widget()
@@ -92,7 +95,7 @@ def train_student(config: TrainConfig, setup: StudentSetup, progress: bool) -> P
         if resume_from:
             print(f"Resuming from {resume_from}", flush=True)
         resume_or_set_aside(trainer, resume_from)
-    return _record_and_save(config, trainer, setup, chosen, resume_from, world)
+    return _record_and_save(config, trainer, setup, chosen, resume_from, world, start)
 
 
 # --------------------------------------------------------------------------- the objective
@@ -206,7 +209,6 @@ def training_arguments(
         data_seed=config.seed,
         logging_steps=max(1, config.max_steps // 20),
         eval_strategy="steps" if evaluate else "no",
-        eval_on_start=evaluate,  # the start's dev score (step 0): what the chosen checkpoint has to beat
         eval_steps=eval_steps if evaluate else None,
         save_strategy="steps" if save else "no",
         save_steps=eval_steps,
@@ -276,12 +278,19 @@ def last_complete_checkpoint(folder: Path) -> str | None:
 
 
 def _record_and_save(
-    config: TrainConfig, trainer, setup: StudentSetup, chosen: list[SentencePair], resume_from: str | None, world: int
+    config: TrainConfig,
+    trainer,
+    setup: StudentSetup,
+    chosen: list[SentencePair],
+    resume_from: str | None,
+    world: int,
+    start: dict | None = None,
 ) -> Path:
     """Check the logged losses, save the trained model with its provenance (rank 0), drop the checkpoints."""
     out = Path(config.out)
     history = list(trainer.state.log_history)
-    dev_history = [
+    dev_history = [start] if start else []
+    dev_history += [
         {"step": row["step"], "mrr@10": row.get("eval_dev_mrr@10"), "r@1": row.get("eval_dev_r@1")}
         for row in history
         if "eval_dev_mrr@10" in row
