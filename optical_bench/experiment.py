@@ -35,7 +35,7 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from optical_bench.config import TrainConfig, read_toml, resolve_layers
+from optical_bench.config import TRAINED_METHODS, TrainConfig, read_toml, resolve_layers
 from optical_bench.data.sources import named_collection, resolve_training_data
 from optical_bench.evaluate import EvaluationOptions, evaluate_one
 from optical_bench.grids import expand_runs, listed_names, select_stage, stage_names
@@ -267,6 +267,8 @@ def study_options(config: TrainConfig) -> dict:
         options["bitext_pairs"] = config.bitext_size
     if mlm and config.mlm.corpus:
         options["mlm_corpus"] = _short(config.mlm.corpus)
+    if not config.checkpoints.dev and config.method in TRAINED_METHODS:
+        options["dev_selection"] = False  # the last step's model, no checkpoint chosen on dev
     return options
 
 
