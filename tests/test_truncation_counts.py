@@ -14,7 +14,7 @@ def test_counts_are_chunked_equal_to_a_direct_count_and_remembered(tiny_model, m
     assert evaluate.count_truncated(tokenizer, texts, 8) == direct > 0  # the real tokenizer's fingerprint
     monkeypatch.setattr(evaluate, "TRUNCATION_CHUNK", 4)
     monkeypatch.setattr(evaluate, "_truncation_memo", {})
-    monkeypatch.setattr(evaluate, "_tokenizer_fingerprint", lambda tok: "tiny")
+    monkeypatch.setattr(evaluate, "tokenizer_fingerprint", lambda tok: "tiny")
     calls = []
 
     def counting(batch, **kwargs):
