@@ -26,6 +26,7 @@ row per expected entry with what it got; ``--check`` turns a FAIL into a non-zer
 from __future__ import annotations
 
 import fnmatch
+import functools
 import math
 import re
 import time
@@ -82,6 +83,7 @@ def results_folder(experiment: dict) -> Path:
     return repository_root() / folder
 
 
+@functools.cache
 def _configs_by_folder() -> dict[str, list[str]]:
     """``{results folder: the shipped configs that name it}`` (stages of one file, or several files of one study)."""
     found: dict[str, list[str]] = {}
@@ -197,12 +199,13 @@ def seed_mean_rows(name: str, experiment: dict, found: dict[str, dict]) -> dict[
     (variants ``<run>+<variant>`` too): each entry's mean over the seeds, its tolerance the half-width
     of the 95% t-interval of that mean, :math:`t_{0.975,\,n-1}\, s / \sqrt{n}` (``s`` the sample
     standard deviation over the ``n`` seeds; :func:`seed_interval`), at least :data:`DETERMINISTIC_TOLERANCE`."""
+    evaluations = _evaluations(experiment)
     groups: dict[tuple, list[tuple[int, str]]] = {}
     for run in experiment["runs"]:
         if "seed" not in run.get("_axes", {}):
             continue
         others = tuple(sorted((axis, str(label)) for axis, label in run["_axes"].items() if axis != "seed"))
-        for evaluation, member in _evaluations(experiment).items():
+        for evaluation, member in evaluations.items():
             if member is run and evaluation in found:
                 groups.setdefault((run["_grid"], others, evaluation.removeprefix(run["name"])), []).append(
                     (run["_axes"]["seed"], evaluation)

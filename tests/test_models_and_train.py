@@ -134,22 +134,18 @@ def test_each_trained_method_yields_a_loadable_student_with_provenance(method, t
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+def _tiny_config(tiny_model, tiny_bitext, out: Path, **options) -> TrainConfig:
+    """A few steps on the tiny model and bitext, batches of 4, lr 1e-3, and ``options``."""
+    return TrainConfig.from_dict(
+        dict(teacher=str(tiny_model), bitext=str(tiny_bitext), out=str(out), batch_size=4, learning_rate=1e-3, **options)
+    )
+
+
 def test_same_seed_gives_identical_students(tiny_model, tiny_bitext, tmp_path):
     outputs = []
     for name in ("a", "b"):
-        config = TrainConfig.from_dict(
-            dict(
-                method="optical",
-                teacher=str(tiny_model),
-                bitext=str(tiny_bitext),
-                out=str(tmp_path / name),
-                max_steps=2,
-                batch_size=4,
-                learning_rate=1e-3,
-                dev=False,
-                save_checkpoints=False,
-                seed=7,
-            )
+        config = _tiny_config(
+            tiny_model, tiny_bitext, tmp_path / name, method="optical", max_steps=2, dev=False, save_checkpoints=False, seed=7
         )
         outputs.append(SentenceTransformer(str(train(config, progress=False)), device="cpu").encode_query(LOW_RESOURCE))
     np.testing.assert_array_equal(outputs[0], outputs[1])
@@ -299,20 +295,16 @@ def test_the_dev_score_before_training_changes_nothing_that_training_does(tiny_m
     Trainer's eval_on_start they were not, and every trained score moved.)"""
     losses = {}
     for name, dev in (("with-dev", True), ("without-dev", False)):
-        config = TrainConfig.from_dict(
-            dict(
-                method="optical+contrastive",
-                teacher=str(tiny_model),
-                bitext=str(tiny_bitext),
-                out=str(tmp_path / name),
-                max_steps=4,
-                batch_size=4,
-                learning_rate=1e-3,
-                dev=dev,
-                dev_collection=str(_dev_folder(tmp_path)),
-                eval_steps=4,
-                seed=3,
-            )
+        config = _tiny_config(
+            tiny_model,
+            tiny_bitext,
+            tmp_path / name,
+            method="optical+contrastive",
+            max_steps=4,
+            dev=dev,
+            dev_collection=str(_dev_folder(tmp_path)),
+            eval_steps=4,
+            seed=3,
         )
         provenance = json.loads((train(config, progress=False) / "optical_bench_provenance.json").read_text())
         losses[name] = provenance["train_loss_first_last"]

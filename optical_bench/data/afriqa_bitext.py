@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from optical_bench.data.beir import known_item_collection, write_beir_folder
-from optical_bench.data.bitext import SentencePair, write_bitext
+from optical_bench.data.bitext import SentencePair, interleave, write_bitext
 from optical_bench.io import atomic_write_text, home
 
 logger = logging.getLogger(__name__)
@@ -99,14 +99,6 @@ def _split_language(language: str, hub_dir, pairs_of=question_pairs) -> tuple[li
     return order[:-held], order[-held:], len(pairs) - len(kept)
 
 
-def _interleave(lists: list[list[SentencePair]]) -> list[SentencePair]:
-    """One pair of each language in turn (a prefix of N spreads over the languages)."""
-    out = []
-    for index in range(max((len(items) for items in lists), default=0)):
-        out += [items[index] for items in lists if index < len(items)]
-    return out
-
-
 @dataclass
 class QuestionBitext:
     """The files of a question bitext of ``taken`` pairs (of ``total``) and its held-out dev collection."""
@@ -130,7 +122,7 @@ def afriqa_question_bitext(name: str, languages: tuple[str, ...], size: int, hub
         trains.append(train)
         helds += held
         dropped += leaked
-    order = _interleave(trains)
+    order = interleave(trains)
     if dropped:
         logger.info("%s: %d train pairs left out because AfriQA dev holds their question or translation.", name, dropped)
     digest = hashlib.sha256("\0".join(f"{p.lr}\t{p.en}" for p in order + helds).encode("utf-8")).hexdigest()[:12]

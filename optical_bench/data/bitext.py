@@ -147,3 +147,11 @@ def read_monolingual(path: str | Path, limit: int | None = None) -> list[str]:
         if limit and len(texts) >= limit:
             break
     return texts
+
+
+def interleave(lists: list[list[SentencePair]]) -> list[SentencePair]:
+    """One pair of each list in turn (languages, sources): a prefix of N spreads over all of them."""
+    out = []
+    for index in range(max((len(items) for items in lists), default=0)):
+        out += [items[index] for items in lists if index < len(items)]
+    return out

@@ -55,7 +55,7 @@ from pathlib import Path
 
 from optical_bench.config import TrainConfig, normalize_kind
 from optical_bench.data.beir import known_item_collection, write_beir_folder
-from optical_bench.data.bitext import SentencePair, read_bitext, write_bitext
+from optical_bench.data.bitext import SentencePair, interleave, read_bitext, write_bitext
 from optical_bench.io import ENV_HUB_DIR, atomic_write_text, home, mirror_dir
 
 __all__ = [
@@ -185,7 +185,7 @@ def _combined(names: str, size: int, hub_dir) -> TrainingData:
     if len({source.english_side for source in sources}) > 1:
         raise ValueError(f"--bitext {names}: translations and passages cannot be pooled. Fix: train on one, then the other (student_init).")
     pairs = [read_bitext(source.bitext.path) for source in sources]
-    order = [pair for index in range(max(map(len, pairs))) for items in pairs if index < len(items) for pair in [items[index]]]
+    order = interleave(pairs)
     _check_size(names, size, len(order))
     taken = order[:size]
     digest = hashlib.sha256("\0".join(f"{p.lr}\t{p.en}" for p in order).encode("utf-8")).hexdigest()[:12]
