@@ -134,6 +134,8 @@ def load_experiment(path: Path | str | None) -> dict:
     _check_variant_runs(path, config, names)
     config["_path"] = str(path)
     config["_name"] = str(spec) if spec else "default"
+    for run in config["runs"]:
+        student_run(config, run)  # a student named as another run's model: an earlier run of this config
     return config
 
 
@@ -208,9 +210,31 @@ def _inside(base: Path, relative: str) -> Path:
     return path if path.is_absolute() else (base / path).resolve()
 
 
+RUN_REFERENCE = "run:"  # student_init = "run:<name>": start from the model another run of the config trains
+
+
+def student_run(experiment: dict, run: dict) -> dict | None:
+    """The run whose trained model ``run`` starts from (``student_init = "run:<name>"``, declared
+    earlier in the same config, e.g. ``"run:e5-optical-questions-last-s{seed}"`` in a grid), or None."""
+    path = experiment["_path"]
+    options = {**experiment.get("defaults", {}), **run}
+    value = options.get("student_init")
+    if not (isinstance(value, str) and value.startswith(RUN_REFERENCE)):
+        return None
+    name = value[len(RUN_REFERENCE) :]
+    names = [other["name"] for other in experiment["runs"]]
+    if name not in names or names.index(name) >= names.index(run["name"]):
+        raise ValueError(
+            f"{path} [[runs]] {run['name']!r}: student_init = {value!r} names no run declared before it. "
+            f"Fix: name an earlier run of this config (run:<name>, e.g. run:{names[0]})."
+        )
+    return experiment["runs"][names.index(name)]
+
+
 def _run_config(experiment: dict, run: dict, out: Path) -> TrainConfig:
     """The run's TrainConfig: the experiment's [defaults] (flat keys, group tables, a recipe),
-    then the run's own options; its folder is keyed by the options that differ from the defaults."""
+    then the run's own options; its folder is keyed by the options that differ from the defaults.
+    A student that is another run's model (:func:`student_run`) is keyed by that run's folder name."""
     path = experiment["_path"]
     own = {k: v for k, v in run.items() if k != "name" and not k.startswith("_")}
     options = resolve_layers([(f"{path} [defaults]", experiment.get("defaults", {})), (f"{path} [[runs]] {run['name']!r}", own)])
@@ -219,12 +243,19 @@ def _run_config(experiment: dict, run: dict, out: Path) -> TrainConfig:
         value = options.get(key)
         if isinstance(value, str) and (value.startswith("./") or value.startswith("../")):
             options[key] = str(_inside(base, value))
+    earlier = student_run(experiment, run)
+    student_folder = None
+    if earlier is not None:
+        student_folder = Path(_run_config(experiment, earlier, out).out)
+        options["student_init"] = RUN_REFERENCE + student_folder.name  # the key: the run's options, not where --out is
     config = TrainConfig.from_flat(options)
     config.validate()
     # hash only what differs from the defaults, so adding an option later keeps old keys valid
     defaults = TrainConfig().to_dict()
     key = sha256_json({k: v for k, v in config.to_dict().items() if k != "out" and v != defaults.get(k)})[:10]
     config.out = str(out / "models" / f"{run['name']}-{key}")
+    if student_folder is not None:
+        config.student_init = str(student_folder / "model")
     return config
 
 
@@ -239,9 +270,12 @@ def _beir_entry(experiment: dict, entry: str):
 
 
 def _short(model: str | None) -> str | None:
-    """A packaged name or hub id as given; a path by its folder name (no absolute paths in results)."""
+    """A packaged name or hub id as given; a path by its folder name (no absolute paths in results);
+    another run's model (``<out>/models/<run>-<key>/model``) as ``run:<run>-<key>``."""
     if not model:
         return None
+    if Path(model).name == "model" and Path(model).parent.parent.name == "models":
+        return RUN_REFERENCE + Path(model).parent.name
     return Path(model).name if ("/" in model and Path(model).exists()) or model.startswith((".", "/")) else model
 
 
@@ -314,6 +348,22 @@ def is_the_teacher_itself(config) -> bool:
     return config.method == "zero-shot" and unchanged
 
 
+def _train_student_run(experiment: dict, name: str, out: Path, progress: bool) -> None:
+    """Train the earlier run whose model run ``name`` starts from (:func:`student_run`), unless it is
+    trained: ``reproduce`` of one row, or a grid resumed, then trains what the row needs."""
+    run = next((run for run in experiment.get("runs", []) if run["name"] == name), None)
+    earlier = student_run(experiment, run) if run else None
+    if earlier is None:
+        return
+    config = _run_config(experiment, earlier, out)
+    with folder_lock(config.out, "the model folder"):
+        set_aside_if_stale(config)
+        if not (Path(config.out) / "model" / PROVENANCE_FILE).exists():
+            print(f"  {name} starts from {earlier['name']}'s model: training that first", flush=True)
+            _train_student_run(experiment, earlier["name"], out, progress)
+            train(config, progress=progress, data=resolve_training_data(config))
+
+
 def _train_and_evaluate(config, name: str, tasks, out: Path, progress: bool, wait: bool, experiment: dict | None = None):
     """Train (or build) one run unless its folder is finished, then evaluate it and its variants
     (:func:`variant_evaluations`); returns the evaluations (the run's first) and the stage times.
@@ -332,6 +382,7 @@ def _train_and_evaluate(config, name: str, tasks, out: Path, progress: bool, wai
             set_aside_if_stale(config)
             folder = Path(config.out) / "model"
             if not (folder / PROVENANCE_FILE).exists():
+                _train_student_run(experiment or {}, name, out, progress)
                 train(config, progress=progress, data=resolve_training_data(config))
             trained = time.perf_counter()
             result = evaluate_one(

@@ -55,12 +55,20 @@ def expand_runs(path: Path, declared: dict) -> list[dict]:
         for axis, label, value in combination:
             run.update(value if isinstance(value, dict) else {axis: value})
             labels[axis] = label
-        try:
-            name = template.format(**labels)
-        except (KeyError, IndexError, ValueError) as error:
-            raise ValueError(f"{where}: the name template names no axis {error}. Fix: name only {', '.join(axes)} in braces.") from None
+        for option, value in run.items():  # another run's model, named by the same axes: "run:e5-{arm}-s{seed}"
+            if isinstance(value, str) and value.startswith("run:"):
+                run[option] = _format(where, value, labels, axes)
+        name = _format(where, template, labels, axes)
         runs.append({"name": name, **run, "_axes": labels, "_grid": template})
     return runs
+
+
+def _format(where: str, template: str, labels: dict, axes: dict) -> str:
+    """A run's name (or a ``run:`` reference) with its axis labels in the braces."""
+    try:
+        return template.format(**labels)
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(f"{where}: {template!r} names no axis {error}. Fix: name only {', '.join(axes)} in braces.") from None
 
 
 def stage_names(path: Path) -> list[str]:

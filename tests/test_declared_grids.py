@@ -115,3 +115,26 @@ def test_stages_of_one_file_share_its_header_and_keep_their_own_runs(tmp_path):
 def test_a_stage_is_named_like_the_config_it_replaces():
     assert "studies/paper_pairing_method_dev" in packaged_configs() and "studies/paper_pairing" not in packaged_configs()
     assert load_experiment("studies/paper_pairing_method_dev")["experiment"]["name"] == "paper-pairing-method-dev"
+
+
+def test_a_run_may_start_from_an_earlier_runs_model(tmp_path):
+    """``student_init = "run:<name>"`` (axes in braces) names an earlier run's model: the run is keyed
+    by that run's folder name, not by where ``--out`` is, and records it as its student."""
+    config = tmp_path / "chain.toml"
+    config.write_text(
+        '[experiment]\nname = "chain"\ntasks = ["OpticalUDHRRetrieval"]\n\n'
+        '[[runs]]\nname = "distil-s{seed}"\nseeds = [1, 2]\nmethod = "optical"\n\n'
+        '[[runs]]\nname = "tune-s{seed}"\nseeds = [1, 2]\nmethod = "contrastive"\nstudent_init = "run:distil-s{seed}"\n',
+        encoding="utf-8",
+    )
+    experiment = load_experiment(config)
+    runs = {run["name"]: run for run in experiment["runs"]}
+    assert runs["tune-s2"]["student_init"] == "run:distil-s2"
+    here, there = _run_config(experiment, runs["tune-s2"], tmp_path / "a"), _run_config(experiment, runs["tune-s2"], tmp_path / "b")
+    distil = _run_config(experiment, runs["distil-s2"], tmp_path / "a")
+    assert here.student_init == str(Path(distil.out) / "model")
+    assert Path(here.out).name == Path(there.out).name  # the same key under any --out
+    assert study_options(here)["student"] == f"run:{Path(distil.out).name}"
+    config.write_text(config.read_text(encoding="utf-8").replace('"run:distil-s{seed}"', '"run:tune-s{seed}"'), encoding="utf-8")
+    with pytest.raises(ValueError, match=r"'tune-s1': student_init = 'run:tune-s1' names no run declared before it\. Fix: name an earlier"):
+        load_experiment(config)

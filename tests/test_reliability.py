@@ -411,3 +411,25 @@ def test_a_bad_variant_is_refused_with_the_file_and_the_fix(tmp_path, variants, 
     with pytest.raises(ValueError, match=message) as error:
         load_experiment(bad)
     assert str(bad) in str(error.value)
+
+
+def test_reproducing_a_row_trains_the_run_its_student_starts_from(tiny_experiment, tmp_path):
+    """A row whose student is an earlier run's model (``student_init = "run:optical"``) trains that
+    run first, then starts from its folder: the record says so."""
+    from optical_bench.experiment import _run_config, _train_and_evaluate, experiment_tasks, load_experiment
+    from optical_bench.models import read_provenance
+
+    tiny_experiment.write_text(
+        tiny_experiment.read_text(encoding="utf-8")
+        + '\n[[runs]]\nname = "tuned"\nmethod = "contrastive"\nstudent_init = "run:optical"\nmax_steps = 2\n',
+        encoding="utf-8",
+    )
+    experiment = load_experiment(tiny_experiment)
+    run = next(run for run in experiment["runs"] if run["name"] == "tuned")
+    out = tmp_path / "out"
+    config = _run_config(experiment, run, out)
+    _train_and_evaluate(config, "tuned", experiment_tasks(experiment), out, progress=False, wait=True, experiment=experiment)
+    earlier = Path(config.student_init)
+    assert read_provenance(earlier)["config"]["method"] == "optical"
+    recorded = read_provenance(Path(config.out) / "model")["config"]["student_init"]  # relative to the model folder
+    assert (Path(config.out) / "model" / recorded).resolve() == earlier.resolve()
