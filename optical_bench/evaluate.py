@@ -1,6 +1,10 @@
 """Evaluation through ``mteb`` (scores) with a ``beir`` cross-check, and a document-embedding cache.
 
-``evaluate_model`` runs ``mteb.evaluate`` with
+Every model takes one path: :func:`evaluate_one` parses a spec
+(:func:`optical_bench.specs.parse_model_spec`), loads it as an
+:class:`~optical_bench.model_specs.EvaluableModel` (a dense model, BM25 or a fusion;
+:func:`evaluate_model` for a SentenceTransformer already loaded) and :func:`evaluate_evaluable`
+runs ``mteb.evaluate`` with
 
 - a named, fully specified :class:`mteb.ModelMeta` whose revision is the content hash
   of the model folder (each checkpoint gets its own revision, so mteb's
