@@ -410,8 +410,10 @@ def _document_pool(evaluable: EvaluableModel, devices: tuple[str, ...] | None):
 
 def _truncation(dense_model, tasks) -> dict[str, dict]:
     """How many texts of each task the dense model's token limit cuts (none counted for BM25 or a fusion)."""
-    truncation = {}
-    for task in tasks if dense_model is not None else []:
+    truncation: dict[str, dict] = {}
+    if dense_model is None:
+        return truncation
+    for task in tasks:
         try:
             truncation[task.metadata.name] = truncation_counts(dense_model, task, getattr(dense_model, "prompts", None))
         except Exception as error:  # bookkeeping only: never fail an evaluation over it
