@@ -174,12 +174,10 @@ def _limit(tokens: int | None) -> str:
 
 
 def cmd_evaluate(args) -> int:
-    from optical_bench.assets.models import check_model_argument
-    from optical_bench.search_models import is_search_spec
+    from optical_bench.specs import parse_model_spec
 
-    for spec in args.model:  # a mistyped model name answers before mteb and torch load
-        if not is_search_spec(spec):
-            check_model_argument(spec)
+    for spec in args.model:  # a mistyped spec answers before mteb and torch load
+        parse_model_spec(spec)
     tasks = _select_tasks(args)  # validates BEIR folders and task names before any model loads
     quiet_if_asked(args)
     from optical_bench.evaluate import EvaluationOptions, evaluate_one

@@ -157,7 +157,13 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_evaluate_arguments(evaluate: argparse.ArgumentParser) -> None:
-    evaluate.add_argument("--model", nargs="+", required=True, help="packaged name, model folder or Hugging Face id (several allowed)")
+    evaluate.add_argument(
+        "--model",
+        nargs="+",
+        required=True,
+        help="packaged name, model folder (translate-test too), Hugging Face id, bm25[,options] or "
+        "fuse[,options]:<spec>+<spec> (several allowed)",
+    )
     evaluate.add_argument("--name", help="model name in the results (default: from the model)")
     evaluate.add_argument("--tasks", nargs="*", help="task names (default: the offline default tasks)")
     evaluate.add_argument("--languages", nargs="*", help="keep tasks with these ISO 639-3 codes (default: all)")

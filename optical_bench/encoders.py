@@ -117,10 +117,9 @@ def make_encoder(
     """An mteb encoder for a SentenceTransformer, caching document embeddings on disk.
 
     With ``query_translator`` (anything with ``translate_batch(list[str]) -> list[str]``),
-    queries are translated before they are encoded: the translate-test baseline. With
-    ``pool`` (``SentenceTransformer.start_multi_process_pool(devices)``), documents are
-    encoded by sentence-transformers' multi-process encoding, one process per device.
-    """
+    queries are translated before they are encoded: the translate-test baseline. With a ``pool``
+    (``SentenceTransformer.start_multi_process_pool(devices)``, also settable as ``encoder.pool``),
+    documents are encoded by sentence-transformers' multi-process encoding, one per device."""
 
     class CachedDocumentEncoder(SentenceTransformerEncoderWrapper):
         """mteb's own sentence-transformers wrapper plus a disk cache for document embeddings
@@ -133,6 +132,7 @@ def make_encoder(
             self.caches: dict[str | None, EmbeddingCache] = {}
             self.stats = {"document_hits": 0, "document_misses": 0, "document_verified": 0}
             self.document_tokens: dict[str, np.ndarray] = {}
+            self.pool = pool
 
         def similarity(self, embeddings1, embeddings2):
             if scoring == "maxsim":
@@ -165,7 +165,7 @@ def make_encoder(
                 return self.model.encode_query(
                     translated, batch_size=kwargs.get("batch_size", 64), convert_to_numpy=True, show_progress_bar=False
                 )
-            if prompt_type != PromptType.document or not (cache_embeddings or pool):
+            if prompt_type != PromptType.document or not (cache_embeddings or self.pool):
                 return super().encode(
                     inputs, task_metadata=task_metadata, hf_split=hf_split, hf_subset=hf_subset, prompt_type=prompt_type, **kwargs
                 )
@@ -175,17 +175,16 @@ def make_encoder(
             options = {k: v for k, v in kwargs.items() if k not in ("batch_size", "show_progress_bar")}
             texts = [str(text) for batch in inputs for text in batch["text"]]
             batch_size = kwargs.get("batch_size", 64)
-            progress = kwargs.get("show_progress_bar", False)
 
             def encode_texts(chunk: list[str]) -> np.ndarray:
-                if pool is not None:
-                    options["pool"] = pool
+                if self.pool is not None:
+                    options["pool"] = self.pool
                 embeddings = self.model.encode_document(
                     chunk,
                     prompt=prompt,
                     batch_size=batch_size,
                     convert_to_numpy=True,
-                    show_progress_bar=progress and len(chunk) > batch_size,
+                    show_progress_bar=kwargs.get("show_progress_bar", False) and len(chunk) > batch_size,
                     **options,
                 )
                 return np.asarray(embeddings, dtype=np.float32)

@@ -1,6 +1,10 @@
 """Evaluation through ``mteb`` (scores) with a ``beir`` cross-check, and a document-embedding cache.
 
-``evaluate_model`` runs ``mteb.evaluate`` with
+Every model takes one path: :func:`evaluate_one` parses a spec
+(:func:`optical_bench.specs.parse_model_spec`), loads it as an
+:class:`~optical_bench.model_specs.EvaluableModel` (a dense model, BM25 or a fusion;
+:func:`evaluate_model` for a SentenceTransformer already loaded) and :func:`evaluate_evaluable`
+runs ``mteb.evaluate`` with
 
 - a named, fully specified :class:`mteb.ModelMeta` whose revision is the content hash
   of the model folder (each checkpoint gets its own revision, so mteb's
@@ -23,6 +27,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +38,8 @@ from mteb.cache import ResultCache
 from sentence_transformers.models import Router
 
 from optical_bench.embedding_cache import DEFAULT_VERIFY_SAMPLE, tokenizer_fingerprint
-from optical_bench.encoders import make_encoder
 from optical_bench.io import ReportedError, folder_lock
-from optical_bench.model_specs import build_model_meta, load_for_evaluation
+from optical_bench.model_specs import EvaluableModel, LoadedModel, dense_evaluable
 from optical_bench.result_files import (
     AtomicResultCache,
     ensure_model_meta,
@@ -43,7 +47,8 @@ from optical_bench.result_files import (
     set_aside_stale_results,
     write_side_file,
 )
-from optical_bench.search_models import FUSE_SPEC, SearchModel, is_search_spec, load_bm25, load_fusion
+from optical_bench.search_models import load_evaluable
+from optical_bench.specs import BM25, ModelSpec, parse_model_spec
 
 logger = logging.getLogger(__name__)
 
@@ -249,21 +254,17 @@ def evaluate_model(
     provenance: dict | None = None,
 ) -> EvaluationResult:
     """Evaluate a loaded SentenceTransformer on mteb tasks, as ``options`` say (default:
-    :class:`EvaluationOptions`); write the results into the mteb result cache rooted at ``out``
-    (:func:`result_folder`).
-
-    The model's results folder (``<out>/results/<org>__<model>/<revision>``) is locked for the whole
-    evaluation: a second process evaluating the same model revision into the same folder
-    waits, then finds the finished results.
-    """
+    :class:`EvaluationOptions`): :func:`evaluate_evaluable` of its
+    :func:`~optical_bench.model_specs.dense_evaluable` (``name``, ``revision`` and ``meta_kwargs``
+    make its ModelMeta; ``query_translator``: translate-test)."""
     options = options or EvaluationOptions()
-    out = Path(out)
-    if options.scoring == "maxsim":
-        revision = f"{revision}-maxsim"
-    meta = build_model_meta(model, name, revision, meta_kwargs, scoring=options.scoring)
-    side = result_folder(out, meta) / "optical_bench"
-    with folder_lock(side, "the results folder"):
-        return _evaluate_locked(model, tasks, out, meta, options, query_translator=query_translator, provenance=provenance, side=side)
+    loaded = LoadedModel(model, name, revision, dict(meta_kwargs or {}), query_translator=query_translator, provenance=provenance)
+    return evaluate_evaluable(dense_evaluable(loaded, encoder_options(options)), tasks, out, options=options)
+
+
+def encoder_options(options: EvaluationOptions) -> dict[str, Any]:
+    """The options of :func:`optical_bench.encoders.make_encoder` that an evaluation's options set."""
+    return {"cache_embeddings": options.cache_embeddings, "scoring": options.scoring, "verify_sample": options.verify_cache}
 
 
 def _cross_check_fresh(task, scores: dict, folder: Path, prediction_folder: Path) -> list[dict]:
@@ -289,11 +290,11 @@ def test_time_lengths(model) -> dict[str, int | None]:
     return {side: getattr(_route_input_module(model, side), "max_seq_length", None) for side in ("query", "document")}
 
 
-def searcher_lengths(searcher: SearchModel) -> dict[str, int | None]:
-    """The token limits of a BM25 or fused model per side: the tightest of its dense members'
-    (BM25 reads whole texts: None when no member cuts)."""
+def tightest_lengths(encoders: list) -> dict[str, int | None]:
+    """The token limits of an evaluated model per side: the tightest of its dense encoders' (BM25
+    reads whole texts: None when no encoder cuts)."""
     limits: dict[str, int | None] = {"query": None, "document": None}
-    for encoder in searcher.encoders:
+    for encoder in encoders:
         for side, limit in test_time_lengths(encoder.model).items():
             if limit is not None:
                 limits[side] = limit if limits[side] is None else min(limits[side], limit)
@@ -389,100 +390,103 @@ def _write_summary(evaluation: EvaluationResult, tasks, side: Path, provenance: 
     write_side_file(side / "summary.json", summary)
 
 
-def _evaluate_locked(
-    model, tasks, out: Path, meta, options: EvaluationOptions, *, query_translator, provenance, side: Path
-) -> EvaluationResult:
-    prediction_folder = _prepare(tasks, out, meta, side)
-    devices = options.devices
-    pool = model.start_multi_process_pool(list(devices)) if devices and len(devices) > 1 else None
-    encoder = make_encoder(
-        model,
-        meta,
-        cache_embeddings=options.cache_embeddings,
-        query_translator=query_translator,
-        scoring=options.scoring,
-        verify_sample=options.verify_cache,
-        pool=pool,
-    )
+@contextmanager
+def _document_pool(evaluable: EvaluableModel, devices: tuple[str, ...] | None):
+    """With two or more ``devices``, a dense model evaluated alone encodes its documents with
+    sentence-transformers' multi-process pool (one process per device) while the block runs."""
+    if evaluable.dense_model is None or not devices or len(devices) < 2:
+        yield
+        return
+    pool = evaluable.dense_model.start_multi_process_pool(list(devices))
+    for encoder in evaluable.encoders:
+        encoder.pool = pool
     try:
-        evaluation = _run_mteb(encoder, tasks, out, meta, options, side, prediction_folder)
+        yield
     finally:
-        if pool is not None:
-            model.stop_multi_process_pool(pool)
-    evaluation.cache_stats = dict(getattr(encoder, "stats", {}))
-    truncation = {}
+        for encoder in evaluable.encoders:
+            encoder.pool = None
+        evaluable.dense_model.stop_multi_process_pool(pool)
+
+
+def _truncation(dense_model, tasks) -> dict[str, dict]:
+    """How many texts of each task the dense model's token limit cuts (none counted for BM25 or a fusion)."""
+    truncation: dict[str, dict] = {}
+    if dense_model is None:
+        return truncation
     for task in tasks:
         try:
-            truncation[task.metadata.name] = truncation_counts(model, task, getattr(model, "prompts", None))
+            truncation[task.metadata.name] = truncation_counts(dense_model, task, getattr(dense_model, "prompts", None))
         except Exception as error:  # bookkeeping only: never fail an evaluation over it
             logger.warning("Could not count truncated texts of %s: %s", task.metadata.name, error)
-    evaluation.truncation = truncation
-    evaluation.lengths = test_time_lengths(model)
-    _write_summary(evaluation, tasks, side, provenance)
-    return evaluation
+    return truncation
 
 
-def evaluate_searcher(searcher: SearchModel, tasks: list, out: Path | str, *, options: EvaluationOptions | None = None) -> EvaluationResult:
-    """Evaluate a BM25 or fused model (:mod:`optical_bench.search_models`) like any encoder: mteb's
-    scores and rankings in the same result cache, the BEIR cross-check, the side files (its
-    settings in ``provenance.json``)."""
+def evaluate_evaluable(
+    evaluable: EvaluableModel, tasks: list, out: Path | str, *, options: EvaluationOptions | None = None
+) -> EvaluationResult:
+    """Evaluate any model (:class:`~optical_bench.model_specs.EvaluableModel`: dense, BM25 or a
+    fusion) on mteb tasks: mteb's scores and rankings in the result cache rooted at ``out``
+    (:func:`result_folder`), the BEIR cross-check, and the side files (``summary.json``: time,
+    document-cache counts, token limits, truncated texts; ``provenance.json``).
+
+    The model's results folder (``<out>/results/<org>__<model>/<revision>``) is locked for the whole
+    evaluation: a second process evaluating the same model revision into the same folder
+    waits, then finds the finished results.
+    """
     options = options or EvaluationOptions()
     out = Path(out)
-    side = result_folder(out, searcher.meta) / "optical_bench"
+    meta = evaluable.meta
+    side = result_folder(out, meta) / "optical_bench"
     with folder_lock(side, "the results folder"):
-        prediction_folder = _prepare(tasks, out, searcher.meta, side)
-        evaluation = _run_mteb(searcher.model, tasks, out, searcher.meta, options, side, prediction_folder)
+        prediction_folder = _prepare(tasks, out, meta, side)
+        with _document_pool(evaluable, options.devices):
+            evaluation = _run_mteb(evaluable.model, tasks, out, meta, options, side, prediction_folder)
         stats: dict[str, int] = {}
-        for encoder in searcher.encoders:
+        for encoder in evaluable.encoders:
             for key, value in getattr(encoder, "stats", {}).items():
                 stats[key] = stats.get(key, 0) + value
         evaluation.cache_stats = stats
-        evaluation.lengths = searcher_lengths(searcher)
-        _write_summary(evaluation, tasks, side, searcher.provenance)
+        evaluation.truncation = _truncation(evaluable.dense_model, tasks)
+        evaluation.lengths = tightest_lengths(evaluable.encoders)
+        _write_summary(evaluation, tasks, side, evaluable.provenance)
     return evaluation
 
 
-def _load_searcher(spec: str, name: str | None, options: EvaluationOptions, experiment_kwargs: dict | None) -> SearchModel:
-    if options.devices and len(options.devices) > 1:
+evaluate_searcher = evaluate_evaluable  # BM25 and fusions (:mod:`optical_bench.search_models`) take the same path
+
+
+def check_spec_options(spec: ModelSpec, options: EvaluationOptions) -> None:
+    """Refuse, before anything loads, the options that mean nothing for ``spec``: several
+    ``--devices`` for anything but one dense model, and ``--scoring`` for BM25."""
+    if options.devices and len(options.devices) > 1 and spec.is_search:
         raise ValueError(
-            f"--devices {' '.join(options.devices)}: {spec!r} is searched in one process (BM25, and a fusion's members one "
+            f"--devices {' '.join(options.devices)}: {spec.text!r} is searched in one process (BM25, and a fusion's members one "
             "after the other), so several devices would go unused. Fix: drop --devices; to spread a dense model over "
             "devices, evaluate it alone (--model MODEL --devices ...)."
         )
-    if spec.startswith(FUSE_SPEC):
-        encoder_options = {"cache_embeddings": options.cache_embeddings, "scoring": options.scoring, "verify_sample": options.verify_cache}
-        searcher = load_fusion(spec, name=name, encoder_options=encoder_options)
-    elif options.scoring != "cosine":
-        raise ValueError(f"--scoring {options.scoring} applies to encoders, not to {spec!r}. Fix: drop --scoring.")
-    else:
-        searcher = load_bm25(spec, name=name)
-    if experiment_kwargs:
-        searcher.model.mteb_model_meta = searcher.meta.model_copy(update={"experiment_kwargs": dict(experiment_kwargs)})
-    return searcher
+    if spec.kind == BM25 and options.scoring != "cosine":
+        raise ValueError(f"--scoring {options.scoring} applies to encoders, not to {spec.text!r}. Fix: drop --scoring.")
 
 
 def evaluate_one(
-    spec: str, tasks, out: Path, *, name: str | None = None, options: EvaluationOptions | None = None, experiment_kwargs: dict | None = None
+    spec: str | ModelSpec,
+    tasks,
+    out: Path,
+    *,
+    name: str | None = None,
+    options: EvaluationOptions | None = None,
+    experiment_kwargs: dict | None = None,
 ) -> EvaluationResult:
-    """Load ``spec`` (:func:`load_for_evaluation`; ``bm25`` and ``fuse:<spec>+<spec>``:
-    :mod:`optical_bench.search_models`) and evaluate it on ``tasks`` into the mteb
-    result cache rooted at ``out`` (:func:`evaluate_model`): ``optical-bench evaluate`` for one
-    model. ``experiment_kwargs`` (a study run's options) become the ModelMeta's, so that
+    """Parse and load ``spec`` (:func:`optical_bench.specs.parse_model_spec`,
+    :func:`optical_bench.search_models.load_evaluable`: a dense model, ``bm25...`` or
+    ``fuse:<spec>+<spec>``) and evaluate it on ``tasks`` into the mteb result cache rooted at
+    ``out`` (:func:`evaluate_evaluable`): ``optical-bench evaluate`` for one model.
+    ``experiment_kwargs`` (a study run's options) become the ModelMeta's, so that
     ``mteb.ResultCache(out).load_results(experiment_kwargs=...)`` selects the run."""
-    if is_search_spec(spec):
-        searcher = _load_searcher(str(spec), name, options or EvaluationOptions(), experiment_kwargs)
-        return evaluate_searcher(searcher, tasks, out, options=options)
-    loaded = load_for_evaluation(spec, name=name)
+    options = options or EvaluationOptions()
+    spec = parse_model_spec(spec)
+    check_spec_options(spec, options)
+    evaluable = load_evaluable(spec, name=name, encoder_options=encoder_options(options))
     if experiment_kwargs:
-        loaded.meta_kwargs["experiment_kwargs"] = dict(experiment_kwargs)
-    return evaluate_model(
-        loaded.model,
-        tasks,
-        out,
-        name=loaded.name,
-        revision=loaded.revision,
-        meta_kwargs=loaded.meta_kwargs,
-        options=options,
-        query_translator=loaded.query_translator,
-        provenance=loaded.provenance,
-    )
+        evaluable.model.mteb_model_meta = evaluable.meta.model_copy(update={"experiment_kwargs": dict(experiment_kwargs)})
+    return evaluate_evaluable(evaluable, tasks, out, options=options)

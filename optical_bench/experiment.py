@@ -167,7 +167,7 @@ def _check_variant_runs(path: Path, config: dict, names: list[str]) -> None:
     """Before any run trains: each ``<run>+<variant>`` is a safe name that no run of the file takes,
     and each variant's model spec parses with the run's model in it (a fusion cannot split a model
     path holding ``+``)."""
-    from optical_bench.search_models import FUSE_SPEC, parse_fusion_spec
+    from optical_bench.specs import FUSE, parse_fusion_spec, search_kind
 
     where = f"{path} [experiment.variants]"
     for name in names:
@@ -178,7 +178,7 @@ def _check_variant_runs(path: Path, config: dict, names: list[str]) -> None:
                     f"{where}: the variant {variant_name.split('+', 1)[1]!r} of run {name!r} is named {variant_name!r}, the name of "
                     "another run of the file: one would hide the other in the summary. Fix: rename that run or the variant."
                 )
-            if spec.startswith(FUSE_SPEC):
+            if search_kind(spec) == FUSE:
                 if "+" in name:
                     raise ValueError(
                         f"{where}: run {name!r} holds '+', so a fusion cannot tell its model from the other member "

@@ -1,6 +1,8 @@
-"""A model as mteb sees it: a spec (a packaged name, a model folder of ours or any
-sentence-transformers folder, a translate-test folder, or a Hugging Face id) loaded into a
-:class:`LoadedModel`, and its full, validated :class:`mteb.ModelMeta`.
+"""A model as mteb sees it: a dense spec (a packaged name, a model folder of ours or any
+sentence-transformers folder, a translate-test folder, or a Hugging Face id; parsed by
+:func:`optical_bench.specs.parse_model_spec`) loaded into a :class:`LoadedModel`, its full,
+validated :class:`mteb.ModelMeta`, and the :class:`EvaluableModel` that every evaluation runs
+(:func:`dense_evaluable` for an encoder; BM25 and fusions: :mod:`optical_bench.search_models`).
 
 A trained student's ModelMeta is filled from its provenance (:func:`trained_model_meta`):
 ``adapted_from`` its base model's hub id, its licence, languages and training datasets.
@@ -11,16 +13,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import mteb
 from mteb.models.model_meta import ModelMeta
 
-from optical_bench.assets.models import PACKAGED_MODELS, known_model_names, resolve_model
+from optical_bench.assets.models import PACKAGED_MODELS, resolve_model
 from optical_bench.models import folder_fingerprint, load_sentence_transformer, read_provenance
 from optical_bench.models.card import base_model, card_license
+from optical_bench.specs import FUSE, HUB, PACKAGED, TRANSLATE_TEST, TRANSLATE_TEST_FILE, ModelSpec, SpecError, parse_model_spec
 from optical_bench.translate import IBMModel1, make_translator
 
 MODEL_META_FIELDS = ("languages", "reference", "adapted_from", "license", "training_datasets", "citation", "experiment_kwargs")
@@ -64,7 +67,8 @@ def build_model_meta(model, name: str, revision: str, fields: Mapping[str, Any] 
 
 @dataclass
 class LoadedModel:
-    """A model ready for :func:`evaluate_model`: the encoder, its name, revision and metadata."""
+    """A dense model as loaded (:func:`load_for_evaluation`): the SentenceTransformer, its name,
+    revision and metadata; :func:`dense_evaluable` makes it an :class:`EvaluableModel`."""
 
     model: Any
     name: str
@@ -159,16 +163,28 @@ def hub_snapshot(model_id: str) -> Path:
         ) from None
 
 
-def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: bool = False) -> LoadedModel:
-    """Resolve a packaged name, a model folder (ours or any sentence-transformers one), a
-    translate-test folder, or a Hugging Face id into a :class:`LoadedModel`."""
-    path = Path(resolve_model(spec))
+def load_for_evaluation(spec: str | ModelSpec, name: str | None = None, trust_remote_code: bool = False) -> LoadedModel:
+    """Load a dense spec (:func:`optical_bench.specs.parse_model_spec`: a packaged name, a model
+    folder, ours or any sentence-transformers one, a translate-test folder, or a Hugging Face id)
+    into a :class:`LoadedModel`."""
+    spec = parse_model_spec(spec)
+    if spec.is_search:
+        raise SpecError(
+            f"{spec.text!r}: a {'fusion' if spec.kind == FUSE else 'BM25'} spec, searched rather than encoded. "
+            "Fix: load it with optical_bench.search_models.load_evaluable (or evaluate it with optical_bench.evaluate.evaluate_one)."
+        )
     translator = None
     provenance = None
     meta_kwargs: dict = {}
-    if path.is_dir() and (path / "translate_test.json").exists():
-        config = json.loads((path / "translate_test.json").read_text(encoding="utf-8"))
-
+    if spec.kind == HUB:  # evaluated at the commit its name resolves to now (recorded as the revision)
+        snapshot = hub_snapshot(spec.text)
+        model = load_sentence_transformer(str(snapshot), trust_remote_code=trust_remote_code)
+        revision = snapshot.name
+        name = name or spec.text
+        meta_kwargs = {"reference": f"https://huggingface.co/{spec.text}"}
+    elif spec.kind == TRANSLATE_TEST:
+        path = Path(spec.text).expanduser()
+        config = json.loads((path / TRANSLATE_TEST_FILE).read_text(encoding="utf-8"))
         translator = (
             IBMModel1.load(path / config["translator_file"]) if config.get("translator_file") else make_translator(config["translator"])
         )
@@ -177,10 +193,11 @@ def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: b
         name = name or f"translate-test-{Path(str(config['teacher'])).name}"
         meta_kwargs["adapted_from"] = str(config["teacher"])
         provenance = read_provenance(path)
-    elif path.is_dir():
+    else:  # a packaged name (its built folder) or a model folder
+        path = Path(resolve_model(spec.text) if spec.kind == PACKAGED else spec.text).expanduser()
         model = load_sentence_transformer(str(path), trust_remote_code=trust_remote_code)
         revision = folder_fingerprint(path)
-        packaged = str(spec).lower() if str(spec).lower() in known_model_names() else None
+        packaged = spec.text.strip().lower() if spec.kind == PACKAGED else None
         provenance = None if packaged else read_provenance(path)  # packaged folders carry conversion records, not training provenance
         if provenance:
             name = name or provenance.get("name") or path.name
@@ -191,12 +208,6 @@ def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: b
             registry = registry_meta(meta_kwargs.get("adapted_from"))
             if registry is not None and registry.training_datasets:
                 meta_kwargs["training_datasets"] = set(registry.training_datasets)
-    else:  # a Hugging Face id, evaluated at the commit its name resolves to now (recorded as the revision)
-        snapshot = hub_snapshot(spec)
-        model = load_sentence_transformer(str(snapshot), trust_remote_code=trust_remote_code)
-        revision = snapshot.name
-        name = name or spec
-        meta_kwargs = {"reference": f"https://huggingface.co/{spec}"}
     return LoadedModel(
         model=model,
         name=name,
@@ -205,3 +216,41 @@ def load_for_evaluation(spec: str, name: str | None = None, trust_remote_code: b
         query_translator=translator,
         provenance=provenance,
     )
+
+
+@dataclass
+class EvaluableModel:
+    """Whatever a spec names, as an evaluation runs it (:func:`optical_bench.evaluate.evaluate_evaluable`):
+
+    - ``model``: what ``mteb.evaluate`` runs (an encoder, BM25 or a fusion), with its complete
+      ``mteb_model_meta`` (:attr:`meta`: the results' name and revision);
+    - ``provenance``: what ``provenance.json`` records (None: no such side file);
+    - ``encoders``: the dense encoders in it, whose document-cache counts and token limits the
+      summary reports (none for BM25);
+    - ``dense_model``: the SentenceTransformer of a dense model evaluated alone: its truncated texts
+      are counted, and ``--devices`` spread its documents over a multi-process pool.
+    """
+
+    model: Any
+    provenance: dict | None = None
+    encoders: list = field(default_factory=list)
+    dense_model: Any = None
+
+    @property
+    def meta(self):
+        return self.model.mteb_model_meta
+
+
+def dense_evaluable(loaded: LoadedModel, encoder_options: Mapping[str, Any] | None = None) -> EvaluableModel:
+    """A loaded dense model as an :class:`EvaluableModel`: its ModelMeta and its cached-document
+    encoder (``encoder_options``: :func:`optical_bench.encoders.make_encoder`'s ``cache_embeddings``,
+    ``scoring``, ``verify_sample``). The one place a revision gets its scoring: MaxSim results are
+    filed under ``<revision>-maxsim``, beside the pooled ones."""
+    from optical_bench.encoders import make_encoder
+
+    options = dict(encoder_options or {})
+    scoring = options.get("scoring", "cosine")
+    revision = f"{loaded.revision}-maxsim" if scoring == "maxsim" else loaded.revision
+    meta = build_model_meta(loaded.model, loaded.name, revision, loaded.meta_kwargs, scoring=scoring)
+    encoder = make_encoder(loaded.model, meta, query_translator=loaded.query_translator, **options)
+    return EvaluableModel(model=encoder, provenance=loaded.provenance, encoders=[encoder], dense_model=loaded.model)

@@ -194,8 +194,8 @@ def test_the_french_pivot_is_one_card_read_by_the_same_loader(mirrors):
 
 
 def test_bm25_can_pin_the_documents_language():
-    from optical_bench.search_models import SpecError, _bm25_options
+    from optical_bench.specs import SpecError, parse_bm25_options
 
-    assert _bm25_options("bm25,stopwords=fr,stemmer=french")[0] == {"stopwords": "fr", "stemmer_language": "french"}
+    assert parse_bm25_options("bm25,stopwords=fr,stemmer=french")[0] == {"stopwords": "fr", "stemmer_language": "french"}
     with pytest.raises(SpecError, match="stopwords=en|de"):
-        _bm25_options("bm25,stopwords=xx")
+        parse_bm25_options("bm25,stopwords=xx")

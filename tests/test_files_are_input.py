@@ -247,10 +247,10 @@ def test_seeds_and_report_refuse_to_score_rankings_against_edited_qrels(tiny_mod
     ],
 )
 def test_bm25_numbers_out_of_range_or_repeated_are_refused(spec, message):
-    from optical_bench.search_models import SpecError, _bm25_options
+    from optical_bench.specs import SpecError, parse_bm25_options
 
     with pytest.raises(SpecError, match=message):
-        _bm25_options(spec)
+        parse_bm25_options(spec)
 
 
 @pytest.mark.parametrize(
@@ -266,7 +266,7 @@ def test_bm25_numbers_out_of_range_or_repeated_are_refused(spec, message):
     ],
 )
 def test_fusion_options_out_of_range_repeated_or_meaningless_are_refused(spec, message):
-    from optical_bench.search_models import SpecError, parse_fusion_spec
+    from optical_bench.specs import SpecError, parse_fusion_spec
 
     with pytest.raises(SpecError, match=message):
         parse_fusion_spec(spec)

@@ -10,7 +10,8 @@ import pytest
 from conftest import write_beir
 
 from optical_bench.cli import main
-from optical_bench.search_models import SpecError, load_bm25, parse_fusion_spec
+from optical_bench.search_models import load_bm25
+from optical_bench.specs import SpecError, parse_fusion_spec
 
 ENGLISH_DOCS = {
     "d0": "The river Niger flows through Mali and Niger to Nigeria.",

@@ -176,7 +176,7 @@ def test_training_free_baselines(method, tiny_model, tiny_bitext, tmp_path):
     folder = train(config, progress=False)
     provenance = json.loads((folder / "optical_bench_provenance.json").read_text())
     assert provenance["method"] == method and provenance["steps"] == 0
-    from optical_bench.evaluate import load_for_evaluation
+    from optical_bench.model_specs import load_for_evaluation
 
     loaded = load_for_evaluation(str(folder))
     if method == "translate-test":

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from optical_bench.evaluate import CrossCheckError, EvaluationOptions, beir_scores, cross_check, evaluate_model, load_for_evaluation
+from optical_bench.evaluate import CrossCheckError, EvaluationOptions, beir_scores, cross_check, evaluate_model
+from optical_bench.model_specs import load_for_evaluation
 from optical_bench.tasks import TaskCardError, beir_task, cards_dir, get_tasks, load_card, load_cards, make_task
 
 

@@ -51,6 +51,7 @@ __all__ = [
     "read_manifest",
     "manifest_path",
     "known_model_names",
+    "looks_like_hf_id",
 ]
 
 MANIFEST_FILE = "manifest.json"
@@ -410,7 +411,8 @@ def verify_model(name: str, home: str | os.PathLike | None = None) -> Path:
 _HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 
 
-def _looks_like_hf_id(text: str) -> bool:
+def looks_like_hf_id(text: str) -> bool:
+    """Whether ``text`` is written as a Hugging Face repo id ``org/name`` (huggingface_hub's rules)."""
     return bool(_HF_ID.match(text)) and "--" not in text and ".." not in text and not text.endswith(".")
 
 
@@ -435,7 +437,7 @@ def check_model_argument(name_or_path: str | os.PathLike) -> None:
     """Refuse a model argument that :func:`resolve_model` would refuse, without building or
     loading anything (so that a mistyped name answers before torch loads)."""
     text = os.fspath(name_or_path)
-    if text.strip().lower() in PACKAGED_MODELS or Path(text).expanduser().exists() or _looks_like_hf_id(text):
+    if text.strip().lower() in PACKAGED_MODELS or Path(text).expanduser().exists() or looks_like_hf_id(text):
         return
     if text.strip() and ("/" in text or os.sep in text or text.startswith(("~", "."))):
         raise FileNotFoundError(f"model path {text!r} does not exist (and is not a Hugging Face id 'org/name')")
@@ -465,7 +467,7 @@ def resolve_model(name_or_path: str | os.PathLike) -> str:
     path = Path(text).expanduser()
     if path.exists():
         return os.fspath(path)
-    if _looks_like_hf_id(text):
+    if looks_like_hf_id(text):
         return text
     if "/" in text or os.sep in text or text.startswith(("~", ".")):
         raise FileNotFoundError(f"model path {text!r} does not exist (and is not a Hugging Face id 'org/name')")
