@@ -171,10 +171,10 @@ def study_comparisons(name: str, out: Path, echo=print) -> str:
     parts = [
         f"# Pooled comparisons of {short}",
         "",
-        f"{GENERATED} {short} {FLAG}` from the rankings of its runs (and of the runs of other",
-        "studies a comparison names), as its config's `[[comparisons]]` declare them (do not edit). Each",
-        "table is `optical-bench seeds` over those runs: per configuration (a run's name less `-s<seed>`) the",
-        f"mean over seeds and queries, {SAMPLES} bootstrap samples.",
+        f"{GENERATED} {short} {FLAG}`",
+        "from the rankings of its runs (and of the runs of other studies a comparison names), as its config's",
+        "`[[comparisons]]` declare them (do not edit). Each table is `optical-bench seeds` over those runs: per",
+        f"configuration (a run's name less `-s<seed>`) the mean over seeds and queries, {SAMPLES} bootstrap samples.",
         "",
         legend(comparisons[0]["reference"]),
     ]

@@ -181,6 +181,8 @@ def test_every_shipped_comparison_names_configurations_and_runs_that_are_declare
 
     declared = [name for name in packaged_configs() if load_experiment(name).get("comparisons")]
     assert "studies/mlm_pretraining_news_real_questions" in declared
+    assert "studies/in_domain_data_real_questions_dev" in declared  # stages = ["dev"]: not the oracle stage's
+    assert "studies/in_domain_data_real_questions_oracle" not in declared
     for name in declared:
         study = Study.load(name, Path("/nonexistent"))
         studies = {name: study}
