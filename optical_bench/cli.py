@@ -51,7 +51,6 @@ from optical_bench.io import (
     StaleEmbeddingCacheError,
     atomic_write_text,
     describe_os_error,
-    home,
 )
 
 
@@ -308,28 +307,14 @@ def cmd_report(args) -> int:
 
 
 def cmd_seeds(args) -> int:
-    from optical_bench.seeds import collect, summarise, summarise_drops
+    from optical_bench.seeds import collect, legend, summarise, summarise_drops, table_headers
 
     table = collect(args.results, args.metric, args.tasks, args.subsets)
     rows = summarise(table, args.reference, args.samples)
     if args.drop:
         rows += summarise_drops(table, *args.drop, reference=args.reference, samples=args.samples)
-    headers = [
-        "task",
-        "configuration",
-        "seeds",
-        f"{args.metric} mean [95% CI]",
-        f"difference to {args.reference} [95% CI]" if args.reference else "",
-        "detectable difference" if args.reference else "",
-    ]
-    print(_table(rows, headers))
-    print("\nIntervals: two-level bootstrap over seeds and queries; * the difference interval excludes 0.")
-    if args.reference:
-        print(
-            "Detectable difference: the smallest true difference this design (seeds x queries) detects with 80% power "
-            "at two-sided alpha 0.05, 2.80 bootstrap standard errors of the difference; floored to the metric's step "
-            "(1/queries for R@1) and 'not estimable' where fewer than 6 queries differ (no paired test reaches p < 0.05)."
-        )
+    print(_table(rows, table_headers(args.metric, args.reference)))
+    print("\n" + legend(args.reference))
     return 0
 
 
@@ -354,7 +339,12 @@ def cmd_reproduce(args) -> int:
     if args.list:
         print(rp.format_matrix(name, rp.select(rp.read_expected(experiment, expected), args.rows)))
         return 0
-    out = Path(args.out) if args.out else home() / "reproduce" / name.replace("/", "__")
+    out = Path(args.out) if args.out else rp.default_out(name)
+    if args.write_comparisons:
+        from optical_bench.comparisons import write_comparisons
+
+        print(f"wrote {write_comparisons(name, out)}")
+        return 0
     rows = rp.reproduce(name, out, args.rows, expected)
     print(rp.format_rows(rows))
     failed = [row for row in rows if not row.ok]

@@ -284,6 +284,12 @@ def add_reproduce_arguments(parser: argparse.ArgumentParser) -> None:
         "--write-tables", action="store_true", help="write tables.md (per subset, seed means ± intervals) from the same files"
     )
     parser.add_argument(
+        "--write-comparisons",
+        action="store_true",
+        help="make (resuming in --out) the runs the study's [[comparisons]] need and write their pooled tables "
+        "(optical-bench seeds) to comparisons.md in its results folder",
+    )
+    parser.add_argument(
         "--record-seconds", action="store_true", help="write the seconds each rerun took into expected.toml (rerun into a fresh --out)"
     )
     parser.add_argument("--write-page", metavar="FILE", help="write the page of every study's rows (docs/reproduce.md) and stop")

@@ -27,7 +27,6 @@ model-folder lock, and a process skips a run another one holds, coming back to i
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 import json
 import time
@@ -35,10 +34,11 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from optical_bench.comparison_specs import expand_comparisons
 from optical_bench.config import TRAINED_METHODS, TrainConfig, read_toml, resolve_layers
 from optical_bench.data.sources import named_collection, resolve_training_data
 from optical_bench.evaluate import EvaluationOptions, evaluate_one
-from optical_bench.grids import expand_runs, listed_names, select_stage, stage_names
+from optical_bench.grids import expand_runs, listed_names, refuse_unknown, select_stage, stage_names
 from optical_bench.io import LockHeldError, atomic_write_json, atomic_write_text, check_name, folder_lock, sha256_json
 from optical_bench.models import PROVENANCE_FILE, read_provenance
 from optical_bench.report import ReportOptions, write_report
@@ -90,7 +90,7 @@ def resolve_config_and_stage(spec: Path | str | None) -> tuple[Path, str | None]
     return path, None
 
 
-EXPERIMENT_TABLES = ("experiment", "defaults", "runs", "stages")
+EXPERIMENT_TABLES = ("experiment", "defaults", "runs", "stages", "comparisons")
 EXPERIMENT_KEYS = ("name", "tasks", "beir", "eval_splits", "baseline", "variants", "results")
 VARIANT_KEYS = ("model", "scoring", "runs")
 
@@ -99,12 +99,7 @@ def _refuse_unknown(path: Path, table: dict, known: tuple[str, ...], what: str) 
     """A misspelt table or key (``[default]``, ``task =``) is refused, never ignored."""
     if not isinstance(table, dict):
         raise ValueError(f"{path}: [experiment] must be a table. Fix: write [experiment] with name and tasks keys.")
-    for key in table:
-        if key not in known:
-            hint = difflib.get_close_matches(key, known, n=1)
-            raise ValueError(
-                f"{path}: unknown {what} {key!r}{f' (did you mean {hint[0]!r}?)' if hint else ''}. Fix: use {', '.join(known)}."
-            )
+    refuse_unknown(str(path), table, known, what)
 
 
 def load_experiment(path: Path | str | None) -> dict:
@@ -123,6 +118,7 @@ def load_experiment(path: Path | str | None) -> dict:
     if not isinstance(config["runs"], list) or not all(isinstance(run, dict) for run in config["runs"]):
         raise ValueError(f"{path}: `runs` must be [[runs]] tables. Fix: write each run as a [[runs]] table with a name and a method.")
     config["runs"] = [run for declared in config["runs"] for run in expand_runs(path, declared)]
+    config["comparisons"] = expand_comparisons(path, config.get("comparisons", []))
     names = [run.get("name") for run in config["runs"]]
     if None in names or len(set(names)) != len(names):
         raise ValueError(f"{path}: every [[runs]] needs a unique name (got {names}).")

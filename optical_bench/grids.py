@@ -8,6 +8,7 @@ the stage ``dev`` of ``studies/method_comparison.toml``.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 from pathlib import Path
 
@@ -93,7 +94,8 @@ def select_stage(path: Path, config: dict, stage: str | None) -> dict:
     """One stage of a file with ``[stages]``: its ``experiment`` and ``defaults`` tables laid over the
     file's, and the runs whose ``stages`` name it, with the runs without ``stages`` unless the stage
     says ``shared_runs = false``. Without a stage, a file whose ``[experiment]`` has a name is the
-    config of its runs without ``stages`` (a study and, as stages, its GPU scale or a later arm)."""
+    config of its runs without ``stages`` (a study and, as stages, its GPU scale or a later arm).
+    The ``[[comparisons]]`` of a file are chosen the same way, by their ``stages``."""
     stages = config.pop("stages", None)
     if not stages:
         if stage is not None:
@@ -104,7 +106,8 @@ def select_stage(path: Path, config: dict, stage: str | None) -> dict:
         if not has_base(config):
             names = ", ".join(f"{path.stem}_{name}" for name in stages)
             raise ValueError(f"{path}: a file of stages. Fix: name one of them ({names}).")
-        return {**config, "runs": [run for run in runs if "stages" not in run]}
+        comparisons = [item for item in config.get("comparisons", []) if isinstance(item, dict) and "stages" not in item]
+        return {**config, "runs": [run for run in runs if "stages" not in run], "comparisons": comparisons}
     if stage not in stages:
         raise ValueError(f"{path}: no stage {stage!r}. Fix: use one of {', '.join(stages)}.")
     chosen = stages[stage]
@@ -115,11 +118,12 @@ def select_stage(path: Path, config: dict, stage: str | None) -> dict:
     for key in STAGE_KEYS:
         selected[key] = {**config.get(key, {}), **chosen.get(key, {})}
     shared = chosen.get("shared_runs", True)
-    selected["runs"] = [
-        {key: value for key, value in run.items() if key != "stages"}
-        for run in runs
-        if stage in run.get("stages", [stage] if shared else [])
-    ]
+    for table in ("runs", "comparisons"):  # a comparison belongs to the stages it names, as a run does
+        selected[table] = [
+            {key: value for key, value in item.items() if key != "stages"}
+            for item in config.get(table, [])
+            if isinstance(item, dict) and stage in item.get("stages", [stage] if shared else [])
+        ]
     return selected
 
 
@@ -127,3 +131,14 @@ def has_base(config: dict) -> bool:
     """Whether a file of stages is also a config of its own (its ``[experiment]`` names it): then
     its runs without ``stages`` are that config's."""
     return "name" in config.get("experiment", {})
+
+
+def refuse_unknown(where: str, table: dict, known: tuple[str, ...], what: str) -> None:
+    """A misspelt table or key (``[default]``, ``task =``) is refused, never ignored: the message names
+    ``where`` (the file, and the table), the key, the closest known one and the known ones."""
+    for key in table:
+        if key not in known:
+            hint = difflib.get_close_matches(key, known, n=1)
+            raise ValueError(
+                f"{where}: unknown {what} {key!r}{f' (did you mean {hint[0]!r}?)' if hint else ''}. Fix: use {', '.join(known)}."
+            )

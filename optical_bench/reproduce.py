@@ -97,11 +97,25 @@ def _configs_by_folder() -> dict[str, list[str]]:
 def expected_path(experiment: dict) -> Path:
     """``<results>/expected.toml``; where several configs share the folder (a dev and a test stage,
     a study's second grid), ``<results>/expected_<config>.toml`` for each."""
+    return study_file(experiment, EXPECTED_FILE)
+
+
+def study_file(experiment: dict, file_name: str) -> Path:
+    """``<results>/<file_name>`` of a study (``expected.toml``, ``comparisons.md``); where several
+    configs share the folder, ``<results>/<stem>_<config><suffix>`` for each."""
     folder = experiment["experiment"].get("results")
     sharing = _configs_by_folder().get(folder, []) if folder else []
     if len(sharing) > 1 and experiment.get("_name") in sharing:
-        return results_folder(experiment) / f"expected_{experiment['_name'].removeprefix('studies/')}.toml"
-    return results_folder(experiment) / EXPECTED_FILE
+        stem, suffix = Path(file_name).stem, Path(file_name).suffix
+        return results_folder(experiment) / f"{stem}_{experiment['_name'].removeprefix('studies/')}{suffix}"
+    return results_folder(experiment) / file_name
+
+
+def default_out(name: str) -> Path:
+    """Where ``optical-bench reproduce STUDY`` trains and evaluates without ``--out``: ``<cache>/reproduce/<study>``."""
+    from optical_bench.io import home
+
+    return home() / "reproduce" / name.replace("/", "__")
 
 
 def _command(name: str, run: str) -> str:
@@ -149,13 +163,9 @@ def expected_from_results(name: str, results: Path | None = None) -> dict[str, d
     folder = results_folder(experiment)
     evaluations = _evaluations(experiment)
     seconds = _committed_seconds(folder)
-    scratch = Path("/nonexistent")
     found: dict[str, dict] = {}
-    for result in sorted(load_runs([results or folder / "results"]), key=lambda r: r.short_name):
-        run = evaluations.get(result.short_name)
-        if run is None or not same_options(result.experiment_kwargs, study_options(_run_config(experiment, run, scratch))):
-            continue
-        entry = found.setdefault(result.short_name, {"command": _command(name, run["name"]), "expected": {}})
+    for result in current_results(experiment, results or folder / "results"):
+        entry = found.setdefault(result.short_name, {"command": _command(name, evaluations[result.short_name]["name"]), "expected": {}})
         if result.short_name in seconds:
             entry["seconds"] = seconds[result.short_name]
         for task, data in sorted(result.tasks.items()):
@@ -172,6 +182,24 @@ def expected_from_results(name: str, results: Path | None = None) -> dict[str, d
     order = list(evaluations)
     found = dict(sorted(found.items(), key=lambda item: order.index(item[0])))
     return {**found, **seed_mean_rows(name, experiment, found)}
+
+
+def current_results(experiment: dict, folder: Path) -> list:
+    """The MTEB results (:class:`optical_bench.results.RunResults`) in ``folder`` of the study's runs
+    and their variants whose recorded ``experiment_kwargs`` are the run's study options today, by name."""
+    evaluations = _evaluations(experiment)
+    scratch = Path("/nonexistent")
+    options = {}
+    found = []
+    for result in sorted(load_runs([folder]), key=lambda r: r.short_name):
+        run = evaluations.get(result.short_name)
+        if run is None:
+            continue
+        if run["name"] not in options:
+            options[run["name"]] = study_options(_run_config(experiment, run, scratch))
+        if same_options(result.experiment_kwargs, options[run["name"]]):
+            found.append(result)
+    return found
 
 
 def _mean_row_name(run: dict, seeds: list) -> str:
@@ -317,11 +345,7 @@ def reproduce(name: str, out: Path, patterns: list[str] | None = None, expected_
     tasks = experiment_tasks(experiment)
     got: dict[str, tuple[dict[str, float], float]] = {}
     for run in dict.fromkeys(evaluations[member]["name"] for row in chosen for member in members[row]):
-        config = _run_config(experiment, evaluations[run], out)
-        echo(f"{run}: {config.method} (teacher {config.teacher})")
-        started = time.perf_counter()
-        results, _timing = _train_and_evaluate(config, run, tasks, out, progress=False, wait=True, experiment=experiment)
-        seconds = round(time.perf_counter() - started, 1)
+        results, seconds = make_run(experiment, evaluations[run], out, tasks, echo)
         for evaluation, result in results:
             got[evaluation] = (_scores(result), seconds)
     rows = []
@@ -333,6 +357,16 @@ def reproduce(name: str, out: Path, patterns: list[str] | None = None, expected_
             mean = None if None in values else sum(values) / len(values)  # one run: its own score
             rows.append(Row(run, key, value["value"], value["tolerance"], mean, seconds))
     return rows
+
+
+def make_run(experiment: dict, run: dict, out: Path, tasks: list, echo=print) -> tuple[list, float]:
+    """Train or build (resuming in ``out``) and evaluate one run of a study: its evaluations
+    (``(name, mteb result)``, variants too) and the seconds it took. A line says which run starts."""
+    config = _run_config(experiment, run, out)
+    echo(f"{run['name']}: {config.method} (teacher {config.teacher})")
+    started = time.perf_counter()
+    results, _timing = _train_and_evaluate(config, run["name"], tasks, out, progress=False, wait=True, experiment=experiment)
+    return results, round(time.perf_counter() - started, 1)
 
 
 def format_rows(rows: list[Row]) -> str:
@@ -397,6 +431,9 @@ def reproduce_page() -> str:
         "(values from the committed MTEB result files). `optical-bench reproduce STUDY --rows GLOB --check` reruns rows",
         "(training or building what they need, resuming) and prints expected, got, OK or FAIL and the seconds each run",
         "took; it exits 1 when a row fails. Seconds are those of the committed run on 2 CPU cores, where it recorded them.",
+        "A study whose config declares `[[comparisons]]` (pooled `optical-bench seeds` tables: a reference, rows, subsets,",
+        "`for` values, runs of another study `with` it) gets them from `optical-bench reproduce STUDY --write-comparisons",
+        "[--out DIR]`: it makes (resuming) the runs they need, then writes `comparisons.md` into the study's results folder.",
     ]
     for name in studies():
         experiment = load_experiment(name)

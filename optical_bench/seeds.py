@@ -191,3 +191,27 @@ def summarise_drops(table, in_task: str, shifted_task: str, reference: str | Non
             row.extend(["", ""])
         rows.append(row)
     return rows
+
+
+def table_headers(metric: str, reference: str | None) -> list[str]:
+    """The columns of the rows of :func:`summarise` and :func:`summarise_drops`."""
+    return [
+        "task",
+        "configuration",
+        "seeds",
+        f"{metric} mean [95% CI]",
+        f"difference to {reference} [95% CI]" if reference else "",
+        "detectable difference" if reference else "",
+    ]
+
+
+def legend(reference: str | None = None) -> str:
+    """What the intervals and (with a reference) the detectable difference of those rows are."""
+    lines = ["Intervals: two-level bootstrap over seeds and queries; * the difference interval excludes 0."]
+    if reference:
+        lines.append(
+            "Detectable difference: the smallest true difference this design (seeds x queries) detects with 80% power "
+            "at two-sided alpha 0.05, 2.80 bootstrap standard errors of the difference; floored to the metric's step "
+            "(1/queries for R@1) and 'not estimable' where fewer than 6 queries differ (no paired test reaches p < 0.05)."
+        )
+    return "\n".join(lines)
