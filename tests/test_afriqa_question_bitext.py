@@ -48,7 +48,7 @@ def test_gold_passages_pair_train_questions_with_their_passages_read_as_document
     from optical_bench.data.afriqa_bitext import question_pairs
     from optical_bench.data.beir import read_beir_folder
     from optical_bench.tasks import get_tasks
-    from optical_bench.training.student import build_objective
+    from optical_bench.training.objective import build_objective
 
     data = resolve_training_data(TrainConfig.from_dict({"bitext": "afriqa-hau-gold-passages", "bitext_size": 10**9}))
     assert data.english_side == "document" and "gold English passages" in data.bitext.description
