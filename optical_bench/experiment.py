@@ -36,7 +36,7 @@ from pathlib import Path
 from tabulate import tabulate
 
 from optical_bench.config import TRAINED_METHODS, TrainConfig, read_toml, resolve_layers
-from optical_bench.data.sources import named_collection, resolve_training_data
+from optical_bench.data.sources import DataOptions, named_collection, resolve_training_data
 from optical_bench.evaluate import EvaluationOptions, evaluate_one
 from optical_bench.grids import expand_runs, listed_names, select_stage, stage_names
 from optical_bench.io import LockHeldError, atomic_write_json, atomic_write_text, check_name, folder_lock, sha256_json
@@ -220,7 +220,7 @@ def _run_config(experiment: dict, run: dict, out: Path) -> TrainConfig:
         if isinstance(value, str) and (value.startswith("./") or value.startswith("../")):
             options[key] = str(_inside(base, value))
     config = TrainConfig.from_flat(options)
-    config.validate()
+    config.validate()  # the one check of the run (before its key: it makes the augmentation kind canonical)
     # hash only what differs from the defaults, so adding an option later keeps old keys valid
     defaults = TrainConfig().to_dict()
     key = sha256_json({k: v for k, v in config.to_dict().items() if k != "out" and v != defaults.get(k)})[:10]
@@ -332,7 +332,7 @@ def _train_and_evaluate(config, name: str, tasks, out: Path, progress: bool, wai
             set_aside_if_stale(config)
             folder = Path(config.out) / "model"
             if not (folder / PROVENANCE_FILE).exists():
-                train(config, progress=progress, data=resolve_training_data(config))
+                train(config, progress=progress, data=resolve_training_data(DataOptions.of_run(config)))
             trained = time.perf_counter()
             result = evaluate_one(
                 str(folder), tasks, out, name=name, experiment_kwargs=study_options(config), options=EvaluationOptions(progress=progress)
