@@ -65,7 +65,6 @@ class TrainedMethod:
     name: str
     weights: LossWeights
     loss: str  # DISTILLATION or LABELLED_MSE
-    summary: str
 
     def resolve(self, given: Mapping[str, float | None]) -> LossWeights:
         """The weights a run of this method uses: ``given`` (``{term: weight or None}``) over
@@ -91,17 +90,16 @@ def _refusal(method: str, term: str) -> str:
     )
 
 
-# fmt: off
-TRAINED = {row.name: row for row in (
-    TrainedMethod("optical", LossWeights(ot=1.0), DISTILLATION, "OT distillation of token embeddings (OPTICAL)"),
-    TrainedMethod("optical+mse", LossWeights(ot=1.0, mse=1.0), DISTILLATION, "OT + sentence-level MSE"),
-    TrainedMethod("optical+contrastive", LossWeights(ot=1.0, contrastive=1.0), DISTILLATION,
-                  "OT + in-batch InfoNCE against teacher targets"),
-    TrainedMethod("mse", LossWeights(mse=1.0), LABELLED_MSE,
-                  "sentence-transformers' MSELoss on the teacher's embeddings (make_multilingual)"),
-    TrainedMethod("contrastive", LossWeights(contrastive=1.0), DISTILLATION, "in-batch InfoNCE against teacher targets only"),
-)}
-# fmt: on
+TRAINED = {  # the order of --method's choices
+    row.name: row
+    for row in (
+        TrainedMethod("optical", LossWeights(ot=1.0), DISTILLATION),  # OT distillation of token embeddings (OPTICAL)
+        TrainedMethod("optical+mse", LossWeights(ot=1.0, mse=1.0), DISTILLATION),  # OT + sentence-level MSE
+        TrainedMethod("optical+contrastive", LossWeights(ot=1.0, contrastive=1.0), DISTILLATION),  # OT + in-batch InfoNCE
+        TrainedMethod("mse", LossWeights(mse=1.0), LABELLED_MSE),  # make_multilingual's MSELoss on the teacher's embeddings
+        TrainedMethod("contrastive", LossWeights(contrastive=1.0), DISTILLATION),  # in-batch InfoNCE alone
+    )
+}
 TRAINED_METHODS = tuple(TRAINED)
 FREE_METHODS = ("zero-shot", "centering", "translate-test")  # nothing trained: training/baselines.py
 METHODS = TRAINED_METHODS + FREE_METHODS

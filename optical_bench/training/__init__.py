@@ -16,7 +16,8 @@ method                 what it is
 ``translate-test``     queries translated to English (IBM Model 1 from the bitext, or an HF MT model), then the teacher
 =====================  =====================================================================
 
-The options are :class:`optical_bench.config.TrainConfig`. The modules:
+The options are :class:`optical_bench.config.TrainConfig`; each trained method's loss terms and default
+weights are its row of :data:`optical_bench.methods.TRAINED`. The modules:
 
 - :mod:`.run`: :func:`train` (the folder lock, the resume checks, the order of the steps).
 - :mod:`.pairs`: the run's bitext and the seeded samples drawn from it.
