@@ -12,7 +12,7 @@ where a text comes from. The options read here are the run's data:
 ``dev_collection``                      a BEIR folder for checkpoint selection (default: the source's dev)
 ``linear_map_english_file``             English sentences for the linear map (default: the source's)
 ``mlm_corpus``, ``augmentation_*``      monolingual texts (default: the source's)
-``dev``, ``linear_map*``, ``mlm_texts``  whether the run needs a dev split, English for the map, MLM texts
+``dev``, ``mlm_texts``, ``linear_map``  whether the run reads a dev split, MLM texts, English for the map
 ======================================  ===========================================================
 
 Named bitext sources:
