@@ -241,11 +241,11 @@ def _end_process_group() -> None:
 
 
 def cmd_train(args) -> int:
-    from optical_bench.data.sources import resolve_training_data
+    from optical_bench.data.sources import DataOptions, resolve_training_data
 
     config = train_config_from_args(args)
-    config.validate()
-    data = resolve_training_data(config, hub_dir=args.hub_dir)
+    config.validate()  # the one check of the run: train() is given its data, so it does not check again
+    data = resolve_training_data(DataOptions.of_run(config), hub_dir=args.hub_dir)
     quiet_if_asked(args)
     from optical_bench.training import train  # torch, transformers: once the options are checked
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar
 
+from optical_bench.methods import FREE_METHODS, METHODS, TERMS, TRAINED, TRAINED_METHODS, LossWeights, loss_weights
 from optical_bench.recipes import RECIPES, drop_idle_refinements, pairing_recipe
 
 if sys.version_info >= (3, 11):
@@ -40,6 +41,7 @@ __all__ = [
     "AUGMENTATION_KINDS",
     "AugmentationOptions",
     "CheckpointOptions",
+    "FREE_METHODS",
     "METHODS",
     "METHOD_WEIGHTS",
     "MLMOptions",
@@ -57,17 +59,8 @@ __all__ = [
     "tomllib",
 ]
 
-TRAINED_METHODS = ("optical", "optical+mse", "optical+contrastive", "mse", "contrastive")
-FREE_METHODS = ("zero-shot", "centering", "translate-test")
-METHODS = TRAINED_METHODS + FREE_METHODS
-# (OT, MSE, contrastive) loss weights of each trained method
-METHOD_WEIGHTS = {
-    "optical": (1.0, 0.0, 0.0),
-    "optical+mse": (1.0, 1.0, 0.0),
-    "optical+contrastive": (1.0, 0.0, 1.0),
-    "mse": (0.0, 1.0, 0.0),
-    "contrastive": (0.0, 0.0, 1.0),
-}
+# (OT, MSE, contrastive) default loss weights of each trained method: a view of the method table
+METHOD_WEIGHTS = {name: (row.weights.ot, row.weights.mse, row.weights.contrastive) for name, row in TRAINED.items()}
 MLM_HEADS = ("fresh", "tied", "untied")
 MLM_VOCABULARIES = ("corpus", "full")
 LINEAR_MAP_SOURCES = ("none", "english", "bitext", "both")
@@ -326,8 +319,12 @@ class TrainConfig:
             raise ValueError(
                 f"--bitext-size ({self.bitext_size!r}) and --max-steps ({self.max_steps!r}) must be whole numbers, at least 1."
             )
-        if self.batch_size < 2 and self.method in ("contrastive", "optical+contrastive"):
-            raise ValueError("In-batch contrastive training needs --batch-size >= 2.")
+        contrastive = self.loss_weights().contrastive  # the weight the loss will use (refuses weights the method lacks)
+        if self.batch_size < 2 and contrastive > 0 and self.method in TRAINED_METHODS:
+            raise ValueError(
+                f"In-batch contrastive training (--method {self.method}, contrastive weight {contrastive}) needs --batch-size >= 2. "
+                "Fix: raise --batch-size, or set --contrastive-weight 0."
+            )
         self.augmentation.kind = normalize_kind(self.augmentation.kind)
         if self.vocabulary.min_count < 1 or self.vocabulary.top_k < 1:
             raise ValueError("--vocabulary-transfer-min-count and --vocabulary-transfer-top-k must be >= 1.")
@@ -347,14 +344,9 @@ class TrainConfig:
         if self.augmentation.ratio < 0:
             raise ValueError("--augmentation-ratio must be >= 0 (synthetic pairs per real pair).")
 
-    def weights(self) -> tuple[float, float, float]:
-        """(OT, MSE, contrastive) weights: the method's, unless set explicitly."""
-        ot, mse, contrastive = METHOD_WEIGHTS.get(self.method, (0.0, 0.0, 0.0))
-        return (
-            ot if self.ot_weight is None else self.ot_weight,
-            mse if self.mse_weight is None else self.mse_weight,
-            contrastive if self.contrastive_weight is None else self.contrastive_weight,
-        )
+    def loss_weights(self) -> LossWeights:
+        """The weight of each loss term: ``--<term>-weight`` where given, else the method's row (:mod:`optical_bench.methods`)."""
+        return loss_weights(self.method, {term: getattr(self, f"{term}_weight") for term in TERMS})
 
     def to_dict(self) -> dict[str, Any]:
         """Every option under its flat key, in declaration order (the recorded form)."""

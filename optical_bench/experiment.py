@@ -36,7 +36,7 @@ from tabulate import tabulate
 
 from optical_bench.comparison_specs import expand_comparisons
 from optical_bench.config import TRAINED_METHODS, TrainConfig, read_toml, resolve_layers
-from optical_bench.data.sources import named_collection, resolve_training_data
+from optical_bench.data.sources import DataOptions, named_collection, resolve_training_data
 from optical_bench.evaluate import EvaluationOptions, evaluate_one
 from optical_bench.grids import expand_runs, listed_names, refuse_unknown, select_stage, stage_names
 from optical_bench.io import LockHeldError, atomic_write_json, atomic_write_text, check_name, folder_lock, sha256_json
@@ -245,7 +245,7 @@ def _run_config(experiment: dict, run: dict, out: Path) -> TrainConfig:
         student_folder = Path(_run_config(experiment, earlier, out).out)
         options["student_init"] = RUN_REFERENCE + student_folder.name  # the key: the run's options, not where --out is
     config = TrainConfig.from_flat(options)
-    config.validate()
+    config.validate()  # the one check of the run (before its key: it makes the augmentation kind canonical)
     # hash only what differs from the defaults, so adding an option later keeps old keys valid
     defaults = TrainConfig().to_dict()
     key = sha256_json({k: v for k, v in config.to_dict().items() if k != "out" and v != defaults.get(k)})[:10]
@@ -357,7 +357,7 @@ def _train_student_run(experiment: dict, name: str, out: Path, progress: bool) -
         if not (Path(config.out) / "model" / PROVENANCE_FILE).exists():
             print(f"  {name} starts from {earlier['name']}'s model: training that first", flush=True)
             _train_student_run(experiment, earlier["name"], out, progress)
-            train(config, progress=progress, data=resolve_training_data(config))
+            train(config, progress=progress, data=resolve_training_data(DataOptions.of_run(config)))
 
 
 def _train_and_evaluate(config, name: str, tasks, out: Path, progress: bool, wait: bool, experiment: dict | None = None):
@@ -379,7 +379,7 @@ def _train_and_evaluate(config, name: str, tasks, out: Path, progress: bool, wai
             folder = Path(config.out) / "model"
             if not (folder / PROVENANCE_FILE).exists():
                 _train_student_run(experiment or {}, name, out, progress)
-                train(config, progress=progress, data=resolve_training_data(config))
+                train(config, progress=progress, data=resolve_training_data(DataOptions.of_run(config)))
             trained = time.perf_counter()
             result = evaluate_one(
                 str(folder), tasks, out, name=name, experiment_kwargs=study_options(config), options=EvaluationOptions(progress=progress)

@@ -20,7 +20,7 @@ from optical_bench.models import build_distillation_model
 from optical_bench.models.linear_map import add_linear_map, fit_linear_map, warm_start_linear_map
 from optical_bench.recipes import PAPER_PAIRING_OPTIONS, RECIPES
 from optical_bench.training import train
-from optical_bench.training.student import build_objective
+from optical_bench.training.objective import build_objective
 
 
 def test_the_closed_form_fit_recovers_an_affine_map_and_leaves_the_bias_unpenalised():

@@ -17,7 +17,7 @@ from optical_bench.cli import main
 from optical_bench.config import TrainConfig
 from optical_bench.data.beir import read_beir_folder
 from optical_bench.data.bitext import BitextFormatError
-from optical_bench.data.sources import MAFAND, resolve_training_data
+from optical_bench.data.sources import MAFAND, DataOptions, resolve_training_data
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -59,8 +59,8 @@ def test_every_mirrored_mafand_split_loads_line_aligned(language, own_home):
 
 def test_mafand_is_a_named_source_with_its_own_dev_and_english_pool(own_home):
     mirrors = _mirrors()
-    small = resolve_training_data(TrainConfig.from_dict({"bitext": "mafand-hau", "bitext_size": 250}), hub_dir=mirrors)
-    large = resolve_training_data(TrainConfig.from_dict({"bitext": "mafand-hau", "bitext_size": 1000}), hub_dir=mirrors)
+    small = resolve_training_data(DataOptions.of_run(TrainConfig.from_dict({"bitext": "mafand-hau", "bitext_size": 250})), hub_dir=mirrors)
+    large = resolve_training_data(DataOptions.of_run(TrainConfig.from_dict({"bitext": "mafand-hau", "bitext_size": 1000})), hub_dir=mirrors)
     assert len(small.pairs()) == 250 and len(large.pairs()) == 1000
     assert {p.lr for p in small.pairs()} <= {p.lr for p in large.pairs()}, "a smaller size is a prefix of a larger one"
     assert small.dataset_id == "masakhane/mafand" and "MAFAND-MT en-hau" in small.bitext.description
@@ -75,22 +75,23 @@ def test_mafand_is_a_named_source_with_its_own_dev_and_english_pool(own_home):
     assert "no monolingual hau text" in small.mlm_texts.description and small.mlm_texts.path is None
     # an option beats the source's default
     given = resolve_training_data(
-        TrainConfig.from_dict({"bitext": "mafand-hau", "dev_collection": str(own_home), "mlm_corpus": "x.txt"}), hub_dir=mirrors
+        DataOptions.of_run(TrainConfig.from_dict({"bitext": "mafand-hau", "dev_collection": str(own_home), "mlm_corpus": "x.txt"})),
+        hub_dir=mirrors,
     )
     assert given.dev_collection == own_home and given.mlm_texts.path == Path("x.txt")
 
 
 def test_mafand_from_the_environment_variable_and_its_errors(own_home, monkeypatch):
     monkeypatch.setenv("OPTICAL_BENCH_HUB_DIR", str(_mirrors()))
-    assert len(resolve_training_data(TrainConfig.from_dict({"bitext": "mafand-yor", "bitext_size": 10})).pairs()) == 10
+    assert len(resolve_training_data(DataOptions.of_run(TrainConfig.from_dict({"bitext": "mafand-yor", "bitext_size": 10}))).pairs()) == 10
     with pytest.raises(ValueError, match="only a dev split for nya"):
-        resolve_training_data(TrainConfig.from_dict({"bitext": "mafand-nya"}))
+        resolve_training_data(DataOptions.of_run(TrainConfig.from_dict({"bitext": "mafand-nya"})))
     with pytest.raises(ValueError, match="no English-xyz folder. Fix: use one of mafand-hau"):
-        resolve_training_data(TrainConfig.from_dict({"bitext": "mafand-xyz"}))
+        resolve_training_data(DataOptions.of_run(TrainConfig.from_dict({"bitext": "mafand-xyz"})))
     (own_home / "empty").mkdir(exist_ok=True)
     monkeypatch.setenv("OPTICAL_BENCH_HUB_DIR", str(own_home / "empty"))
     with pytest.raises(FileNotFoundError, match="not in the local hub mirror. Fix: `git clone https://github.com/masakhane-io/lafand-mt"):
-        resolve_training_data(TrainConfig.from_dict({"bitext": "mafand-hau"}))
+        resolve_training_data(DataOptions.of_run(TrainConfig.from_dict({"bitext": "mafand-hau"})))
 
 
 def test_named_monolingual_texts_come_from_train_splits_only(own_home):
@@ -106,7 +107,7 @@ def test_named_monolingual_texts_come_from_train_splits_only(own_home):
         "augmentation_monolingual": "mafand-hau-beyond",
         "augmentation_english": "afriqa-hau-questions-en",
     }
-    data = resolve_training_data(TrainConfig.from_dict(options), hub_dir=mirrors)
+    data = resolve_training_data(DataOptions.of_run(TrainConfig.from_dict(options)), hub_dir=mirrors)
     lines = lambda source: source.path.read_text(encoding="utf-8").splitlines()  # noqa: E731
     queries = mirrors / "github.com/masakhane-io/afriqa/data/queries/hau"
     train = [json.loads(line) for line in (queries / "queries.afriqa.hau.en.train.json").read_text(encoding="utf-8").splitlines() if line]
@@ -116,15 +117,24 @@ def test_named_monolingual_texts_come_from_train_splits_only(own_home):
     assert set(lines(data.augmentation_en)) == {r["translated_question"].strip() for r in train}
     beyond = set(lines(data.augmentation_lr))
     assert len(beyond) > 2000 and not beyond & {p.lr for p in data.pairs()}
-    news = resolve_training_data(TrainConfig.from_dict({"bitext": "mafand-hau", "bitext_size": 250}), hub_dir=mirrors)
+    news = resolve_training_data(DataOptions.of_run(TrainConfig.from_dict({"bitext": "mafand-hau", "bitext_size": 250})), hub_dir=mirrors)
     assert len(set(news.english_texts(news.english_pool.path))) > 0
     assert (
-        set(lines(resolve_training_data(TrainConfig.from_dict({**options, "bitext_size": 250}), hub_dir=mirrors).augmentation_lr)) > beyond
+        set(
+            lines(
+                resolve_training_data(
+                    DataOptions.of_run(TrainConfig.from_dict({**options, "bitext_size": 250})), hub_dir=mirrors
+                ).augmentation_lr
+            )
+        )
+        > beyond
     )
     with pytest.raises(ValueError, match="needs that bitext. Fix: set bitext"):
-        resolve_training_data(TrainConfig.from_dict({"bitext": "mafand-zul", "mlm_corpus": "mafand-hau-beyond"}), hub_dir=mirrors)
+        resolve_training_data(
+            DataOptions.of_run(TrainConfig.from_dict({"bitext": "mafand-zul", "mlm_corpus": "mafand-hau-beyond"})), hub_dir=mirrors
+        )
     with pytest.raises(ValueError, match="no English-pivot questions in 'xyz'. Fix: use one of bem, hau"):
-        resolve_training_data(TrainConfig.from_dict({**options, "mlm_corpus": "afriqa-xyz-questions"}), hub_dir=mirrors)
+        resolve_training_data(DataOptions.of_run(TrainConfig.from_dict({**options, "mlm_corpus": "afriqa-xyz-questions"})), hub_dir=mirrors)
 
 
 def test_an_experiment_evaluates_a_named_news_collection(own_home, monkeypatch):
@@ -142,7 +152,7 @@ def test_a_mirror_whose_sides_differ_in_length_names_the_file(own_home, tmp_path
         (folder / f"{split}.hau").write_text("a\nb\nc\n", encoding="utf-8")
         (folder / f"{split}.en").write_text("A\nB\n", encoding="utf-8")
     with pytest.raises(BitextFormatError, match=r"train\.en.*line 3.*not line-aligned"):
-        resolve_training_data(TrainConfig.from_dict({"bitext": "mafand-hau"}), hub_dir=tmp_path / "hub")
+        resolve_training_data(DataOptions.of_run(TrainConfig.from_dict({"bitext": "mafand-hau"})), hub_dir=tmp_path / "hub")
 
 
 def test_training_on_mafand_records_its_source_and_selects_on_its_dev(tiny_model, own_home, tmp_path, capsys, monkeypatch):

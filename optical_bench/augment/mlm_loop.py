@@ -9,59 +9,43 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import MISSING, asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 from optical_bench.augment.mlm_head import build_head, transformer_folder
 from optical_bench.config import MLMOptions
 
+_NOT_SETTINGS = ("texts", "corpus")  # which texts: the cache key hashes the texts themselves
+_OPTIMISER_DEFAULTS = {"warmup_ratio": 0.1, "weight_decay": 0.01, "max_grad_norm": 1.0}
 
-@dataclass(frozen=True)
-class MLMSettings:
-    """Every setting of one MLM pre-training: a run's MLM options (:class:`~optical_bench.config.MLMOptions`,
-    whose defaults are the only ones) with the token limit and the seed resolved, and the optimiser's
-    fixed settings. The cache key, the record and the training loop all read this one object."""
 
-    steps: int | None
-    epochs: float
-    batch_size: int
-    learning_rate: float
-    mask_probability: float
-    max_seq_length: int
-    seed: int
-    head: str
-    vocabulary: str
-    head_warmup_steps: int
-    head_learning_rate: float
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
+@dataclass
+class MLMSettings(MLMOptions):
+    """Every setting of one MLM pre-training: a run's MLM options (its fields and defaults are
+    :class:`~optical_bench.config.MLMOptions`', declared there once) with the token limit and the
+    seed resolved, and the optimiser's fixed settings. The cache key, the record and the training
+    loop all read this one object."""
+
+    max_seq_length: int = 64  # resolved: the MLM token limit, else the training length
+    seed: int = 42
+    warmup_ratio: float = _OPTIMISER_DEFAULTS["warmup_ratio"]
+    weight_decay: float = _OPTIMISER_DEFAULTS["weight_decay"]
+    max_grad_norm: float = _OPTIMISER_DEFAULTS["max_grad_norm"]
 
     @classmethod
     def from_options(cls, options: MLMOptions | None = None, *, seed: int = 42, max_seq_length: int = 64, **changes) -> MLMSettings:
         """The settings of ``options`` (default: the MLM defaults); ``options.max_seq_length`` falls
         back to ``max_seq_length`` (the training length); ``changes`` override single fields."""
         options = options or MLMOptions()
-        settings = cls(
-            steps=options.steps,
-            epochs=options.epochs,
-            batch_size=options.batch_size,
-            learning_rate=options.learning_rate,
-            mask_probability=options.mask_probability,
-            max_seq_length=options.max_seq_length or max_seq_length,
-            seed=int(seed),
-            head=options.head,
-            vocabulary=options.vocabulary,
-            head_warmup_steps=options.head_warmup_steps,
-            head_learning_rate=options.head_learning_rate,
-        )
-        return replace(settings, **changes)
+        given = {item.name: getattr(options, item.name) for item in fields(MLMOptions)}
+        given["max_seq_length"] = options.max_seq_length or max_seq_length
+        return replace(cls(**given, seed=int(seed)), **changes)
 
     def cache_options(self) -> dict:
-        """The settings as the cache key hashes them: the run's options, and the optimiser's fixed
-        settings only where they differ from their defaults (so keys made before them still hold)."""
-        fixed = {item.name: item.default for item in fields(self) if item.default is not MISSING}
-        return {key: value for key, value in asdict(self).items() if key not in fixed or value != fixed[key]}
+        """The settings as the cache key hashes them: the run's options but the texts' choice, and the
+        optimiser's fixed settings only where they differ from their defaults (so keys made before them still hold)."""
+        values = {key: value for key, value in asdict(self).items() if key not in _NOT_SETTINGS}
+        return {key: value for key, value in values.items() if key not in _OPTIMISER_DEFAULTS or value != _OPTIMISER_DEFAULTS[key]}
 
 
 def compact_embeddings(full, tokenizer, encodings: list[dict], config):

@@ -1,8 +1,9 @@
 """The texts a training run reads, decided once, at the top: :func:`resolve_training_data`.
 
-The command line and the experiment runner call :func:`resolve_training_data` on a run's
-options and pass the :class:`TrainingData` it returns down to training; nothing below
-decides on its own where a text comes from. The options read here are the run's data:
+The command line and the experiment runner call :func:`resolve_training_data` on a run's data
+options (:class:`DataOptions`, taken from its ``TrainConfig`` by :meth:`DataOptions.of_run`) and
+pass the :class:`TrainingData` it returns down to training; nothing below decides on its own
+where a text comes from. The options read here are the run's data:
 
 ======================================  ===========================================================
 ``bitext``                              a named source (below), a ``.jsonl``/``.tsv`` file, or none:
@@ -11,6 +12,7 @@ decides on its own where a text comes from. The options read here are the run's 
 ``dev_collection``                      a BEIR folder for checkpoint selection (default: the source's dev)
 ``linear_map_english_file``             English sentences for the linear map (default: the source's)
 ``mlm_corpus``, ``augmentation_*``      monolingual texts (default: the source's)
+``dev``, ``mlm_texts``, ``linear_map``  whether the run reads a dev split, MLM texts, English for the map
 ======================================  ===========================================================
 
 Named bitext sources:
@@ -52,15 +54,20 @@ import logging
 import random
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from optical_bench.config import TrainConfig, normalize_kind
+from optical_bench.config import normalize_kind
 from optical_bench.data.beir import known_item_collection, write_beir_folder
 from optical_bench.data.bitext import SentencePair, interleave, read_bitext, write_bitext
 from optical_bench.io import ENV_HUB_DIR, atomic_write_text, home, mirror_dir
 
+if TYPE_CHECKING:
+    from optical_bench.config import TrainConfig
+
 __all__ = [
     "ENV_HUB_DIR",
     "MAFAND",
+    "DataOptions",
     "TextSource",
     "TrainingData",
     "named_collection",
@@ -88,6 +95,41 @@ class TextSource:
 
     path: Path | None
     description: str
+
+
+@dataclass(frozen=True)
+class DataOptions:
+    """The options of a run that choose its texts (the table above); every text beyond the bitext
+    is off unless asked for. :meth:`of_run` takes them from a ``TrainConfig``."""
+
+    bitext: str | None  # a named source, a file, or None: the built Bible
+    bitext_size: int
+    dev: bool = False  # whether checkpoints are chosen on a dev split
+    dev_collection: str | None = None
+    linear_map_english_texts: int = 0  # English sentences a linear map adds to its fit (0: none, or no map)
+    linear_map_english_file: str = ""
+    mlm: bool = False  # whether the run pre-trains with MLM (MLMOptions.enabled)
+    mlm_corpus: str | None = None
+    augmentation_kind: str = "none"  # canonical (normalize_kind)
+    augmentation_monolingual: str | None = None
+    augmentation_english: str | None = None
+
+    @classmethod
+    def of_run(cls, config: TrainConfig) -> DataOptions:
+        """The data options of the run ``config``."""
+        return cls(
+            bitext=config.bitext,
+            bitext_size=config.bitext_size,
+            dev=config.checkpoints.dev,
+            dev_collection=config.checkpoints.dev_collection,
+            linear_map_english_texts=config.linear_map_english_texts if config.linear_map != "none" else 0,
+            linear_map_english_file=config.linear_map_english_file,
+            mlm=config.mlm.enabled,
+            mlm_corpus=config.mlm.corpus,
+            augmentation_kind=normalize_kind(config.augmentation.kind),
+            augmentation_monolingual=config.augmentation.monolingual,
+            augmentation_english=config.augmentation.english,
+        )
 
 
 @dataclass(frozen=True)
@@ -119,24 +161,24 @@ class TrainingData:
         return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def resolve_training_data(config: TrainConfig, hub_dir: Path | str | None = None) -> TrainingData:
-    """The texts of the run ``config``: its bitext (a named source, a file, or the built Bible),
+def resolve_training_data(options: DataOptions, hub_dir: Path | str | None = None) -> TrainingData:
+    """The texts of a run with these data ``options``: its bitext (a named source, a file, or the built Bible),
     then for each other text the file its option names, else the source's own; the Bible's
     collections are built only when a step of this run needs one of them."""
     hub_dir = mirror_dir(hub_dir)
-    if config.bitext and "+" in config.bitext and not Path(config.bitext).is_file():
-        source = _combined(config.bitext, config.bitext_size, hub_dir)
-    elif config.bitext and _is_named(config.bitext):
-        source = _named_bitext(config.bitext, config.bitext_size, hub_dir)
-    elif config.bitext:
-        if not Path(config.bitext).is_file():
+    if options.bitext and "+" in options.bitext and not Path(options.bitext).is_file():
+        source = _combined(options.bitext, options.bitext_size, hub_dir)
+    elif options.bitext and _is_named(options.bitext):
+        source = _named_bitext(options.bitext, options.bitext_size, hub_dir)
+    elif options.bitext:
+        if not Path(options.bitext).is_file():
             known = ", ".join(f"mafand-{k}" for k, v in sorted(MAFAND["train_pairs"].items()) if v)
             raise FileNotFoundError(
-                f"--bitext {config.bitext}: no such file, and not a named source. Fix: pass a .jsonl/.tsv bitext, or one of {known}."
+                f"--bitext {options.bitext}: no such file, and not a named source. Fix: pass a .jsonl/.tsv bitext, or one of {known}."
             )
-        bible = _bible_data(config.bitext_size) if _needs_bible_texts(config) else None
+        bible = _bible_data(options.bitext_size) if _needs_bible_texts(options) else None
         source = TrainingData(
-            TextSource(Path(config.bitext), str(config.bitext)),
+            TextSource(Path(options.bitext), str(options.bitext)),
             None,
             None,
             *(
@@ -146,16 +188,16 @@ def resolve_training_data(config: TrainConfig, hub_dir: Path | str | None = None
             ),
         )
     else:
-        source = _bible_data(config.bitext_size)
+        source = _bible_data(options.bitext_size)
     return TrainingData(
         bitext=source.bitext,
         dataset_id=source.dataset_id,
         languages=source.languages,
-        dev_collection=Path(config.checkpoints.dev_collection) if config.checkpoints.dev_collection else source.dev_collection,
-        english_pool=_given(config.linear_map_english_file) or source.english_pool,
-        mlm_texts=_given(config.mlm.corpus, config, hub_dir) or source.mlm_texts,
-        augmentation_lr=_given(config.augmentation.monolingual, config, hub_dir) or source.augmentation_lr,
-        augmentation_en=_given(config.augmentation.english, config, hub_dir) or source.augmentation_en,
+        dev_collection=Path(options.dev_collection) if options.dev_collection else source.dev_collection,
+        english_pool=_given(options.linear_map_english_file) or source.english_pool,
+        mlm_texts=_given(options.mlm_corpus, options, hub_dir) or source.mlm_texts,
+        augmentation_lr=_given(options.augmentation_monolingual, options, hub_dir) or source.augmentation_lr,
+        augmentation_en=_given(options.augmentation_english, options, hub_dir) or source.augmentation_en,
         english_side=source.english_side,
     )
 
@@ -200,18 +242,18 @@ def _combined(names: str, size: int, hub_dir) -> TrainingData:
     )
 
 
-def _given(value: str | None, config: TrainConfig | None = None, hub_dir=None) -> TextSource | None:
+def _given(value: str | None, options: DataOptions | None = None, hub_dir=None) -> TextSource | None:
     """A text file an option names, or a named text (:func:`named_texts`)."""
     if not value:
         return None
-    named = named_texts(str(value), config, hub_dir) if config is not None else None
+    named = named_texts(str(value), options, hub_dir) if options is not None else None
     return named or TextSource(Path(value), str(value))
 
 
 _AFRIQA_TEXTS = {"-questions": "question", "-questions-en": "translated_question"}
 
 
-def named_texts(value: str, config: TrainConfig, hub_dir=None) -> TextSource | None:
+def named_texts(value: str, options: DataOptions, hub_dir=None) -> TextSource | None:
     """The texts of a name (``afriqa-<lang>-questions``, ``afriqa-<lang>-questions-en``,
     ``mafand-<lang>-beyond``; see the module's docstring), written once into the cache; ``None``
     for anything else (a file path). An unknown language is refused with the known ones."""
@@ -222,12 +264,12 @@ def named_texts(value: str, config: TrainConfig, hub_dir=None) -> TextSource | N
         return None
     if value.startswith("mafand-") and value.endswith("-beyond"):
         language = value[len("mafand-") : -len("-beyond")]
-        if named_source(config.bitext or "") != language:
+        if named_source(options.bitext or "") != language:
             raise ValueError(
                 f'{value}: the news beyond a bitext needs that bitext. Fix: set bitext = "mafand-{language}" in the same run '
-                f"(bitext is {config.bitext!r})."
+                f"(bitext is {options.bitext!r})."
             )
-        return _mafand_beyond(language, config.bitext_size, hub_dir)
+        return _mafand_beyond(language, options.bitext_size, hub_dir)
     return None
 
 
@@ -287,15 +329,14 @@ def _mafand_beyond(language: str, size: int, hub_dir) -> TextSource:
     return TextSource(out, f"MAFAND-MT en-{language} train split, the {len(texts)} {language} news sentences beyond the {size} pairs taken")
 
 
-def _needs_bible_texts(config: TrainConfig) -> bool:
+def _needs_bible_texts(options: DataOptions) -> bool:
     """Whether a run on a bitext file reads a default that only the built Bible has (as before
     named sources: its dev books, its English pool, its withheld books)."""
-    kind = normalize_kind(config.augmentation.kind)
     return bool(
-        (config.checkpoints.dev and not config.checkpoints.dev_collection)
-        or (config.linear_map != "none" and config.linear_map_english_texts > 0 and not config.linear_map_english_file)
-        or (config.mlm.enabled and not config.mlm.corpus)
-        or (kind != "none" and not (config.augmentation.monolingual and config.augmentation.english))
+        (options.dev and not options.dev_collection)
+        or (options.linear_map_english_texts > 0 and not options.linear_map_english_file)
+        or (options.mlm and not options.mlm_corpus)
+        or (options.augmentation_kind != "none" and not (options.augmentation_monolingual and options.augmentation_english))
     )
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from optical_bench.assets.models import PACKAGED_MODELS
 from optical_bench.citation import OPTICAL_CITATION
+from optical_bench.methods import TRAINED
 
 # the project's own example sentences (no training text): Chichewa query, English passages
 EXAMPLE_QUERY = "Kodi madzi ndi ofunika bwanji pa moyo?"
@@ -203,9 +204,11 @@ def provenance_from_card(text: str) -> dict | None:
 
 
 def citations(provenance: dict) -> str:
-    """The BibTeX block of the card: OPTICAL, Sentence-BERT, and make_multilingual where MSE was a term."""
+    """The BibTeX block of the card: OPTICAL, Sentence-BERT, and make_multilingual where the method's row
+    (:data:`optical_bench.methods.TRAINED`) has a sentence MSE term."""
     entries = [OPTICAL_CITATION, SENTENCE_BERT_BIBTEX]
-    if "mse" in str(provenance.get("method", "")):
+    row = TRAINED.get(str(provenance.get("method", "")))
+    if row is not None and row.weights.mse:
         entries.append(MULTILINGUAL_BIBTEX)
     return "## Citation\n\n```bibtex\n" + "\n\n".join(entries) + "\n```\n"
 

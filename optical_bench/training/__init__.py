@@ -16,17 +16,20 @@ method                 what it is
 ``translate-test``     queries translated to English (IBM Model 1 from the bitext, or an HF MT model), then the teacher
 =====================  =====================================================================
 
-The options are :class:`optical_bench.config.TrainConfig`. The modules:
+The options are :class:`optical_bench.config.TrainConfig`; each trained method's loss terms and default
+weights are its row of :data:`optical_bench.methods.TRAINED`. The modules:
 
 - :mod:`.run`: :func:`train` (the folder lock, the resume checks, the order of the steps).
 - :mod:`.pairs`: the run's bitext and the seeded samples drawn from it.
-- :mod:`.student`: a trained student: objective, Trainer arguments, resuming, the record.
+- :mod:`.objective`: a trained method's dataset and loss, built from its row of :mod:`optical_bench.methods`.
+- :mod:`.student`: a trained student: Trainer arguments, resuming, the record.
 - :mod:`.dev`: checkpoint selection on the dev split (held-out Bible books; test sets are never read).
 - :mod:`.baselines`: language-mean centring and translate-test.
 - :mod:`.record`: :data:`MODEL_FORMAT`, the provenance, the atomic save.
 """
 
-from optical_bench.config import FREE_METHODS, METHODS, TRAINED_METHODS, TrainConfig
+from optical_bench.config import TrainConfig
+from optical_bench.methods import FREE_METHODS, METHODS, TRAINED_METHODS
 from optical_bench.training.dev import DevRetrievalEvaluator
 from optical_bench.training.record import MODEL_FORMAT
 from optical_bench.training.run import RESUME_MAY_CHANGE, describe_changes, options_changed_since, train, warn_if_english_only_student

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from optical_bench import __version__
 from optical_bench.citation import OPTICAL_REFERENCE
-from optical_bench.config import TRAINED_METHODS, TrainConfig
+from optical_bench.config import TrainConfig
 from optical_bench.io import replace_folder
+from optical_bench.methods import TRAINED
 from optical_bench.models import route_lengths, write_provenance
 from optical_bench.models.card import hub_model_name, plain_encode_works
 
@@ -19,7 +20,7 @@ MODEL_FORMAT = 2
 
 def provenance(config: TrainConfig, bitext_source: str, pairs_used: int, extra: dict | None = None) -> dict:
     """The run's provenance: its options (``config`` holds :meth:`TrainConfig.to_dict`), its data and ``extra``."""
-    ot, mse, contrastive = config.weights()
+    weights = config.loss_weights()
     record = {
         "name": hub_model_name(f"{config.method}-{Path(config.teacher).name}"),
         "optical_bench_version": __version__,
@@ -29,13 +30,13 @@ def provenance(config: TrainConfig, bitext_source: str, pairs_used: int, extra: 
         "student_side": config.student_side,
         "bitext_source": bitext_source,
         "bitext_pairs_used": pairs_used,
-        "steps": config.max_steps if config.method in TRAINED_METHODS else 0,
+        "steps": config.max_steps if config.method in TRAINED else 0,
         "batch_size": config.batch_size,
         "learning_rate": config.learning_rate,
         "seed": config.seed,
         "model_format": MODEL_FORMAT,
         "training_max_seq_length": config.max_seq_length,
-        "loss_weights": {"ot": ot, "mse": mse, "contrastive": contrastive, "anchor": config.anchor_weight},
+        "loss_weights": weights.as_dict(),  # every term of the method table, in its order
         "augmentation": {"kind": "none"},  # replaced by the augmentation actually applied
         "loss_citation": OPTICAL_REFERENCE,
         "config": {
@@ -43,7 +44,7 @@ def provenance(config: TrainConfig, bitext_source: str, pairs_used: int, extra: 
             "out": str(Path(config.out).resolve()) if config.out else config.out,
         },  # made relative to the model folder when saved
     }
-    if ot:
+    if weights.ot:
         options = config.ot
         record["ot"] = {
             "cost": options.cost,

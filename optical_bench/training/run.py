@@ -22,7 +22,7 @@ from optical_bench.assets.models import PACKAGED_MODELS
 from optical_bench.augment import augment_training_pairs, mlm_student_init
 from optical_bench.config import TRAINED_METHODS, TrainConfig, normalize_kind
 from optical_bench.data.bitext import SentencePair
-from optical_bench.data.sources import TextSource, TrainingData, resolve_training_data
+from optical_bench.data.sources import DataOptions, TextSource, TrainingData, resolve_training_data
 from optical_bench.io import atomic_write_json, folder_lock
 from optical_bench.models import build_distillation_model, student_modules
 from optical_bench.models.linear_map import warm_start_linear_map
@@ -42,13 +42,16 @@ RESUME_MAY_CHANGE = frozenset({"max_steps", "keep_checkpoints", "save_checkpoint
 def train(config: TrainConfig, progress: bool = True, data: TrainingData | None = None) -> Path:
     """Run one method; return the folder of the resulting sentence-transformers model.
 
-    ``data`` holds every text the run reads (:func:`~optical_bench.data.sources.resolve_training_data`,
-    which the command line and the experiment runner call; resolved here from ``config`` when not given).
+    ``data`` holds every text the run reads (:func:`~optical_bench.data.sources.resolve_training_data`).
+    The command line and the experiment runner check ``config`` (:meth:`TrainConfig.validate`) where
+    they finish it, then resolve its data and pass it; without ``data``, ``config`` is checked and
+    its data resolved here, so that every run is checked once.
     The run folder is locked for the whole run: a second process training into it waits
     (or stops, with ``--no-wait``) and then resumes or retrains, never writes beside it.
     """
-    config.validate()
-    data = data or resolve_training_data(config)
+    if data is None:
+        config.validate()
+        data = resolve_training_data(DataOptions.of_run(config))
     out = Path(config.out)
     if int(os.environ.get("RANK", "0")) != 0:  # one data-parallel job: its rank 0 holds the lock for all ranks
         return _train_locked(config, data, out, progress)

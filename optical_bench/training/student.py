@@ -1,4 +1,4 @@
-"""Training a student: the objective (dataset and loss), the Trainer's arguments, the run
+"""Training a student: its objective (:mod:`.objective`) under the Trainer's arguments, the run
 (resuming from the last complete checkpoint), and the record of what happened.
 
 Training goes through :class:`~sentence_transformers.SentenceTransformerTrainer`, so
@@ -11,26 +11,22 @@ import json
 import logging
 import math
 import os
-import random
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
-from datasets import Dataset
 from sentence_transformers import SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-from sentence_transformers.sentence_transformer.losses import MSELoss
 
 from optical_bench.config import TrainConfig
 from optical_bench.data.bitext import SentencePair
 from optical_bench.io import set_aside
-from optical_bench.losses import DistillationLoss, EnglishAnchor, InfoNCE, SentenceMSE, TokenOT
-from optical_bench.models import cut_at, other_side, route_lengths, student_modules, training_lengths
+from optical_bench.models import cut_at, route_lengths, student_modules, training_lengths
 from optical_bench.models.card import card_widget
-from optical_bench.ot import compute_idf
 from optical_bench.training.dev import dev_evaluator
+from optical_bench.training.objective import Objective, build_objective
 from optical_bench.training.pairs import step_budget_pairs
 from optical_bench.training.record import provenance, save_model
 from optical_bench.training.terminal import quiet_trainer_output
@@ -51,15 +47,6 @@ class StudentSetup:
     started: float  # time.perf_counter() at the start of the run
     dev_collection: Path | None = None  # a BEIR folder for checkpoint selection (the run's data)
     english_side: str = "query"  # the pairs' English side: a translation ("query") or a passage ("document")
-
-
-class Objective(NamedTuple):
-    """The training dataset, its loss, and how its columns are routed and prompted."""
-
-    dataset: Dataset
-    loss: torch.nn.Module
-    router_mapping: dict[str, str]
-    prompts: dict[str, str] | None
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -98,67 +85,7 @@ def train_student(config: TrainConfig, setup: StudentSetup, progress: bool) -> P
     return _record_and_save(config, trainer, setup, chosen, resume_from, world, start)
 
 
-# --------------------------------------------------------------------------- the objective
-
-
-def _prompt(model, kind: str = "query") -> str:
-    """The model's prompt for a text of ``kind`` (``query`` or ``document``; e5: ``query: ``, ``passage: ``)."""
-    prompts = getattr(model, "prompts", None) or {}
-    return prompts.get(kind, prompts.get("passage", "") if kind == "document" else "") or ""
-
-
-def build_objective(
-    config: TrainConfig, model, chosen: list[SentencePair], pairs: list[SentencePair], progress: bool, english_side: str = "query"
-) -> Objective:
-    """The dataset and loss of ``config.method`` on the ``chosen`` pairs (IDF marginals count all
-    ``pairs``). The low-resource side is read as a query; the English side as a query (a
-    translation) or, with ``english_side="document"``, as a document (a gold passage)."""
-    prompts = (_prompt(model), _prompt(model, english_side))
-    if config.method == "mse":
-        return _mse_objective(config, model, chosen, progress, prompts)
-    return _ot_objective(config, model, chosen, pairs, prompts)
-
-
-def _mse_objective(config: TrainConfig, model, chosen: list[SentencePair], progress: bool, prompts: tuple[str, str]) -> Objective:
-    """sentence-transformers' ``MSELoss`` towards the teacher's embeddings of the English side.
-
-    With ``mse_english`` the student also reads each English sentence, with the same target, as
-    sentence-transformers' make_multilingual recipe does: rows ``(x_lr, t(x_en))`` and
-    ``(x_en, t(x_en))``, shuffled together, the same number of rows per step."""
-    prompt, english_prompt = prompts
-    teacher_side = other_side(config.student_side)
-    teacher_encode = model.encode_document if teacher_side == "document" else model.encode_query
-    labels = teacher_encode([p.en for p in chosen], prompt=english_prompt, batch_size=64, convert_to_numpy=True, show_progress_bar=progress)
-    texts, targets = [p.lr for p in chosen], [row.tolist() for row in labels]
-    if config.mse_english:
-        rows = list(zip(texts + [p.en for p in chosen], targets + targets))
-        random.Random(config.seed).shuffle(rows)
-        texts, targets = [text for text, _ in rows], [target for _, target in rows]
-    dataset = Dataset.from_dict({"lr": texts, "label": targets})
-    return Objective(dataset, MSELoss(model), {"lr": config.student_side}, {"lr": prompt} if prompt else None)
-
-
-def _ot_objective(config: TrainConfig, model, chosen: list[SentencePair], pairs: list[SentencePair], prompts: tuple[str, str]) -> Objective:
-    """:class:`DistillationLoss` of the method's (or the given) OT, MSE, contrastive and anchor weights."""
-    prompt, english_prompt = prompts
-    ot_weight, mse_weight, contrastive_weight = config.weights()
-    student_side, teacher_side = config.student_side, other_side(config.student_side)
-    dataset = Dataset.from_dict({"lr": [p.lr for p in chosen], "en": [p.en for p in chosen]})
-    options = config.ot
-    idf = {}
-    if options.idf:
-        for side, texts in ((student_side, [p.lr for p in pairs]), (teacher_side, [p.en for p in pairs])):
-            tokenizer = model[0].sub_modules[side][0].tokenizer
-            idf[side] = compute_idf(tokenizer(texts[:20000], add_special_tokens=True)["input_ids"], len(tokenizer))
-    terms = {  # summed in this order
-        "ot": (ot_weight, TokenOT(options, student_idf=idf.get(student_side), teacher_idf=idf.get(teacher_side))),
-        "mse": (mse_weight, SentenceMSE()),
-        "contrastive": (contrastive_weight, InfoNCE(config.temperature)),
-        "anchor": (config.anchor_weight, EnglishAnchor()),
-    }
-    loss = DistillationLoss(model, terms, student_route=student_side, teacher_route=teacher_side)
-    given = {column: text for column, text in (("lr", prompt), ("en", english_prompt)) if text}
-    return Objective(dataset, loss, {"lr": student_side, "en": teacher_side}, given or None)
+# --------------------------------------------------------------------------- the loss
 
 
 def guard_finite_loss(loss_module, batch_size: int) -> None:

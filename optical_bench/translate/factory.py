@@ -17,12 +17,11 @@ _IBM1_FIT = {"n_iter", "progress", "tol"}
 
 def _named_bitext(name: str):
     """The pairs of a named bitext source (``mafand-hau``: all its train pairs), or ``None`` for a path."""
-    from optical_bench.config import TrainConfig
-    from optical_bench.data.sources import ALL_PAIRS, named_source, resolve_training_data
+    from optical_bench.data.sources import ALL_PAIRS, DataOptions, named_source, resolve_training_data
 
     if not named_source(name):
         return None
-    return resolve_training_data(TrainConfig.from_dict({"bitext": name, "bitext_size": ALL_PAIRS})).pairs()
+    return resolve_training_data(DataOptions(bitext=name, bitext_size=ALL_PAIRS)).pairs()
 
 
 def _fit_ibm1(bitext, kw: dict[str, Any]):
