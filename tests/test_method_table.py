@@ -70,3 +70,23 @@ def test_the_card_cites_make_multilingual_where_the_row_has_a_sentence_mse_term(
     for method, row in TRAINED.items():
         assert ("reimers-2020-multilingual-sentence-bert" in citations({"method": method})) == bool(row.weights.mse), method
     assert "reimers-2020-multilingual-sentence-bert" not in citations({"method": "zero-shot"})
+
+
+@pytest.mark.parametrize(
+    "method, options, cited",
+    [
+        ("optical+contrastive", {}, True),
+        ("optical", {}, True),
+        ("contrastive", {}, False),
+        ("mse", {}, False),
+        ("zero-shot", {}, False),
+        ("centering", {"ot_weight": 1.0}, False),
+        ("contrastive", {"ot_weight": 0.5}, True),
+    ],
+)
+def test_the_record_cites_optical_only_for_a_loss_with_its_ot_term(method, options, cited):
+    from optical_bench.citation import OPTICAL_REFERENCE
+    from optical_bench.training.record import provenance
+
+    record = provenance(_config(method=method, **options), "bitext", 10)
+    assert record["loss_citation"] == (OPTICAL_REFERENCE if cited else None)

@@ -9,7 +9,7 @@ from optical_bench import __version__
 from optical_bench.citation import OPTICAL_REFERENCE
 from optical_bench.config import TrainConfig
 from optical_bench.io import replace_folder
-from optical_bench.methods import TRAINED
+from optical_bench.methods import TRAINED, TRAINED_METHODS
 from optical_bench.models import route_lengths, write_provenance
 from optical_bench.models.card import hub_model_name, plain_encode_works
 
@@ -38,7 +38,7 @@ def provenance(config: TrainConfig, bitext_source: str, pairs_used: int, extra: 
         "training_max_seq_length": config.max_seq_length,
         "loss_weights": weights.as_dict(),  # every term of the method table, in its order
         "augmentation": {"kind": "none"},  # replaced by the augmentation actually applied
-        "loss_citation": OPTICAL_REFERENCE,
+        "loss_citation": OPTICAL_REFERENCE if config.method in TRAINED_METHODS and weights.ot > 0 else None,  # OPTICAL's OT term
         "config": {
             **config.to_dict(),
             "out": str(Path(config.out).resolve()) if config.out else config.out,
