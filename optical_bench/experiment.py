@@ -299,6 +299,8 @@ def study_options(config: TrainConfig) -> dict:
         options["mlm_corpus"] = _short(config.mlm.corpus)
     if not config.checkpoints.dev and config.method in TRAINED_METHODS:
         options["dev_selection"] = False  # the last step's model, no checkpoint chosen on dev
+    if config.method in TRAINED_METHODS and config.max_steps != TrainConfig().max_steps:
+        options["max_steps"] = config.max_steps  # the budget, where not the default 60 steps
     return options
 
 

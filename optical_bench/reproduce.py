@@ -146,7 +146,7 @@ def _committed_seconds(folder: Path) -> dict[str, float]:
     return seconds
 
 
-RECORDED_SINCE = ("bitext_pairs", "mlm_corpus", "dev_selection")  # study options that older result files do not record
+RECORDED_SINCE = ("bitext_pairs", "mlm_corpus", "dev_selection", "max_steps")  # study options that older result files do not record
 
 
 def same_options(recorded: dict, today: dict) -> bool:
