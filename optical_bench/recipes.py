@@ -70,6 +70,15 @@ RECIPES = {
         "bitext, a learning rate of 2e-4 and trainable embeddings, so the new word pieces can move",
         {"vocabulary_transfer": True, "learning_rate": 2e-4, "freeze_embeddings": False},
     ),
+    # chosen on AfriQA dev: results/in_domain_data_real_questions/README.md (the arm e5-supervised-from-questions)
+    "gold-passages": Recipe(
+        "gold-passages",
+        "a little supervision, when (question, passage) pairs in the questions' languages exist (--bitext "
+        "afriqa-gold-passages, or a TSV of your own): in-batch InfoNCE of the questions against the teacher's passage "
+        "embeddings, passages read up to 256 tokens; started from a student distilled on the questions' translations "
+        "(--student-init), the best small retriever on AfriQA dev",
+        {"method": "contrastive", "max_seq_length": 256},
+    ),
     "paper-pairing": Recipe(
         "paper-pairing",
         "the paper's setting, an English teacher (all-minilm-l6-v2) and a multilingual student "

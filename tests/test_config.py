@@ -170,3 +170,16 @@ def test_a_recipe_in_a_run_gives_the_same_run_key_as_its_options(tmp_path):
     one = _run_config(load_experiment(spelled), load_experiment(spelled)["runs"][0], tmp_path)
     two = _run_config(load_experiment(named), load_experiment(named)["runs"][0], tmp_path)
     assert one.out == two.out and one == two
+
+
+def test_the_gold_passages_recipe_is_the_in_domain_studys_best_arm(tmp_path):
+    """``--recipe gold-passages`` trains what the study's best arm trained (``e5-supervised-from-questions``)."""
+    from optical_bench.experiment import _run_config, load_experiment
+
+    experiment = load_experiment("studies/in_domain_data_real_questions_dev")
+    arm = _run_config(experiment, next(r for r in experiment["runs"] if r["name"] == "e5-supervised-from-questions-s42"), tmp_path)
+    recipe = TrainConfig.from_dict(
+        {"recipe": "gold-passages", "bitext": "afriqa-gold-passages", "teacher": "multilingual-e5-small-q4", "student_init": arm.student_init}
+    )
+    differ = {k for k, v in recipe.to_dict().items() if v != arm.to_dict()[k]}
+    assert differ <= {"recipe", "out"}, differ
