@@ -179,7 +179,12 @@ def test_the_gold_passages_recipe_is_the_in_domain_studys_best_arm(tmp_path):
     experiment = load_experiment("studies/in_domain_data_real_questions_dev")
     arm = _run_config(experiment, next(r for r in experiment["runs"] if r["name"] == "e5-supervised-from-questions-s42"), tmp_path)
     recipe = TrainConfig.from_dict(
-        {"recipe": "gold-passages", "bitext": "afriqa-gold-passages", "teacher": "multilingual-e5-small-q4", "student_init": arm.student_init}
+        {
+            "recipe": "gold-passages",
+            "bitext": "afriqa-gold-passages",
+            "teacher": "multilingual-e5-small-q4",
+            "student_init": arm.student_init,
+        }
     )
     differ = {k for k, v in recipe.to_dict().items() if v != arm.to_dict()[k]}
     assert differ <= {"recipe", "out"}, differ
