@@ -70,7 +70,15 @@ RECIPES = {
         "bitext, a learning rate of 2e-4 and trainable embeddings, so the new word pieces can move",
         {"vocabulary_transfer": True, "learning_rate": 2e-4, "freeze_embeddings": False},
     ),
-    # chosen on AfriQA dev: results/in_domain_data_real_questions/README.md (the arm e5-supervised-from-questions)
+    # chosen on AfriQA dev: results/in_domain_data_real_questions/README.md (the arms
+    # e5-optical-questions-last-240steps and e5-supervised-from-questions)
+    "question-bitext": Recipe(
+        "question-bitext",
+        "bitext of the questions' own domain (--bitext afriqa-bitext: questions and their human translations): the "
+        "default objective for 240 steps (4x the default budget), the last step's model (a dev set of the questions' "
+        "own translations is saturated and would keep the earliest checkpoint); the best bitext-only student on AfriQA dev",
+        {"max_steps": 240, "dev": False},
+    ),
     "gold-passages": Recipe(
         "gold-passages",
         "a little supervision, when (question, passage) pairs in the questions' languages exist (--bitext "

@@ -188,3 +188,14 @@ def test_the_gold_passages_recipe_is_the_in_domain_studys_best_arm(tmp_path):
     )
     differ = {k for k, v in recipe.to_dict().items() if v != arm.to_dict()[k]}
     assert differ <= {"recipe", "out"}, differ
+
+
+def test_the_question_bitext_recipe_is_the_in_domain_studys_budget_arm(tmp_path):
+    """``--recipe question-bitext`` trains what the study's 4x-steps arm trained."""
+    from optical_bench.experiment import _run_config, load_experiment
+
+    experiment = load_experiment("studies/in_domain_data_real_questions_dev")
+    arm = _run_config(experiment, next(r for r in experiment["runs"] if r["name"] == "e5-optical-questions-last-240steps-s42"), tmp_path)
+    recipe = TrainConfig.from_dict({"recipe": "question-bitext", "bitext": "afriqa-bitext", "teacher": "multilingual-e5-small-q4"})
+    differ = {k for k, v in recipe.to_dict().items() if v != arm.to_dict()[k]}
+    assert differ <= {"recipe", "out"}, differ
