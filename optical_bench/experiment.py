@@ -346,20 +346,23 @@ def is_the_teacher_itself(config) -> bool:
     return config.method == "zero-shot" and unchanged
 
 
-def _train_student_run(experiment: dict, name: str, out: Path, progress: bool) -> None:
-    """Train the earlier run whose model run ``name`` starts from (:func:`student_run`), unless it is
-    trained: ``reproduce`` of one row, or a grid resumed, then trains what the row needs."""
+def _train_unless_trained(experiment: dict, config, name: str, out: Path, progress: bool) -> None:
+    """Train run ``name`` into ``config.out`` unless its model is there (a folder trained under other
+    options set aside first); a run that starts from an earlier run's model (:func:`student_run`)
+    has that run trained first: ``reproduce`` of one row, or a grid resumed, trains what it needs.
+    The caller holds the run's folder lock."""
+    set_aside_if_stale(config)
+    if (Path(config.out) / "model" / PROVENANCE_FILE).exists():
+        return
     run = next((run for run in experiment.get("runs", []) if run["name"] == name), None)
     earlier = student_run(experiment, run) if run else None
-    if earlier is None:
-        return
-    config = _run_config(experiment, earlier, out)
-    with folder_lock(config.out, "the model folder"):
-        set_aside_if_stale(config)
-        if not (Path(config.out) / "model" / PROVENANCE_FILE).exists():
-            print(f"  {name} starts from {earlier['name']}'s model: training that first", flush=True)
-            _train_student_run(experiment, earlier["name"], out, progress)
-            train(config, progress=progress, data=resolve_training_data(DataOptions.of_run(config)))
+    if earlier is not None:
+        earlier_config = _run_config(experiment, earlier, out)
+        with folder_lock(earlier_config.out, "the model folder"):
+            if not (Path(earlier_config.out) / "model" / PROVENANCE_FILE).exists():
+                print(f"  {name} starts from {earlier['name']}'s model: training that first", flush=True)
+            _train_unless_trained(experiment, earlier_config, earlier["name"], out, progress)
+    train(config, progress=progress, data=resolve_training_data(DataOptions.of_run(config)))
 
 
 def _train_and_evaluate(config, name: str, tasks, out: Path, progress: bool, wait: bool, experiment: dict | None = None):
@@ -377,11 +380,8 @@ def _train_and_evaluate(config, name: str, tasks, out: Path, progress: bool, wai
                 config.teacher, tasks, out, name=name, experiment_kwargs=study_options(config), options=EvaluationOptions(progress=progress)
             )
         else:
-            set_aside_if_stale(config)
+            _train_unless_trained(experiment or {}, config, name, out, progress)
             folder = Path(config.out) / "model"
-            if not (folder / PROVENANCE_FILE).exists():
-                _train_student_run(experiment or {}, name, out, progress)
-                train(config, progress=progress, data=resolve_training_data(DataOptions.of_run(config)))
             trained = time.perf_counter()
             result = evaluate_one(
                 str(folder), tasks, out, name=name, experiment_kwargs=study_options(config), options=EvaluationOptions(progress=progress)
