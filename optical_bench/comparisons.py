@@ -4,7 +4,7 @@
 Each comparison (:mod:`optical_bench.comparison_specs`) is a table of ``optical-bench seeds``:
 the runs of the study whose configuration (its name less ``-s<seed>``) the comparison keeps, with
 the runs it names from another shipped study (``with = ["real_clir_baselines:bm25"]``), scored per
-query from their rankings (:func:`optical_bench.seeds.collect`), each configuration's mean and its
+query from their rankings (:func:`optical_bench.seeds.collect_runs`), each configuration's mean and its
 difference to the reference with two-level bootstrap intervals over seeds and queries
 (:func:`optical_bench.seeds.summarise`, and :func:`optical_bench.seeds.summarise_drops` with a
 ``drop``). The rankings stay out of git, so the runs are made first: those of the study in ``out``
@@ -17,13 +17,12 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from optical_bench.experiment import experiment_tasks, load_experiment
 from optical_bench.reproduce import _evaluations, _run_config, current_results, default_out, make_run, study_config, study_file
-from optical_bench.seeds import collect, configuration_and_seed, legend, summarise, summarise_drops, table_headers
+from optical_bench.seeds import collect_runs, configuration_and_seed, legend, summarise, summarise_drops, table_headers
 from optical_bench.study_tables import GENERATED, refuse_not_generated, write_generated
 
 COMPARISONS_FILE = "comparisons.md"
@@ -128,29 +127,15 @@ def make_needed_runs(needs: list[tuple[Study, str]], echo=print) -> dict[tuple[s
     return found
 
 
-def _link(scratch: Path, result) -> None:
-    """``<scratch>/<org>__<model>/<revision>`` -> the run's result folder, and its rankings beside it
-    under ``<scratch>/.predictions/`` (as :func:`optical_bench.results.load_runs` finds them)."""
-    model_folder = f"{result.model.replace('/', '__')}"
-    target = scratch / model_folder / result.revision
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.symlink_to(result.path.resolve(), target_is_directory=True)
-    rankings = scratch / ".predictions" / model_folder / result.revision
-    rankings.parent.mkdir(parents=True, exist_ok=True)
-    rankings.symlink_to(next(iter(result.predictions.values())).parent.resolve(), target_is_directory=True)
-
-
 def comparison_rows(comparison: dict, results: list, tasks: list[str]) -> list[list]:
     """The rows of ``optical-bench seeds`` for one comparison over these runs' results, those of
     the configurations its ``rows`` keep (and the reference), on its ``tasks`` (default: ``tasks``,
     the study's: a run shared with another stage may hold that stage's tasks too)."""
-    with tempfile.TemporaryDirectory(prefix="comparison-") as scratch:
-        for result in results:
-            _link(Path(scratch), result)
-        table = collect([scratch], comparison["metric"], comparison.get("tasks") or tasks, comparison.get("subsets"))
-        rows = summarise(table, comparison["reference"], SAMPLES)
-        if comparison.get("drop"):
-            rows += summarise_drops(table, *comparison["drop"], reference=comparison["reference"], samples=SAMPLES)
+    where = ", ".join(sorted({str(result.path.parent) for result in results}))
+    table = collect_runs(results, comparison["metric"], comparison.get("tasks") or tasks, comparison.get("subsets"), where=where)
+    rows = summarise(table, comparison["reference"], SAMPLES)
+    if comparison.get("drop"):
+        rows += summarise_drops(table, *comparison["drop"], reference=comparison["reference"], samples=SAMPLES)
     keep = comparison["rows"]
     return [row for row in rows if row[1] == comparison["reference"] or any(fnmatch.fnmatchcase(row[1], g) for g in keep)]
 

@@ -49,7 +49,14 @@ def collect(
     """``{task: {configuration: {seed: {query: score}}}}`` from MTEB results folders; a variant
     ``<configuration>-s<seed>+<variant>`` is the configuration ``<configuration>+<variant>``.
     ``subsets``: the queries of these subsets only (a task's languages, e.g. ``hau``)."""
-    runs = load_runs([Path(d) for d in results_dirs])
+    return collect_runs(load_runs([Path(d) for d in results_dirs]), metric, tasks, subsets, where=", ".join(map(str, results_dirs)))
+
+
+def collect_runs(
+    runs: list, metric: str, tasks: list[str] | None = None, subsets: list[str] | None = None, where: str = "these runs"
+) -> dict[str, dict[str, dict[str, dict[str, float]]]]:
+    """:func:`collect` over runs already loaded (:func:`optical_bench.results.load_runs`); ``where``
+    names them in errors."""
     qrels_loader = default_qrels_loader()
     table: dict[str, dict[str, dict[str, dict[str, float]]]] = defaultdict(lambda: defaultdict(dict))
     unscored: dict[str, str | None] = {}  # task -> revision whose qrels are not here
@@ -80,7 +87,6 @@ def collect(
     if stale and not table:
         raise ValueError(f"{stale[0]}.")
     if not table and not unscored:
-        where = ", ".join(map(str, results_dirs))
         if not runs:
             raise ValueError(f"{where}: no MTEB results (<org>__<model>/<revision>/<Task>.json). Fix: pass the --out of a study.")
         if not any(run.predictions for run in runs):
@@ -95,7 +101,7 @@ def collect(
     if unscored:
         missing = ", ".join(f"{task} (revision {revision})" for task, revision in sorted(unscored.items()))
         message = (
-            f"No qrels here for {missing}, so its rankings in {', '.join(map(str, results_dirs))} cannot be scored. "
+            f"No qrels here for {missing}, so its rankings in {where} cannot be scored. "
             "Fix: for a downloaded task (AfriQA, AfriCLIRMatrix, CIRAL) pass --hub-dir <its mirror> or run "
             "online once; for a built collection, keep the build the runs were scored on (`optical-bench build`)."
         )
