@@ -346,22 +346,23 @@ def is_the_teacher_itself(config) -> bool:
     return config.method == "zero-shot" and unchanged
 
 
-def _train_unless_trained(experiment: dict, config, name: str, out: Path, progress: bool) -> None:
+def _train_unless_trained(experiment: dict, config, name: str, out: Path, progress: bool, because: str = "") -> None:
     """Train run ``name`` into ``config.out`` unless its model is there (a folder trained under other
-    options set aside first); a run that starts from an earlier run's model (:func:`student_run`)
-    has that run trained first: ``reproduce`` of one row, or a grid resumed, trains what it needs.
-    The caller holds the run's folder lock."""
+    options set aside first), printing ``because`` when it trains; a run that starts from an earlier
+    run's model (:func:`student_run`) has that run trained first: ``reproduce`` of one row, or a
+    grid resumed, trains what it needs. The caller holds the run's folder lock."""
     set_aside_if_stale(config)
     if (Path(config.out) / "model" / PROVENANCE_FILE).exists():
         return
+    if because:
+        print(because, flush=True)
     run = next((run for run in experiment.get("runs", []) if run["name"] == name), None)
     earlier = student_run(experiment, run) if run else None
     if earlier is not None:
         earlier_config = _run_config(experiment, earlier, out)
         with folder_lock(earlier_config.out, "the model folder"):
-            if not (Path(earlier_config.out) / "model" / PROVENANCE_FILE).exists():
-                print(f"  {name} starts from {earlier['name']}'s model: training that first", flush=True)
-            _train_unless_trained(experiment, earlier_config, earlier["name"], out, progress)
+            why = f"  {name} starts from {earlier['name']}'s model: training that first"
+            _train_unless_trained(experiment, earlier_config, earlier["name"], out, progress, because=why)
     train(config, progress=progress, data=resolve_training_data(DataOptions.of_run(config)))
 
 

@@ -172,30 +172,24 @@ def test_a_recipe_in_a_run_gives_the_same_run_key_as_its_options(tmp_path):
     assert one.out == two.out and one == two
 
 
-def test_the_gold_passages_recipe_is_the_in_domain_studys_best_arm(tmp_path):
-    """``--recipe gold-passages`` trains what the study's best arm trained (``e5-supervised-from-questions``)."""
+@pytest.mark.parametrize(
+    "recipe, arm, bitext, from_arms_student",
+    [
+        # the study's best arm: InfoNCE on gold passages from the pooled-question student
+        ("gold-passages", "e5-supervised-from-questions-s42", "afriqa-gold-passages", True),
+        # the study's 4x-steps arm
+        ("question-bitext", "e5-optical-questions-last-240steps-s42", "afriqa-bitext", False),
+    ],
+)
+def test_an_in_domain_recipe_trains_what_its_study_arm_trained(tmp_path, recipe, arm, bitext, from_arms_student):
+    """``--recipe gold-passages`` / ``question-bitext`` train what the in-domain study's arms trained."""
     from optical_bench.experiment import _run_config, load_experiment
 
     experiment = load_experiment("studies/in_domain_data_real_questions_dev")
-    arm = _run_config(experiment, next(r for r in experiment["runs"] if r["name"] == "e5-supervised-from-questions-s42"), tmp_path)
-    recipe = TrainConfig.from_dict(
-        {
-            "recipe": "gold-passages",
-            "bitext": "afriqa-gold-passages",
-            "teacher": "multilingual-e5-small-q4",
-            "student_init": arm.student_init,
-        }
-    )
-    differ = {k for k, v in recipe.to_dict().items() if v != arm.to_dict()[k]}
-    assert differ <= {"recipe", "out"}, differ
-
-
-def test_the_question_bitext_recipe_is_the_in_domain_studys_budget_arm(tmp_path):
-    """``--recipe question-bitext`` trains what the study's 4x-steps arm trained."""
-    from optical_bench.experiment import _run_config, load_experiment
-
-    experiment = load_experiment("studies/in_domain_data_real_questions_dev")
-    arm = _run_config(experiment, next(r for r in experiment["runs"] if r["name"] == "e5-optical-questions-last-240steps-s42"), tmp_path)
-    recipe = TrainConfig.from_dict({"recipe": "question-bitext", "bitext": "afriqa-bitext", "teacher": "multilingual-e5-small-q4"})
+    arm = _run_config(experiment, next(r for r in experiment["runs"] if r["name"] == arm), tmp_path)
+    options = {"recipe": recipe, "bitext": bitext, "teacher": "multilingual-e5-small-q4"}
+    if from_arms_student:
+        options["student_init"] = arm.student_init
+    recipe = TrainConfig.from_dict(options)
     differ = {k for k, v in recipe.to_dict().items() if v != arm.to_dict()[k]}
     assert differ <= {"recipe", "out"}, differ
